@@ -1,0 +1,81 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Tiers follow ../shared/ARCHITECTURE.md: lower tiers never import upward.
+let package = Package(
+    name: "DirectHISP",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "hisp", targets: ["hisp"]),
+        .library(name: "SMIME", targets: ["SMIME"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Tier 0: value types, typed errors, ports.
+        .target(name: "DirectCore"),
+        // Tier 1: RFC 5322 / MIME.
+        .target(name: "InternetMessage", dependencies: ["DirectCore"]),
+        // Tier 1: RFC 5652 / RFC 5083 CMS types over swift-asn1.
+        .target(
+            name: "CryptographicMessageSyntax",
+            dependencies: [
+                "DirectCore",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        // Tier 2: RFC 8551 S/MIME packaging.
+        .target(
+            name: "SMIME",
+            dependencies: [
+                "DirectCore", "InternetMessage", "CryptographicMessageSyntax",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        // Tier 6/7: the command line (a library so tests can drive it in-process).
+        .target(
+            name: "HISPCommands",
+            dependencies: [
+                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        .executableTarget(name: "hisp", dependencies: ["HISPCommands"]),
+
+        .testTarget(name: "InternetMessageTests", dependencies: ["InternetMessage"]),
+        .testTarget(
+            name: "CryptographicMessageSyntaxTests",
+            dependencies: [
+                "CryptographicMessageSyntax",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        .testTarget(
+            name: "SMIMETests",
+            dependencies: [
+                "SMIME", "InternetMessage", "CryptographicMessageSyntax",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "hisp"]),
+    ]
+)

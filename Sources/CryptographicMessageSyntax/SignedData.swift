@@ -1,0 +1,262 @@
+import SwiftASN1
+
+/// EncapsulatedContentInfo (RFC 5652 5.2).
+///
+/// ```
+/// EncapsulatedContentInfo ::= SEQUENCE {
+///   eContentType ContentType,
+///   eContent [0] EXPLICIT OCTET STRING OPTIONAL }
+/// ```
+/// Absent `eContent` means a detached signature (multipart/signed).
+public struct EncapsulatedContentInfo: CMSCodable, Hashable {
+    public static var defaultIdentifier: ASN1Identifier { .sequence }
+    public var eContentType: ASN1ObjectIdentifier
+    public var eContent: ArraySlice<UInt8>?
+
+    public init(eContentType: ASN1ObjectIdentifier, eContent: ArraySlice<UInt8>? = nil) {
+        self.eContentType = eContentType
+        self.eContent = eContent
+    }
+
+    public init(berEncoded node: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
+        self = try BER.sequence(node, identifier: identifier) { nodes in
+            let type = try ASN1ObjectIdentifier(berEncoded: &nodes)
+            // BER peers (openssl cms -stream) send a constructed OCTET STRING;
+            // swift-asn1 joins its segments.
+            let content = try BER.optionalExplicitlyTagged(&nodes, tagNumber: 0, tagClass: .contextSpecific) {
+                try ASN1OctetString(berEncoded: $0).bytes
+            }
+            return EncapsulatedContentInfo(eContentType: type, eContent: content)
+        }
+    }
+
+    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
+        try coder.appendConstructedNode(identifier: identifier) { coder in
+            try coder.serialize(eContentType)
+            if let eContent {
+                try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { coder in
+                    try coder.serialize(ASN1OctetString(contentBytes: eContent))
+                }
+            }
+        }
+    }
+}
+
+/// SignerInfo (RFC 5652 5.3).
+///
+/// ```
+/// SignerInfo ::= SEQUENCE {
+///   version CMSVersion,
+///   sid SignerIdentifier,
+///   digestAlgorithm DigestAlgorithmIdentifier,
+///   signedAttrs [0] IMPLICIT SignedAttributes OPTIONAL,
+///   signatureAlgorithm SignatureAlgorithmIdentifier,
+///   signature SignatureValue,
+///   unsignedAttrs [1] IMPLICIT UnsignedAttributes OPTIONAL }
+/// ```
+public struct SignerInfo: CMSCodable, Hashable {
+    public static var defaultIdentifier: ASN1Identifier { .sequence }
+    static let signedAttrsTag = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
+    static let unsignedAttrsTag = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)
+
+    public var version: Int
+    public var sid: CertificateIdentifier
+    public var digestAlgorithm: AlgorithmIdentifier
+    public var signedAttrs: [CMSAttribute]?
+    /// The signed attributes exactly as received, re-tagged as a universal
+    /// SET: the bytes the signature covers (RFC 5652 5.4).
+    public var signedAttrsForSignature: [UInt8]?
+    public var signatureAlgorithm: AlgorithmIdentifier
+    public var signature: ArraySlice<UInt8>
+    public var unsignedAttrs: [CMSAttribute]?
+
+    public init(
+        sid: CertificateIdentifier, digestAlgorithm: AlgorithmIdentifier, signedAttrs: [CMSAttribute]?,
+        signatureAlgorithm: AlgorithmIdentifier, signature: ArraySlice<UInt8>
+    ) throws {
+        // RFC 5652 5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier.
+        self.version = sid.isSubjectKeyIdentifier ? 3 : 1
+        self.sid = sid
+        self.digestAlgorithm = digestAlgorithm
+        self.signedAttrs = signedAttrs
+        self.signatureAlgorithm = signatureAlgorithm
+        self.signature = signature
+        self.unsignedAttrs = nil
+        if let signedAttrs {
+            self.signedAttrsForSignature = try Self.encodeSignedAttributes(signedAttrs)
+        }
+    }
+
+    /// RFC 5652 5.4: the DER of the SET OF attributes with the universal SET tag.
+    public static func encodeSignedAttributes(_ attrs: [CMSAttribute]) throws -> [UInt8] {
+        var s = DER.Serializer()
+        try s.serializeSetOf(attrs)
+        return s.serializedBytes
+    }
+
+    public init(berEncoded node: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
+        self = try BER.sequence(node, identifier: identifier) { nodes in
+            let version = try Int(berEncoded: &nodes)
+            guard let sidNode = nodes.next() else { throw CMSError.malformed("SignerInfo without sid") }
+            let sid = try CertificateIdentifier(berEncoded: sidNode)
+            let digestAlgorithm = try AlgorithmIdentifier(berEncoded: &nodes)
+            var signedAttrs: [CMSAttribute]? = nil
+            var raw: [UInt8]? = nil
+            var copy = nodes
+            if let next = copy.next(), next.identifier == Self.signedAttrsTag {
+                _ = nodes.next()
+                signedAttrs = try BER.set(of: CMSAttribute.self, identifier: Self.signedAttrsTag, rootNode: next)
+                // RFC 5652 5.4: the signature covers the DER of the attributes with
+                // an EXPLICIT SET OF tag; signed attributes must be DER, so the
+                // received bytes with the tag byte replaced are exactly that.
+                var bytes = Array(next.encodedBytes)
+                bytes[0] = 0x31
+                raw = bytes
+            }
+            let signatureAlgorithm = try AlgorithmIdentifier(berEncoded: &nodes)
+            let signature = try ASN1OctetString(berEncoded: &nodes).bytes
+            let unsigned = try BER.optionalImplicitlyTagged(&nodes, tagNumber: 1, tagClass: .contextSpecific) {
+                try BER.set(of: CMSAttribute.self, identifier: Self.unsignedAttrsTag, rootNode: $0)
+            }
+            var info = try SignerInfo(
+                sid: sid, digestAlgorithm: digestAlgorithm, signedAttrs: nil,
+                signatureAlgorithm: signatureAlgorithm, signature: signature)
+            info.version = version
+            info.signedAttrs = signedAttrs
+            info.signedAttrsForSignature = raw
+            info.unsignedAttrs = unsigned
+            return info
+        }
+    }
+
+    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
+        try coder.appendConstructedNode(identifier: identifier) { coder in
+            try coder.serialize(version)
+            try coder.serialize(sid)
+            try coder.serialize(digestAlgorithm)
+            if var raw = signedAttrsForSignature {
+                raw[0] = 0xA0  // [0] IMPLICIT, constructed
+                coder.serializeRawBytes(raw)
+            }
+            try coder.serialize(signatureAlgorithm)
+            try coder.serialize(ASN1OctetString(contentBytes: signature))
+            if let unsignedAttrs {
+                try coder.serializeSetOf(unsignedAttrs, identifier: Self.unsignedAttrsTag)
+            }
+        }
+    }
+
+    /// The value of a signed attribute that must be single-valued (RFC 5652 11).
+    public func signedAttribute(_ oid: ASN1ObjectIdentifier) throws -> ASN1Any? {
+        guard let attrs = signedAttrs else { return nil }
+        let matching = attrs.filter { $0.type == oid }
+        guard !matching.isEmpty else { return nil }
+        guard matching.count == 1, matching[0].values.count == 1 else {
+            throw CMSError.malformed("signed attribute \(oid) must occur once with one value")
+        }
+        return matching[0].values[0]
+    }
+}
+
+/// SignedData (RFC 5652 5.1).
+///
+/// ```
+/// SignedData ::= SEQUENCE {
+///   version CMSVersion,
+///   digestAlgorithms DigestAlgorithmIdentifiers,
+///   encapContentInfo EncapsulatedContentInfo,
+///   certificates [0] IMPLICIT CertificateSet OPTIONAL,
+///   crls [1] IMPLICIT RevocationInfoChoices OPTIONAL,
+///   signerInfos SignerInfos }
+/// ```
+public struct SignedData: CMSCodable, Hashable {
+    public static var defaultIdentifier: ASN1Identifier { .sequence }
+    static let certificatesTag = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
+    static let crlsTag = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)
+    /// Limits on what one SignedData may carry.
+    public static let maxCertificates = 64
+    public static let maxSigners = 16
+
+    public var version: Int
+    public var digestAlgorithms: [AlgorithmIdentifier]
+    public var encapContentInfo: EncapsulatedContentInfo
+    /// DER of each X.509 certificate in `certificates` (other CertificateChoices are skipped).
+    public var certificates: [[UInt8]]
+    /// RevocationInfoChoices as received, kept for the trust layer.
+    public var crls: [ASN1Any]
+    public var signerInfos: [SignerInfo]
+
+    public init(
+        digestAlgorithms: [AlgorithmIdentifier], encapContentInfo: EncapsulatedContentInfo,
+        certificates: [[UInt8]], signerInfos: [SignerInfo]
+    ) {
+        // RFC 5652 5.1: version 3 if any SignerInfo is version 3 or the
+        // content is not id-data; 1 otherwise (no attribute certificates here).
+        let needs3 = signerInfos.contains { $0.version == 3 } || encapContentInfo.eContentType != CMSOID.data
+        self.version = needs3 ? 3 : 1
+        self.digestAlgorithms = digestAlgorithms
+        self.encapContentInfo = encapContentInfo
+        self.certificates = certificates
+        self.crls = []
+        self.signerInfos = signerInfos
+    }
+
+    public init(berEncoded node: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
+        self = try BER.sequence(node, identifier: identifier) { nodes in
+            let version = try Int(berEncoded: &nodes)
+            let digestAlgorithms = try BER.set(of: AlgorithmIdentifier.self, identifier: .set, nodes: &nodes)
+            let encap = try EncapsulatedContentInfo(berEncoded: &nodes)
+            var certificates: [[UInt8]] = []
+            var crls: [ASN1Any] = []
+            var copy = nodes
+            if let next = copy.next(), next.identifier == Self.certificatesTag {
+                _ = nodes.next()
+                try BER.set(next, identifier: Self.certificatesTag) { certNodes in
+                    while let c = certNodes.next() {
+                        // CertificateChoices: only the plain Certificate (a SEQUENCE) is used.
+                        if c.identifier == .sequence { certificates.append(Array(c.encodedBytes)) }
+                        guard certificates.count <= Self.maxCertificates else {
+                            throw CMSError.limitExceeded("more than \(Self.maxCertificates) certificates in SignedData")
+                        }
+                    }
+                }
+            }
+            copy = nodes
+            if let next = copy.next(), next.identifier == Self.crlsTag {
+                _ = nodes.next()
+                try BER.set(next, identifier: Self.crlsTag) { crlNodes in
+                    while let c = crlNodes.next() { crls.append(ASN1Any(berEncoded: c)) }
+                }
+            }
+            let signers = try BER.set(of: SignerInfo.self, identifier: .set, nodes: &nodes)
+            guard signers.count <= Self.maxSigners else {
+                throw CMSError.limitExceeded("more than \(Self.maxSigners) signers in SignedData")
+            }
+            var sd = SignedData(
+                digestAlgorithms: digestAlgorithms, encapContentInfo: encap, certificates: certificates,
+                signerInfos: signers)
+            sd.version = version
+            sd.crls = crls
+            return sd
+        }
+    }
+
+    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
+        try coder.appendConstructedNode(identifier: identifier) { coder in
+            try coder.serialize(version)
+            try coder.serializeSetOf(digestAlgorithms)
+            try coder.serialize(encapContentInfo)
+            if !certificates.isEmpty {
+                // A SET OF in DER is sorted by encoding (X.690 11.6).
+                let sorted = certificates.sorted { $0.lexicographicallyPrecedes($1) }
+                try coder.appendConstructedNode(identifier: Self.certificatesTag) { coder in
+                    for c in sorted { coder.serializeRawBytes(c) }
+                }
+            }
+            if !crls.isEmpty {
+                try coder.serializeSetOf(crls, identifier: Self.crlsTag)
+            }
+            try coder.serializeSetOf(signerInfos)
+        }
+    }
+}
