@@ -56,6 +56,7 @@ public struct CertificateSummary: Sendable, Hashable {
             try DER.sequence(root, identifier: .sequence) { outer in
                 guard let tbs = outer.next() else { throw CMSError.malformed("certificate without tbsCertificate") }
                 let sigAlg = try AlgorithmIdentifier(berEncoded: &outer)
+                _ = try ASN1BitString(derEncoded: &outer)  // signatureValue
                 fields = try DER.sequence(tbs, identifier: .sequence) { n in
                     _ = try DER.optionalExplicitlyTagged(&n, tagNumber: 0, tagClass: .contextSpecific) { try Int(derEncoded: $0) }
                     let serial = try ArraySlice<UInt8>(derEncoded: &n)
@@ -89,7 +90,9 @@ public struct CertificateSummary: Sendable, Hashable {
             if alg.algorithm == CMSOID.rsaEncryption {
                 // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1)
                 let modulus = try DER.sequence(try DER.parse(key.bytes), identifier: .sequence) { k in
-                    try ArraySlice<UInt8>(derEncoded: &k)
+                    let modulus = try ArraySlice<UInt8>(derEncoded: &k)
+                    _ = try ArraySlice<UInt8>(derEncoded: &k)  // publicExponent
+                    return modulus
                 }
                 let trimmed = modulus.drop { $0 == 0 }
                 let bits = trimmed.isEmpty ? 0 : (trimmed.count - 1) * 8 + (8 - trimmed.first!.leadingZeroBitCount)
@@ -105,6 +108,7 @@ public struct CertificateSummary: Sendable, Hashable {
     private static func subjectKeyIdentifier(_ extensionsField: ASN1Node) throws -> [UInt8]? {
         try DER.explicitlyTagged(extensionsField, tagNumber: 3, tagClass: .contextSpecific) { exts in
             try DER.sequence(exts, identifier: .sequence) { list in
+                var result: [UInt8]? = nil
                 while let ext = list.next() {
                     let found: [UInt8]? = try DER.sequence(ext, identifier: .sequence) { e in
                         let oid = try ASN1ObjectIdentifier(derEncoded: &e)
@@ -122,9 +126,9 @@ public struct CertificateSummary: Sendable, Hashable {
                         let inner = try ASN1OctetString(derEncoded: DER.parse(value.bytes))
                         return Array(inner.bytes)
                     }
-                    if let found { return found }
+                    if let found { result = found }
                 }
-                return nil
+                return result
             }
         }
     }
@@ -195,5 +199,15 @@ enum DistinguishedNameText {
             }
         }
         return parts.reversed().joined(separator: ",")
+    }
+}
+
+extension CertificateSummary {
+    /// The subjectPublicKey BIT STRING contents of a SubjectPublicKeyInfo.
+    public static func publicKeyBits(spki: [UInt8]) throws -> [UInt8] {
+        try DER.sequence(try DER.parse(spki), identifier: .sequence) { n in
+            _ = try AlgorithmIdentifier(berEncoded: &n)
+            return Array(try ASN1BitString(derEncoded: &n).bytes)
+        }
     }
 }

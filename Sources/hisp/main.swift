@@ -1,1 +1,6 @@
-print("hi")
+import HISPCommands
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(await HispMain.run(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,70 @@
+import ArgumentParser
+import DirectCore
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// The `hisp` command tree.
+public struct Hisp: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hisp",
+        abstract: "DirectHISP: a self-hosted Direct secure health messaging server.",
+        version: "0.1.0",
+        subcommands: [SMIMECommand.self, BenchCommand.self]
+    )
+
+    public init() {}
+}
+
+/// A failure the command line reports as `error: <reason>` with its exit code.
+struct CLIFailure: Error {
+    let message: String
+    let exitCode: Int32
+
+    static func usage(_ m: String) -> CLIFailure { CLIFailure(message: m, exitCode: 2) }
+    static func security(_ m: String) -> CLIFailure { CLIFailure(message: m, exitCode: 1) }
+}
+
+public enum HispMain {
+    /// Runs the command line and returns the process exit status:
+    /// 0 success, 1 a security check failed, 2 usage or unparseable input.
+    public static func run(_ arguments: [String]) async -> Int32 {
+        do {
+            var command = try Hisp.parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let failure as CLIFailure {
+            printError(failure.message)
+            return failure.exitCode
+        } catch let error as DirectError {
+            printError(error.description)
+            return error.kind == .security ? 1 : 2
+        } catch {
+            // swift-argument-parser's own errors: help and version print and
+            // succeed; every other parse error is a usage error (exit 2).
+            let code = Hisp.exitCode(for: error)
+            let message = Hisp.fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+                return 0
+            }
+            if let localized = error as? LocalizedError, let text = localized.errorDescription, message.isEmpty {
+                printError(text)
+            } else {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+            }
+            return 2
+        }
+    }
+
+    static func printError(_ message: String) {
+        // One line, never a stack trace.
+        let oneLine = message.replacingOccurrences(of: "\n", with: " ")
+        FileHandle.standardError.write(Data("error: \(oneLine)\n".utf8))
+    }
+}
