@@ -55,6 +55,8 @@ let package = Package(
         ),
         .executableTarget(name: "hisp", dependencies: ["HISPCommands"]),
 
+        // Test support: temporary workspaces, processes, a test PKI. Never imported by product targets.
+        .target(name: "HISPTesting", path: "Tests/HISPTesting"),
         .testTarget(name: "InternetMessageTests", dependencies: ["InternetMessage"]),
         .testTarget(
             name: "CryptographicMessageSyntaxTests",
@@ -69,13 +71,13 @@ let package = Package(
         .testTarget(
             name: "SMIMETests",
             dependencies: [
-                "SMIME", "InternetMessage", "CryptographicMessageSyntax",
+                "SMIME", "InternetMessage", "CryptographicMessageSyntax", "HISPTesting",
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
-        .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "hisp"]),
+        .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "HISPTesting", "hisp"]),
     ]
 )
