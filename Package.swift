@@ -56,12 +56,22 @@ let package = Package(
         .executableTarget(name: "hisp", dependencies: ["HISPCommands"]),
 
         // Test support: temporary workspaces, processes, a test PKI. Never imported by product targets.
-        .target(name: "HISPTesting", path: "Tests/HISPTesting"),
+        .target(
+            name: "HISPTesting",
+            dependencies: [
+                "CryptographicMessageSyntax",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Tests/HISPTesting"
+        ),
         .testTarget(name: "InternetMessageTests", dependencies: ["InternetMessage"]),
         .testTarget(
             name: "CryptographicMessageSyntaxTests",
             dependencies: [
-                "CryptographicMessageSyntax",
+                "CryptographicMessageSyntax", "HISPTesting",
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

@@ -20,6 +20,8 @@ public enum QuotedPrintable {
         out.reserveCapacity(src.count)
         var i = 0
         let n = src.count
+        // Rule 3 drops trailing white space that was literal on the line;
+        // an encoded =20 or =09 is content and is kept.
         var lineStartInOut = 0
         while i < n {
             let c = src[i]
@@ -39,6 +41,7 @@ public enum QuotedPrintable {
                 }
                 if i + 2 < n, let h = hexValue(src[i + 1]), let l = hexValue(src[i + 2]) {
                     out.append(h << 4 | l)
+                    lineStartInOut = max(lineStartInOut, h << 4 | l == 0x20 || h << 4 | l == 0x09 ? out.count : lineStartInOut)
                     i += 3
                     continue
                 }

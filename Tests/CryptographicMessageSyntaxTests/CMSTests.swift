@@ -1,0 +1,131 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import SwiftASN1
+import Testing
+import X509
+import HISPTesting
+@testable import CryptographicMessageSyntax
+
+@Suite struct CMSRoundTripTests {
+    static let rsa = Result { try MemoryIdentity.make("rsa signer") }
+    static let rsa2 = Result { try MemoryIdentity.make("rsa recipient") }
+
+    @Test(arguments: DigestAlgorithm.allCases, [false, true])
+    func signedDataRoundTripsAndVerifies(digest: DigestAlgorithm, detached: Bool) throws {
+        let id = try Self.rsa.get()
+        let content = Array("Content-Type: text/plain\r\n\r\nhello".utf8)
+        let der = try CMSSignature.sign(content: content, detached: detached, key: id.key, certificate: id.summary, digest: digest)
+        let info = try ContentInfo.parse(der)
+        let sd = try info.unwrap(SignedData.self, expecting: CMSOID.signedData)
+        // DER out: re-serialising what we parsed gives the same bytes.
+        #expect(try ContentInfo(contentType: CMSOID.signedData, wrapping: sd).derBytes() == der)
+        #expect(sd.encapContentInfo.eContent == (detached ? nil : ArraySlice(content)))
+        let signers = try CMSSignature.verifySignatures(sd, detachedContent: detached ? ArraySlice(content) : nil)
+        #expect(signers.count == 1)
+        #expect(signers[0].digest == digest)
+        #expect(signers[0].signingTime != nil)
+    }
+
+    @Test func ecdsaSignaturesVerify() throws {
+        let id = try MemoryIdentity.make("ec signer", ec: true)
+        let der = try CMSSignature.sign(content: [1, 2, 3], detached: false, key: id.key, certificate: id.summary, digest: .sha384)
+        let sd = try ContentInfo.parse(der).unwrap(SignedData.self, expecting: CMSOID.signedData)
+        #expect(try CMSSignature.verifySignatures(sd, detachedContent: nil).count == 1)
+    }
+
+    @Test func signerIdentifiedBySubjectKeyIdentifier() throws {
+        let id = try Self.rsa.get()
+        let der = try CMSSignature.sign(content: [9], detached: false, key: id.key, certificate: id.summary, useSubjectKeyIdentifier: true)
+        let sd = try ContentInfo.parse(der).unwrap(SignedData.self, expecting: CMSOID.signedData)
+        #expect(sd.signerInfos[0].version == 3)
+        #expect(sd.version == 3)
+        #expect(try CMSSignature.verifySignatures(sd, detachedContent: nil).count == 1)
+    }
+
+    @Test func rejectsContentChangedAfterSigning() throws {
+        let id = try Self.rsa.get()
+        let der = try CMSSignature.sign(content: [1, 2, 3], detached: true, key: id.key, certificate: id.summary)
+        let sd = try ContentInfo.parse(der).unwrap(SignedData.self, expecting: CMSOID.signedData)
+        #expect(throws: CMSError.messageDigestMismatch) { try CMSSignature.verifySignatures(sd, detachedContent: [1, 2, 4]) }
+    }
+
+    @Test(arguments: ContentEncryption.allCases, [KeyTransport.rsaOAEPSHA256, .rsaPKCS1v15])
+    func envelopesRoundTrip(cipher: ContentEncryption, transport: KeyTransport) throws {
+        let a = try Self.rsa.get(), b = try Self.rsa2.get()
+        let content = Array(repeating: UInt8(0x5A), count: 1000)
+        let der = try CMSEnvelope.encrypt(content: content, recipients: [.init(certificate: a.summary), .init(certificate: b.summary, useSubjectKeyIdentifier: true)],
+                                          cipher: cipher, keyTransport: transport)
+        let info = try ContentInfo.parse(der)
+        #expect(info.contentType == (cipher.isAuthenticated ? CMSOID.authEnvelopedData : CMSOID.envelopedData))
+        for id in [a, b] {
+            let out = try CMSEnvelope.decrypt(info, certificate: id.summary, key: id.key)
+            #expect(out.content == content)
+            #expect(out.keyTransport == transport)
+        }
+        if cipher.isAuthenticated {
+            let aed = try info.unwrap(AuthEnvelopedData.self, expecting: CMSOID.authEnvelopedData)
+            #expect(try ContentInfo(contentType: CMSOID.authEnvelopedData, wrapping: aed).derBytes() == der)
+        } else {
+            let ed = try info.unwrap(EnvelopedData.self, expecting: CMSOID.envelopedData)
+            #expect(ed.version == 2)  // an SKI recipient makes it version 2 (RFC 5652 6.1)
+            #expect(try ContentInfo(contentType: CMSOID.envelopedData, wrapping: ed).derBytes() == der)
+        }
+    }
+
+    @Test func decryptionByAnotherKeyNamesTheRecipients() throws {
+        let a = try Self.rsa.get(), b = try Self.rsa2.get()
+        let der = try CMSEnvelope.encrypt(content: [1], recipients: [.init(certificate: a.summary)])
+        #expect(throws: CMSError.self) { try CMSEnvelope.decrypt(ContentInfo.parse(der), certificate: b.summary, key: b.key) }
+        do {
+            _ = try CMSEnvelope.decrypt(ContentInfo.parse(der), certificate: b.summary, key: b.key)
+        } catch let e as CMSError {
+            #expect(e.description.contains("not addressed to our key"))
+            #expect(e.description.contains("CN=rsa signer"))
+        }
+    }
+
+    @Test func pkcs1v15PaddingFailureLooksLikeAWrongKey() throws {
+        let a = try Self.rsa.get()
+        let der = try CMSEnvelope.encrypt(content: Array(repeating: 1, count: 64), recipients: [.init(certificate: a.summary)], keyTransport: .rsaPKCS1v15)
+        var ed = try ContentInfo.parse(der).unwrap(EnvelopedData.self, expecting: CMSOID.envelopedData)
+        guard case .keyTransport(var k) = ed.recipientInfos[0] else { Issue.record("no ktri"); return }
+        k.encryptedKey[k.encryptedKey.startIndex + 5] ^= 0xFF
+        ed.recipientInfos = [.keyTransport(k)]
+        let tampered = try ContentInfo(contentType: CMSOID.envelopedData, wrapping: ed)
+        // No padding error is reported: the content decryption fails instead (RFC 3218 2.3).
+        #expect(throws: CMSError.self) { try CMSEnvelope.decrypt(tampered, certificate: a.summary, key: a.key) }
+        do { _ = try CMSEnvelope.decrypt(tampered, certificate: a.summary, key: a.key) } catch let e as CMSError {
+            #expect(e.description.contains("content decryption failed"))
+        }
+    }
+
+    @Test func parameterStructuresRoundTrip() throws {
+        for p in [RSAESOAEPParams(hash: CMSOID.sha256, mgfHash: CMSOID.sha256), RSAESOAEPParams(hash: CMSOID.sha1, mgfHash: CMSOID.sha1)] {
+            #expect(try RSAESOAEPParams.parse(p.derBytes()) == p)
+        }
+        // DER omits DEFAULT values: SHA-1 OAEP params are an empty SEQUENCE.
+        #expect(try RSAESOAEPParams(hash: CMSOID.sha1, mgfHash: CMSOID.sha1).derBytes() == [0x30, 0x00])
+        let g = GCMParameters(nonce: ArraySlice(repeating: 7, count: 12), icvLength: 16)
+        #expect(try GCMParameters.parse(g.derBytes()) == g)
+        #expect(try GCMParameters.parse(GCMParameters(nonce: [1], icvLength: 12).derBytes()).icvLength == 12)
+    }
+
+    @Test func policyRefusesWeakAlgorithmsByName() throws {
+        let p = AlgorithmPolicy.direct
+        #expect(throws: CMSError.algorithmRefused("SHA-1 digest refused (allowed: SHA-256, SHA-384, SHA-512)")) { try p.checkDigest(CMSOID.sha1) }
+        #expect(throws: CMSError.self) { try p.checkDigest(CMSOID.md5) }
+        #expect(throws: CMSError.algorithmRefused("RC2-CBC content encryption refused (allowed: AES-CBC, AES-GCM)")) { try p.checkContentEncryption(CMSOID.rc2CBC) }
+        #expect(throws: CMSError.self) { try p.checkContentEncryption(CMSOID.desCBC) }
+        try p.checkContentEncryption(CMSOID.aes128CBC)
+    }
+
+    @Test func truncatedAndGarbageDERAreMalformed() throws {
+        let id = try Self.rsa.get()
+        let der = try CMSSignature.sign(content: [1, 2, 3], detached: false, key: id.key, certificate: id.summary)
+        for cut in [1, 10, der.count / 2, der.count - 1] {
+            #expect(throws: CMSError.self) { try ContentInfo.parse(der.prefix(cut)).unwrap(SignedData.self, expecting: CMSOID.signedData) }
+        }
+        #expect(throws: CMSError.self) { try ContentInfo.parse([0x30, 0x80, 0x01]) }
+    }
+}

@@ -1,0 +1,165 @@
+import Testing
+@testable import InternetMessage
+
+@Suite struct Base64Tests {
+    @Test(arguments: [0, 1, 2, 3, 4, 56, 57, 58, 1000])
+    func roundTripsEveryLength(length: Int) throws {
+        let data = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let encoded = Base64.encode(data)
+        // RFC 2045 6.8: lines of at most 76 characters.
+        for line in String(decoding: encoded, as: UTF8.self).split(separator: "\r\n") { #expect(line.count <= 76) }
+        #expect(try Base64.decode(encoded) == data)
+    }
+
+    @Test func rejectsCharactersOutsideTheAlphabet() {
+        #expect(throws: MessageError.invalidBase64(offset: 2)) { try Base64.decode(Array("QU*B".utf8)) }
+    }
+
+    @Test func rejectsDataAfterPadding() {
+        #expect(throws: MessageError.self) { try Base64.decode(Array("QQ==QUFB".utf8)) }
+    }
+}
+
+@Suite struct QuotedPrintableTests {
+    @Test func decodesSoftBreaksAndEscapes() {
+        let qp = Array("caf=C3=A9 =\r\nau lait   \r\nx=3Dy".utf8)
+        #expect(String(decoding: QuotedPrintable.decode(qp), as: UTF8.self) == "café au lait\r\nx=y")
+    }
+
+    @Test func roundTripsBinaryAndLongLines() {
+        let text = Array(("é=ü " + String(repeating: "long line ", count: 30) + "\r\nend \t").utf8)
+        let encoded = QuotedPrintable.encode(text)
+        for line in String(decoding: encoded, as: UTF8.self).split(separator: "\r\n") { #expect(line.count <= 76) }
+        #expect(QuotedPrintable.decode(encoded) == text)
+    }
+}
+
+@Suite struct EncodedWordTests {
+    @Test func decodesBAndQWordsAndDropsWhitespaceBetweenThem() {
+        #expect(EncodedWord.decode("=?UTF-8?B?SsO8cmdlbg==?= =?ISO-8859-1?Q?M=FCller?=") == "JürgenMüller")
+        #expect(EncodedWord.decode("Re: =?utf-8?q?caf=C3=A9_noir?= today") == "Re: café noir today")
+    }
+
+    @Test func leavesUnknownCharsetsAlone() {
+        #expect(EncodedWord.decode("=?x-unknown?B?QUI=?=") == "=?x-unknown?B?QUI=?=")
+    }
+
+    @Test func encodesNonASCIIInWordsOfAtMost75Characters() {
+        let s = String(repeating: "Überweisung für Patientin ", count: 6)
+        let encoded = EncodedWord.encodeIfNeeded(s)
+        for word in encoded.split(separator: " ") { #expect(word.count <= 75) }
+        #expect(EncodedWord.decode(encoded) == s)
+        #expect(EncodedWord.encodeIfNeeded("plain ascii") == "plain ascii")
+    }
+}
+
+@Suite struct HeaderTests {
+    @Test func foldsLongValuesAndParserUnfoldsThem() throws {
+        let value = (0..<30).map { "word\($0)" }.joined(separator: " ")
+        let folded = HeaderFolding.fold(name: "Subject", value: value)
+        for line in folded.split(separator: "\r\n") { #expect(line.count <= 78) }
+        let entity = try MIMEEntity(parsing: Array((folded + "\r\nbody").utf8))
+        #expect(entity.headers["subject"] == value)
+    }
+
+    @Test func keepsExactByteRangesOfEveryField() throws {
+        let raw = Array("From: a@b.example\r\nSubject: x\r\n  continued\r\n\r\nbody\r\n".utf8)
+        let e = try MIMEEntity(parsing: raw)
+        #expect(e.headers.fields.count == 2)
+        #expect(String(decoding: raw[e.headers.fields[1].range], as: UTF8.self) == "Subject: x\r\n  continued\r\n")
+        #expect(e.headers["Subject"] == "x  continued")
+        #expect(String(decoding: e.bodyBytes, as: UTF8.self) == "body\r\n")
+    }
+
+    @Test func parsesContentTypeParametersCommentsAndRFC2231() throws {
+        let ct = try ContentType(parsing: "Multipart/Signed (c); protocol=\"application/pkcs7-signature\"; micalg=SHA-256; boundary=\"a b\"; name*0=\"re\"; name*1=port.pdf")
+        #expect(ct.mimeType == "multipart/signed")
+        #expect(ct[parameter: "PROTOCOL"] == "application/pkcs7-signature")
+        #expect(ct[parameter: "boundary"] == "a b")
+        #expect(ct[parameter: "name"] == "report.pdf")
+        let ext = try ContentType(parsing: "application/pdf; name*=utf-8''B%C3%A9fund.pdf")
+        #expect(ext[parameter: "name"] == "Béfund.pdf")
+    }
+}
+
+@Suite struct MultipartTests {
+    let message = Array((
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n" +
+        "preamble\r\n--XX\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--XX  \r\n" +
+        "Content-Type: multipart/alternative; boundary=YY\r\n\r\n--YY\r\n\r\ninner\r\n--YY--\r\n" +
+        "\r\n--XX--\r\nepilogue\r\n").utf8)
+
+    @Test func splitsPartsWithTheLineEndingBelongingToTheDelimiter() throws {
+        let e = try MIMEEntity(parsing: message)
+        #expect(e.parts.count == 2)
+        #expect(String(decoding: e.parts[0].bytes, as: UTF8.self) == "Content-Type: text/plain\r\n\r\nfirst")
+        #expect(e.parts[1].parts.count == 1)
+        #expect(String(decoding: e.parts[1].parts[0].bodyBytes, as: UTF8.self) == "inner")
+        // Default content type of a part without headers (RFC 2045 5.2).
+        #expect(e.parts[1].parts[0].contentType.mimeType == "text/plain")
+    }
+
+    @Test func acceptsBareLFLineEndings() throws {
+        let lf = Array(String(decoding: message, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n").utf8)
+        let e = try MIMEEntity(parsing: lf)
+        #expect(String(decoding: e.parts[0].bodyBytes, as: UTF8.self) == "first")
+        #expect(LineEndings.canonicalize(lf) == message)
+    }
+
+    @Test func buildsWhatItParses() throws {
+        let parts = [Array("Content-Type: text/plain\r\n\r\none".utf8), Array("Content-Type: text/html\r\n\r\n<p>two</p>\r\n".utf8)]
+        let boundary = Multipart.makeBoundary()
+        let body = Multipart.body(parts: parts, boundary: boundary)
+        let bytes = EntityBuilder(headers: [("Content-Type", "multipart/mixed; boundary=\"\(boundary)\"")], body: body).serialize()
+        let e = try MIMEEntity(parsing: bytes)
+        #expect(e.parts.map { Array($0.bytes) } == parts)
+    }
+
+    @Test func rejectsMissingCloseDelimiter() {
+        let bad = Array("Content-Type: multipart/mixed; boundary=Q\r\n\r\n--Q\r\n\r\nx\r\n".utf8)
+        #expect(throws: MessageError.missingCloseDelimiter(boundary: "Q")) { try MIMEEntity(parsing: bad) }
+    }
+}
+
+@Suite struct LimitTests {
+    @Test func enforcesNestingDepth() {
+        var m = "Content-Type: text/plain\r\n\r\nleaf"
+        for i in 0..<5 {
+            m = "Content-Type: multipart/mixed; boundary=b\(i)\r\n\r\n--b\(i)\r\n\(m)\r\n--b\(i)--\r\n"
+        }
+        #expect(throws: MessageError.nestingTooDeep(limit: 3)) {
+            try MIMEEntity(parsing: Array(m.utf8), limits: MessageLimits(maxDepth: 3))
+        }
+        #expect((try? MIMEEntity(parsing: Array(m.utf8), limits: MessageLimits(maxDepth: 5))) != nil)
+    }
+
+    @Test func enforcesPartCountHeaderSizeLineLengthAndMessageSize() {
+        let many = "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + String(repeating: "--b\r\n\r\nx\r\n", count: 20) + "--b--\r\n"
+        #expect(throws: MessageError.tooManyParts(limit: 10)) {
+            try MIMEEntity(parsing: Array(many.utf8), limits: MessageLimits(maxParts: 10))
+        }
+        let longLine = "Subject: " + String(repeating: "a", count: 200) + "\r\n\r\n"
+        #expect(throws: MessageError.headerLineTooLong(line: 1, limit: 100)) {
+            try MIMEEntity(parsing: Array(longLine.utf8), limits: MessageLimits(maxHeaderLineLength: 100))
+        }
+        let manyFields = String(repeating: "X-A: 1\r\n", count: 50) + "\r\n"
+        #expect(throws: MessageError.tooManyHeaderFields(limit: 10)) {
+            try MIMEEntity(parsing: Array(manyFields.utf8), limits: MessageLimits(maxHeaderFields: 10))
+        }
+        #expect(throws: MessageError.headerSectionTooLarge(limit: 100)) {
+            try MIMEEntity(parsing: Array(manyFields.utf8), limits: MessageLimits(maxHeaderSectionBytes: 100))
+        }
+        let size = manyFields.utf8.count
+        #expect(throws: MessageError.messageTooLarge(size: size, limit: 100)) {
+            try MIMEEntity(parsing: Array(manyFields.utf8), limits: MessageLimits(maxMessageBytes: 100))
+        }
+    }
+
+    @Test func rejectsAHeaderLineThatIsNotAField() {
+        #expect(throws: MessageError.malformedHeaderLine(line: 2)) {
+            try MIMEEntity(parsing: Array("From: a\r\nno colon here\r\n\r\n".utf8))
+        }
+    }
+}
+
+import Foundation

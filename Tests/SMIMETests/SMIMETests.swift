@@ -1,0 +1,72 @@
+import CryptographicMessageSyntax
+import Foundation
+import HISPTesting
+import InternetMessage
+import Testing
+@testable import SMIME
+
+@Suite struct SMIMEPackagingTests {
+    static let alice = Result { try MemoryIdentity.make("alice@direct.a.example") }
+    static let bob = Result { try MemoryIdentity.make("bob@direct.b.example") }
+
+    func identity(_ r: Result<MemoryIdentity, Error>) throws -> SMIMEIdentity {
+        let m = try r.get()
+        return try SMIMEIdentity(certificate: m.summary, key: m.key)
+    }
+
+    func validator() throws -> ChainValidator {
+        // Self-signed test identities are their own anchors.
+        try ChainValidator(anchors: [Self.alice.get().summary, Self.bob.get().summary])
+    }
+
+    @Test(arguments: [(false, true), (true, true), (false, false), (true, false)])
+    func signVerifyGivesBackTheOriginal(opaque: Bool, wrap: Bool) async throws {
+        let original = sampleMessage()
+        let signed = try SMIME().sign(original, identity: identity(Self.alice), opaque: opaque, wrap: wrap)
+        let text = String(decoding: signed, as: UTF8.self)
+        #expect(text.contains(opaque ? "smime-type=signed-data" : "multipart/signed"))
+        #expect(text.contains("Message-ID:"))
+        let verified = try await SMIME().verify(signed, trust: validator())
+        #expect(verified.wasWrapped == wrap)
+        if wrap {
+            #expect(verified.content == original)
+        } else {
+            let e = try MIMEEntity(parsing: verified.content)
+            #expect(e.headers["Subject"] == "Referral for Jane Roe")
+            #expect(String(decoding: e.bodyBytes, as: UTF8.self).hasPrefix("Patient Jane Roe"))
+        }
+    }
+
+    @Test func wrappingKeepsOnlyRoutingHeadersOutside() throws {
+        var msg = sampleMessage()
+        msg.insert(contentsOf: Array("X-Patient-ID: 12345\r\n".utf8), at: 0)
+        let encrypted = try SMIME().encrypt(msg, to: [Self.bob.get().summary])
+        let outer = try MIMEEntity(parsing: encrypted)
+        #expect(outer.headers["X-Patient-ID"] == nil)
+        for h in ["From", "To", "Date", "Message-ID", "Subject"] { #expect(outer.headers[h] != nil) }
+        let (inner, _) = try SMIME().decrypt(encrypted, identity: identity(Self.bob))
+        let entity = try MIMEEntity(parsing: inner)
+        #expect(entity.contentType.mimeType == "message/rfc822")
+        #expect(Array(entity.bodyBytes) == msg)
+    }
+
+    @Test func encryptingASignedMessageDoesNotWrapAgain() async throws {
+        let signed = try SMIME().sign(sampleMessage(), identity: identity(Self.alice))
+        let encrypted = try SMIME().encrypt(signed, to: [Self.bob.get().summary])
+        let (inner, _) = try SMIME().decrypt(encrypted, identity: identity(Self.bob))
+        #expect(try MIMEEntity(parsing: inner).contentType.mimeType == "multipart/signed")
+        let verified = try await SMIME().verify(inner, trust: validator())
+        #expect(verified.wasWrapped)
+    }
+
+    @Test func aKeyThatIsNotTheCertificatesIsRefused() throws {
+        #expect(throws: SMIMEError.keyDoesNotMatchCertificate) {
+            try SMIMEIdentity(certificate: Self.alice.get().summary, key: Self.bob.get().key)
+        }
+    }
+
+    @Test func verifyingAnEncryptedMessageSaysToDecryptFirst() async throws {
+        let encrypted = try SMIME().encrypt(sampleMessage(), to: [Self.bob.get().summary])
+        await #expect(throws: SMIMEError.self) { try await SMIME().verify(encrypted, trust: validator()) }
+    }
+}
