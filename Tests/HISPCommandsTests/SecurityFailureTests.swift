@@ -11,9 +11,7 @@ import Testing
     init() throws {
         ws = try Workspace()
         pki = TestPKI(ws)
-        try pki.ca("ca")
-        try pki.leaf("alice", ca: "ca", ["--email", "alice@direct.a.example"])
-        try pki.leaf("bob", ca: "ca", ["--email", "bob@direct.b.example"])
+        try pki.directPair()
         _ = try ws.write("msg.eml", sampleMessage())
     }
 

@@ -116,6 +116,14 @@ public struct TestPKI: Sendable {
 
     public init(_ workspace: Workspace) { self.workspace = workspace }
 
+    /// The fixture most tests share: `ca`, and `alice` and `bob` issued by it
+    /// for alice@direct.a.example and bob@direct.b.example.
+    public func directPair() throws {
+        try ca("ca")
+        try leaf("alice", ca: "ca", ["--email", "alice@direct.a.example"])
+        try leaf("bob", ca: "ca", ["--email", "bob@direct.b.example"])
+    }
+
     /// Creates NAME.pem / NAME.key as a root CA.
     public func ca(_ name: String, _ extra: [String] = []) throws {
         try workspace.mustRun("python3", [Tools.pkiScript, "ca", workspace.url.path, name] + extra)
