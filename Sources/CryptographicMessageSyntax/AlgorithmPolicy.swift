@@ -46,30 +46,40 @@ public struct AlgorithmPolicy: Sendable, Hashable {
 
     /// Key size and type of a certificate used to sign or to encrypt.
     public func checkKey(_ cert: CertificateSummary, role: String) throws {
-        switch cert.keyType {
+        try checkKey(cert.keyType, role: role, certificateName: cert.displayName)
+    }
+
+    public func checkKey(
+        _ keyType: CertificateSummary.KeyType, role: String, certificateName: @autoclosure () -> String
+    ) throws {
+        switch keyType {
         case .rsa(let bits):
             guard bits >= minimumRSAKeyBits else {
                 throw CMSError.algorithmRefused(
-                    "\(role) RSA key of \(bits) bits is below the \(minimumRSAKeyBits)-bit minimum (\(cert.displayName))")
+                    "\(role) RSA key of \(bits) bits is below the \(minimumRSAKeyBits)-bit minimum (\(certificateName()))")
             }
             guard bits <= maximumRSAKeyBits else {
                 throw CMSError.algorithmRefused("\(role) RSA key of \(bits) bits exceeds \(maximumRSAKeyBits) bits")
             }
         case .ec(let curve):
             guard allowedCurves.contains(curve) else {
-                throw CMSError.algorithmRefused("\(role) \(cert.keyType) refused (allowed: P-256, P-384)")
+                throw CMSError.algorithmRefused("\(role) \(keyType) refused (allowed: P-256, P-384)")
             }
         case .other(let oid):
-            throw CMSError.algorithmRefused("\(role) key algorithm \(oid) refused (\(cert.displayName))")
+            throw CMSError.algorithmRefused("\(role) key algorithm \(oid) refused (\(certificateName()))")
         }
     }
 
     /// A certificate signed with SHA-1 or MD5 is refused (Direct AS 1.2 5).
     public func checkCertificateSignature(_ cert: CertificateSummary) throws {
+        try checkCertificateSignature(algorithm: cert.signatureAlgorithm, certificateName: cert.displayName)
+    }
+
+    public func checkCertificateSignature(algorithm: ASN1ObjectIdentifier, certificateName: @autoclosure () -> String) throws {
         let weak: [ASN1ObjectIdentifier] = [CMSOID.sha1WithRSAEncryption, CMSOID.md5WithRSAEncryption, CMSOID.ecdsaWithSHA1]
-        if weak.contains(cert.signatureAlgorithm) {
+        if weak.contains(algorithm) {
             throw CMSError.algorithmRefused(
-                "certificate signed with \(CMSOID.name(cert.signatureAlgorithm)) refused (\(cert.displayName))")
+                "certificate signed with \(CMSOID.name(algorithm)) refused (\(certificateName()))")
         }
     }
 }

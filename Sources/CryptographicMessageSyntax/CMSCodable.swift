@@ -76,38 +76,35 @@ public struct AlgorithmIdentifier: CMSCodable, Hashable {
 ///   contentType ContentType,
 ///   content [0] EXPLICIT ANY DEFINED BY contentType }
 /// ```
-public struct ContentInfo: CMSCodable, Hashable {
+public struct ContentInfo: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     public var contentType: ASN1ObjectIdentifier
-    public var content: ASN1Any
+    /// The content: as received (`.encoded`, BER or DER, not re-encoded) or
+    /// as built for writing.
+    public var content: DERNode
 
-    public init(contentType: ASN1ObjectIdentifier, content: ASN1Any) {
+    public init(contentType: ASN1ObjectIdentifier, content: DERNode) {
         self.contentType = contentType
         self.content = content
     }
 
-    public init<T: DERSerializable>(contentType: ASN1ObjectIdentifier, wrapping value: T) throws {
+    public init(contentType: ASN1ObjectIdentifier, wrapping value: some CMSCodable & DERNodeConvertible) throws {
         self.contentType = contentType
-        self.content = try ASN1Any(erasing: value)
+        self.content = try value.derNode()
     }
 
     public init(berEncoded node: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
         self = try BER.sequence(node, identifier: identifier) { nodes in
             let type = try ASN1ObjectIdentifier(berEncoded: &nodes)
             let content = try BER.explicitlyTagged(&nodes, tagNumber: 0, tagClass: .contextSpecific) {
-                ASN1Any(berEncoded: $0)
+                DERNode.encoded($0.encodedBytes)
             }
             return ContentInfo(contentType: type, content: content)
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(contentType)
-            try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { coder in
-                try coder.serialize(content)
-            }
-        }
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        .constructed(identifier, [try .value(contentType), .explicit(0, content)])
     }
 
     /// The content parsed as `T`, after checking the content type.
@@ -115,8 +112,10 @@ public struct ContentInfo: CMSCodable, Hashable {
         guard contentType == oid else {
             throw CMSError.unexpectedContentType(expected: CMSOID.name(oid), found: CMSOID.name(contentType))
         }
+        let bytes: ArraySlice<UInt8>
+        if case .encoded(let b) = content { bytes = b } else { bytes = content.bytes()[...] }
         do {
-            return try T(berASN1Any: content)
+            return try T(berEncoded: BER.parse(bytes))
         } catch let e as CMSError {
             throw e
         } catch {

@@ -55,7 +55,8 @@ public enum CMSSignature {
         let digestAlg = AlgorithmIdentifier(digest.oid)  // RFC 5754 2: parameters absent.
         let signer = try SignerInfo(
             sid: sid, digestAlgorithm: digestAlg, signedAttrs: attributes,
-            signatureAlgorithm: key.signatureAlgorithm(digest: digest), signature: ArraySlice(signature))
+            signatureAlgorithm: key.signatureAlgorithm(digest: digest), signature: ArraySlice(signature),
+            signedAttrsEncoding: signedBytes)
         let signedData = SignedData(
             digestAlgorithms: [digestAlg],
             encapContentInfo: EncapsulatedContentInfo(eContentType: CMSOID.data, eContent: detached ? nil : ArraySlice(content)),
@@ -66,15 +67,12 @@ public enum CMSSignature {
 
     /// RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
     static func signingTimeValue(_ date: Date) throws -> ASN1Any {
-        let c = Calendar(identifier: .gregorian)
-        var cal = c
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        let d = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let (y, mo, da, h, mi, s) = (d.year!, d.month!, d.day!, d.hour!, d.minute!, d.second!)
-        if (1950..<2050).contains(y) {
-            return try ASN1Any(erasing: UTCTime(year: y, month: mo, day: da, hours: h, minutes: mi, seconds: s))
+        let t = UTCDateTime(date)
+        if (1950..<2050).contains(t.year) {
+            return try ASN1Any(erasing: UTCTime(year: t.year, month: t.month, day: t.day, hours: t.hour, minutes: t.minute, seconds: t.second))
         }
-        return try ASN1Any(erasing: GeneralizedTime(year: y, month: mo, day: da, hours: h, minutes: mi, seconds: s, fractionalSeconds: 0))
+        return try ASN1Any(erasing: GeneralizedTime(
+            year: t.year, month: t.month, day: t.day, hours: t.hour, minutes: t.minute, seconds: t.second, fractionalSeconds: 0))
     }
 
     /// SMIMECapabilities ::= SEQUENCE OF SMIMECapability (RFC 8551 2.5.2).
@@ -171,12 +169,10 @@ public enum CMSSignature {
 
     static func parseTime(_ any: ASN1Any) -> Date? {
         if let t = try? UTCTime(asn1Any: any) {
-            return DateComponents(calendar: Calendar(identifier: .gregorian), timeZone: TimeZone(identifier: "UTC"),
-                                  year: t.year, month: t.month, day: t.day, hour: t.hours, minute: t.minutes, second: t.seconds).date
+            return UTCDateTime(year: t.year, month: t.month, day: t.day, hour: t.hours, minute: t.minutes, second: t.seconds).date
         }
         if let t = try? GeneralizedTime(asn1Any: any) {
-            return DateComponents(calendar: Calendar(identifier: .gregorian), timeZone: TimeZone(identifier: "UTC"),
-                                  year: t.year, month: t.month, day: t.day, hour: t.hours, minute: t.minutes, second: t.seconds).date
+            return UTCDateTime(year: t.year, month: t.month, day: t.day, hour: t.hours, minute: t.minutes, second: t.seconds).date
         }
         return nil
     }

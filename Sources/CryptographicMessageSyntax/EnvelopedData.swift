@@ -98,7 +98,7 @@ public enum RecipientInfo: Hashable, Sendable, BERParseable, DERSerializable {
 ///   contentEncryptionAlgorithm ContentEncryptionAlgorithmIdentifier,
 ///   encryptedContent [0] IMPLICIT EncryptedContent OPTIONAL }
 /// ```
-public struct EncryptedContentInfo: CMSCodable, Hashable {
+public struct EncryptedContentInfo: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     static let contentTag = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
     public var contentType: ASN1ObjectIdentifier
@@ -127,14 +127,11 @@ public struct EncryptedContentInfo: CMSCodable, Hashable {
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(contentType)
-            try coder.serialize(contentEncryptionAlgorithm)
-            if let encryptedContent {
-                try ASN1OctetString(contentBytes: encryptedContent).serialize(into: &coder, withIdentifier: Self.contentTag)
-            }
-        }
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        var fields: [DERNode] = [try .value(contentType), try .value(contentEncryptionAlgorithm)]
+        // [0] IMPLICIT OCTET STRING: primitive.
+        if let encryptedContent { fields.append(.primitive(Self.contentTag, encryptedContent)) }
+        return .constructed(identifier, fields)
     }
 }
 
@@ -159,7 +156,7 @@ public let maxRecipientInfos = 256
 ///   encryptedContentInfo EncryptedContentInfo,
 ///   unprotectedAttrs [1] IMPLICIT UnprotectedAttributes OPTIONAL }
 /// ```
-public struct EnvelopedData: CMSCodable, Hashable {
+public struct EnvelopedData: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     public var version: Int
     public var recipientInfos: [RecipientInfo]
@@ -193,12 +190,8 @@ public struct EnvelopedData: CMSCodable, Hashable {
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(version)
-            try coder.serializeSetOf(recipientInfos)
-            try coder.serialize(encryptedContentInfo)
-        }
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        .constructed(identifier, [try .value(version), try .setOf(recipientInfos), try encryptedContentInfo.derNode()])
     }
 }
 
@@ -214,7 +207,7 @@ public struct EnvelopedData: CMSCodable, Hashable {
 ///   mac MessageAuthenticationCode,
 ///   unauthAttrs [2] IMPLICIT UnauthAttributes OPTIONAL }
 /// ```
-public struct AuthEnvelopedData: CMSCodable, Hashable {
+public struct AuthEnvelopedData: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     static let authAttrsTag = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)
     public var version: Int
@@ -259,17 +252,14 @@ public struct AuthEnvelopedData: CMSCodable, Hashable {
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(version)
-            try coder.serializeSetOf(recipientInfos)
-            try coder.serialize(authEncryptedContentInfo)
-            if var aad = authAttrsForAAD {
-                aad[0] = 0xA1
-                coder.serializeRawBytes(aad)
-            }
-            try coder.serialize(ASN1OctetString(contentBytes: mac))
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        var fields: [DERNode] = [try .value(version), try .setOf(recipientInfos), try authEncryptedContentInfo.derNode()]
+        if var aad = authAttrsForAAD {
+            aad[0] = 0xA1  // [1] IMPLICIT, constructed
+            fields.append(.encoded(aad[...]))
         }
+        fields.append(.primitive(.octetString, mac))
+        return .constructed(identifier, fields)
     }
 }
 

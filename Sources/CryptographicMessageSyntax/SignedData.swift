@@ -8,7 +8,7 @@ import SwiftASN1
 ///   eContent [0] EXPLICIT OCTET STRING OPTIONAL }
 /// ```
 /// Absent `eContent` means a detached signature (multipart/signed).
-public struct EncapsulatedContentInfo: CMSCodable, Hashable {
+public struct EncapsulatedContentInfo: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     public var eContentType: ASN1ObjectIdentifier
     public var eContent: ArraySlice<UInt8>?
@@ -30,15 +30,10 @@ public struct EncapsulatedContentInfo: CMSCodable, Hashable {
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(eContentType)
-            if let eContent {
-                try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { coder in
-                    try coder.serialize(ASN1OctetString(contentBytes: eContent))
-                }
-            }
-        }
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        var fields: [DERNode] = [try .value(eContentType)]
+        if let eContent { fields.append(.explicit(0, .primitive(.octetString, eContent))) }
+        return .constructed(identifier, fields)
     }
 }
 
@@ -72,7 +67,7 @@ public struct SignerInfo: CMSCodable, Hashable {
 
     public init(
         sid: CertificateIdentifier, digestAlgorithm: AlgorithmIdentifier, signedAttrs: [CMSAttribute]?,
-        signatureAlgorithm: AlgorithmIdentifier, signature: ArraySlice<UInt8>
+        signatureAlgorithm: AlgorithmIdentifier, signature: ArraySlice<UInt8>, signedAttrsEncoding: [UInt8]? = nil
     ) throws {
         // RFC 5652 5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier.
         self.version = sid.isSubjectKeyIdentifier ? 3 : 1
@@ -83,7 +78,8 @@ public struct SignerInfo: CMSCodable, Hashable {
         self.signature = signature
         self.unsignedAttrs = nil
         if let signedAttrs {
-            self.signedAttrsForSignature = try Self.encodeSignedAttributes(signedAttrs)
+            // The caller that signed has the encoding already (it is what was signed).
+            self.signedAttrsForSignature = try signedAttrsEncoding ?? Self.encodeSignedAttributes(signedAttrs)
         }
     }
 
@@ -169,7 +165,7 @@ public struct SignerInfo: CMSCodable, Hashable {
 ///   crls [1] IMPLICIT RevocationInfoChoices OPTIONAL,
 ///   signerInfos SignerInfos }
 /// ```
-public struct SignedData: CMSCodable, Hashable {
+public struct SignedData: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     static let certificatesTag = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
     static let crlsTag = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)
@@ -241,22 +237,15 @@ public struct SignedData: CMSCodable, Hashable {
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(version)
-            try coder.serializeSetOf(digestAlgorithms)
-            try coder.serialize(encapContentInfo)
-            if !certificates.isEmpty {
-                // A SET OF in DER is sorted by encoding (X.690 11.6).
-                let sorted = certificates.sorted { $0.lexicographicallyPrecedes($1) }
-                try coder.appendConstructedNode(identifier: Self.certificatesTag) { coder in
-                    for c in sorted { coder.serializeRawBytes(c) }
-                }
-            }
-            if !crls.isEmpty {
-                try coder.serializeSetOf(crls, identifier: Self.crlsTag)
-            }
-            try coder.serializeSetOf(signerInfos)
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        var fields: [DERNode] = [try .value(version), try .setOf(digestAlgorithms), try encapContentInfo.derNode()]
+        if !certificates.isEmpty {
+            // A SET OF in DER is sorted by encoding (X.690 11.6).
+            let sorted = certificates.sorted { $0.lexicographicallyPrecedes($1) }
+            fields.append(.constructed(Self.certificatesTag, sorted.map { .encoded($0[...]) }))
         }
+        if !crls.isEmpty { fields.append(try .setOf(crls, identifier: Self.crlsTag)) }
+        fields.append(try .setOf(signerInfos))
+        return .constructed(identifier, fields)
     }
 }

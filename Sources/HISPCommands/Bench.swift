@@ -3,6 +3,7 @@ import Crypto
 import CryptoExtras
 import CryptographicMessageSyntax
 import Foundation
+import InternetMessage
 import SMIME
 import SwiftASN1
 import X509
@@ -22,10 +23,13 @@ struct SMIMEBench: AsyncParsableCommand {
 
     @Option(help: "Message body size in bytes.") var size: Int = 10_000
     @Option(help: "Seconds to run each measurement.") var seconds: Double = 3
+    @Option(help: "Interleaved rounds the measurements are split into.") var rounds: Int = 5
+    @Flag(help: "Also print microseconds per step of each direction.") var breakdown = false
 
     func validate() throws {
         guard (1...(64 << 20)).contains(size) else { throw ValidationError("--size must be 1 byte to 64 MiB") }
         guard seconds > 0 && seconds <= 600 else { throw ValidationError("--seconds must be in (0, 600]") }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1 to 100") }
     }
 
     func run() async throws {
@@ -36,35 +40,107 @@ struct SMIMEBench: AsyncParsableCommand {
         let message = Self.message(bodySize: size)
         let validator = try ChainValidator(anchors: [pki.caSummary])
 
-        // The physical limits, measured now on this machine.
+        // The physical limits are measured in the same run, interleaved with
+        // the pipeline in short rounds, so that a virtual machine's speed
+        // drifting during the run moves both sides of each ratio alike.
         let rawKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let digest = SHA256.hash(data: [1, 2, 3])
-        let rsaRate = try Self.rate(seconds) { _ = try rawKey.signature(for: digest, padding: .insecurePKCS1v1_5) }
         let aesKey = SymmetricKey(size: .bits256)
         let content = [UInt8](repeating: 0x41, count: message.count)
-        let bulkRate = try Self.rate(seconds) {
-            _ = SHA256.hash(data: content)
-            _ = try AES._CBC.encrypt(content, using: aesKey, iv: AES._CBC.IV())
-        }
-
-        let outgoing = try Self.rate(seconds) {
-            let signed = try smime.sign(message, identity: sender)
-            _ = try smime.encrypt(signed, to: [recipient.certificate])
-        }
         let wire = try smime.encrypt(try smime.sign(message, identity: sender), to: [recipient.certificate])
-        let incoming = try await Self.asyncRate(seconds) {
-            let decrypted = try smime.decrypt(wire, identity: recipient)
-            _ = try await smime.verify(decrypted.entity, trust: validator)
+        let slice = seconds / Double(rounds)
+        var rounds: [(rsa: Double, bulk: Double, outgoing: Double, incoming: Double)] = []
+        for _ in 0..<self.rounds {
+            let rsa = try Self.rate(slice) { _ = try rawKey.signature(for: digest, padding: .insecurePKCS1v1_5) }
+            let bulk = try Self.rate(slice) {
+                _ = SHA256.hash(data: content)
+                _ = try AES._CBC.encrypt(content, using: aesKey, iv: AES._CBC.IV())
+            }
+            let outgoing = try Self.rate(slice) {
+                let signed = try smime.sign(message, identity: sender)
+                _ = try smime.encrypt(signed, to: [recipient.certificate])
+            }
+            let incoming = try await Self.asyncRate(slice) {
+                let decrypted = try smime.decrypt(wire, identity: recipient)
+                _ = try await smime.verify(decrypted.entity, trust: validator)
+            }
+            rounds.append((rsa, bulk, outgoing, incoming))
         }
         // One private-key operation and one pass of AES + SHA-256 per message per direction.
-        let limit = 1 / (1 / rsaRate + 1 / bulkRate)
+        func limit(_ r: (rsa: Double, bulk: Double, outgoing: Double, incoming: Double)) -> Double {
+            1 / (1 / r.rsa + 1 / r.bulk)
+        }
+        let rsaRate = Self.median(rounds.map(\.rsa)), bulkRate = Self.median(rounds.map(\.bulk))
+        let outgoing = Self.median(rounds.map(\.outgoing)), incoming = Self.median(rounds.map(\.incoming))
         print("machine: \(Self.machine())")
         print("message: \(message.count) bytes (body \(size)), wire size \(wire.count) bytes")
+        print("medians of \(self.rounds) interleaved rounds of \(String(format: "%.2f", slice)) s per measurement:")
         print(String(format: "raw RSA-2048 private-key operations: %.1f/s", rsaRate))
         print(String(format: "raw AES-256-CBC + SHA-256 over the message: %.1f/s (%.0f MB/s)", bulkRate, bulkRate * Double(message.count) / 1e6))
-        print(String(format: "limit per direction (1 RSA op + 1 AES/SHA pass): %.1f msg/s", limit))
-        print(String(format: "outgoing (wrap+sign+encrypt): %.1f msg/s = %.0f%% of the RSA rate, %.0f%% of the limit", outgoing, 100 * outgoing / rsaRate, 100 * outgoing / limit))
-        print(String(format: "incoming (decrypt+verify+unwrap): %.1f msg/s = %.0f%% of the RSA rate, %.0f%% of the limit", incoming, 100 * incoming / rsaRate, 100 * incoming / limit))
+        print(String(format: "limit per direction (1 RSA op + 1 AES/SHA pass): %.1f msg/s", Self.median(rounds.map(limit))))
+        for (name, pick) in [("outgoing (wrap+sign+encrypt)", outgoing), ("incoming (decrypt+verify+unwrap)", incoming)] {
+            let isOut = name.hasPrefix("out")
+            let ofRSA = Self.median(rounds.map { 100 * (isOut ? $0.outgoing : $0.incoming) / $0.rsa })
+            let ofLimit = Self.median(rounds.map { 100 * (isOut ? $0.outgoing : $0.incoming) / limit($0) })
+            print(String(format: "%@: %.1f msg/s = %.0f%% of the RSA rate, %.0f%% of the limit", name, pick, ofRSA, ofLimit))
+        }
+        if breakdown {
+            try await Self.printBreakdown(seconds: seconds, message: message, sender: sender, recipient: recipient, validator: validator)
+        }
+    }
+
+    /// Microseconds per step, to show where the time goes beyond the key operation.
+    static func printBreakdown(
+        seconds: Double, message: [UInt8], sender: SMIMEIdentity, recipient: SMIMEIdentity, validator: ChainValidator
+    ) async throws {
+        let smime = SMIME()
+        let each = seconds / 20
+        // The best of five short runs: the least disturbed by other load.
+        func show(_ name: String, _ body: () throws -> Void) throws {
+            var best = 0.0
+            for _ in 0..<5 { best = max(best, try rate(each, body)) }
+            print("  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f us", 1e6 / best))
+        }
+        func show(_ name: String, _ body: () async throws -> Void) async throws {
+            var best = 0.0
+            for _ in 0..<5 { best = max(best, try await asyncRate(each, body)) }
+            print("  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f us", 1e6 / best))
+        }
+        let signed = try smime.sign(message, identity: sender)
+        let wire = try smime.encrypt(signed, to: [recipient.certificate])
+        let decrypted = try smime.decrypt(wire, identity: recipient).entity
+        let der = try MIMEEntity(parsing: wire).decodedBody()
+        let info = try ContentInfo.parse(der)
+        let sdInfo = try ContentInfo.parse(try MIMEEntity(parsing: decrypted).parts[1].decodedBody())
+        let signedData = try sdInfo.unwrap(SignedData.self, expecting: CMSOID.signedData)
+        let content = try MIMEEntity(parsing: decrypted).parts[0].bytes
+        let rawKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let digest = SHA256.hash(data: [1, 2, 3])
+        print("breakdown (best of 5 short runs):")
+        try show("raw RSA-2048 private-key operation") { _ = try rawKey.signature(for: digest, padding: .insecurePKCS1v1_5) }
+        print("outgoing:")
+        try show("MIME parse of the message") { _ = try MIMEEntity(parsing: message) }
+        try show("CMS sign (detached)") {
+            _ = try CMSSignature.sign(content: message, detached: true, key: sender.key, certificate: sender.certificate) }
+        try show("S/MIME sign") { _ = try smime.sign(message, identity: sender) }
+        try show("MIME parse of the signed message") { _ = try MIMEEntity(parsing: signed) }
+        try show("CRLF check of the signed message") { _ = LineEndings.isCanonical(signed) }
+        try show("CMS encrypt") {
+            _ = try CMSEnvelope.encrypt(content: signed, recipients: [EnvelopeRecipient(certificate: recipient.certificate)]) }
+        try show("base64 of the envelope") { _ = Base64.encode(der) }
+        try show("S/MIME encrypt") { _ = try smime.encrypt(signed, to: [recipient.certificate]) }
+        print("incoming:")
+        try show("MIME parse of the wire message") { _ = try MIMEEntity(parsing: wire) }
+        try show("base64 decode of the envelope") { _ = try MIMEEntity(parsing: wire).decodedBody() }
+        try show("ContentInfo parse") { _ = try ContentInfo.parse(der) }
+        try show("CMS decrypt") {
+            _ = try CMSEnvelope.decrypt(info, certificate: recipient.certificate, key: recipient.key) }
+        try show("S/MIME decrypt") { _ = try smime.decrypt(wire, identity: recipient) }
+        try show("CMS signature check") {
+            _ = try CMSSignature.verifySignatures(signedData, detachedContent: content) }
+        try await show("chain validation") {
+            _ = await validator.validate(sender.certificate, intermediates: [], purpose: .signing) }
+        try await show("S/MIME verify") { _ = try await smime.verify(decrypted, trust: validator) }
     }
 
     static func message(bodySize: Int) -> [UInt8] {
@@ -75,6 +151,12 @@ struct SMIMEBench: AsyncParsableCommand {
         let line = Array("The quick brown fox jumps over the lazy dog 0123456789 ABCDEFGHIJKLMNOP\r\n".utf8)
         while m.count < bodySize { m += line }
         return m
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let v = values.sorted()
+        guard !v.isEmpty else { return 0 }
+        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
     }
 
     static func rate(_ seconds: Double, _ body: () throws -> Void) throws -> Double {

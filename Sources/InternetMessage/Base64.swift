@@ -14,54 +14,73 @@ public enum Base64 {
     /// Encodes `bytes`; with `lineLength` > 0 inserts CRLF every `lineLength`
     /// characters (RFC 2045 6.8: at most 76) and after the last line.
     public static func encode<C: Collection>(_ bytes: C, lineLength: Int = 76) -> [UInt8] where C.Element == UInt8 {
-        let input = Array(bytes)
-        let encodedLength = (input.count + 2) / 3 * 4
+        if let out = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0, lineLength: lineLength) }) { return out }
+        return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0, lineLength: lineLength) }
+    }
+
+    private static func encode(buffer src: UnsafeBufferPointer<UInt8>, lineLength: Int) -> [UInt8] {
+        let n = src.count
+        let encodedLength = (n + 2) / 3 * 4
         let lines = lineLength > 0 ? (encodedLength + lineLength - 1) / lineLength : 0
-        var out = [UInt8](repeating: 0, count: encodedLength + lines * 2)
-        alphabet.withUnsafeBufferPointer { abc in
-            input.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { dst in
-                    var o = 0
-                    var col = 0
-                    var i = 0
-                    let n = src.count
-                    @inline(__always) func put(_ c: UInt8) {
-                        dst[o] = c
-                        o += 1
-                        col += 1
-                        if lineLength > 0 && col == lineLength {
-                            dst[o] = 0x0D
-                            dst[o + 1] = 0x0A
-                            o += 2
-                            col = 0
-                        }
-                    }
-                    while i + 3 <= n {
-                        let v = UInt32(src[i]) << 16 | UInt32(src[i + 1]) << 8 | UInt32(src[i + 2])
-                        put(abc[Int((v >> 18) & 63)])
-                        put(abc[Int((v >> 12) & 63)])
-                        put(abc[Int((v >> 6) & 63)])
-                        put(abc[Int(v & 63)])
-                        i += 3
-                    }
-                    let rest = n - i
-                    if rest > 0 {
-                        let v = UInt32(src[i]) << 16 | (rest == 2 ? UInt32(src[i + 1]) << 8 : 0)
-                        put(abc[Int((v >> 18) & 63)])
-                        put(abc[Int((v >> 12) & 63)])
-                        put(rest == 2 ? abc[Int((v >> 6) & 63)] : UInt8(ascii: "="))
-                        put(UInt8(ascii: "="))
-                    }
-                    if lineLength > 0 && col > 0 {
-                        dst[o] = 0x0D
-                        dst[o + 1] = 0x0A
-                        o += 2
-                    }
-                    precondition(o == dst.count)
+        // Whole groups per line when the line length allows (76 does: 19 groups).
+        let groupsPerLine = lineLength > 0 && lineLength % 4 == 0 ? lineLength / 4 : 0
+        return alphabet.withUnsafeBufferPointer { abc in
+            [UInt8](unsafeUninitializedCapacity: encodedLength + lines * 2) { dst, initialized in
+                var o = 0
+                var col = 0
+                var i = 0
+                @inline(__always) func group(_ v: UInt32) {
+                    dst[o] = abc[Int((v >> 18) & 63)]
+                    dst[o + 1] = abc[Int((v >> 12) & 63)]
+                    dst[o + 2] = abc[Int((v >> 6) & 63)]
+                    dst[o + 3] = abc[Int(v & 63)]
+                    o += 4
                 }
+                @inline(__always) func lineBreak() {
+                    dst[o] = 0x0D
+                    dst[o + 1] = 0x0A
+                    o += 2
+                }
+                @inline(__always) func put(_ c: UInt8) {
+                    dst[o] = c
+                    o += 1
+                    col += 1
+                    if lineLength > 0 && col == lineLength {
+                        lineBreak()
+                        col = 0
+                    }
+                }
+                if groupsPerLine > 0 {
+                    // Fast path: full lines of whole groups.
+                    let lineInput = groupsPerLine * 3
+                    while i + lineInput <= n {
+                        for _ in 0..<groupsPerLine {
+                            group(UInt32(src[i]) << 16 | UInt32(src[i + 1]) << 8 | UInt32(src[i + 2]))
+                            i += 3
+                        }
+                        lineBreak()
+                    }
+                }
+                while i + 3 <= n {
+                    let v = UInt32(src[i]) << 16 | UInt32(src[i + 1]) << 8 | UInt32(src[i + 2])
+                    put(abc[Int((v >> 18) & 63)])
+                    put(abc[Int((v >> 12) & 63)])
+                    put(abc[Int((v >> 6) & 63)])
+                    put(abc[Int(v & 63)])
+                    i += 3
+                }
+                let rest = n - i
+                if rest > 0 {
+                    let v = UInt32(src[i]) << 16 | (rest == 2 ? UInt32(src[i + 1]) << 8 : 0)
+                    put(abc[Int((v >> 18) & 63)])
+                    put(abc[Int((v >> 12) & 63)])
+                    put(rest == 2 ? abc[Int((v >> 6) & 63)] : UInt8(ascii: "="))
+                    put(UInt8(ascii: "="))
+                }
+                if lineLength > 0 && col > 0 { lineBreak() }
+                initialized = o
             }
         }
-        return out
     }
 
     public static func encodeString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
@@ -72,46 +91,71 @@ public enum Base64 {
     /// `MessageError.invalidBase64` at the first byte outside the alphabet, or
     /// on data after the padding.
     public static func decode<C: Collection>(_ text: C) throws -> [UInt8] where C.Element == UInt8 {
-        let input = Array(text)
-        var out = [UInt8]()
-        out.reserveCapacity(input.count / 4 * 3 + 3)
+        if let result = try text.withContiguousStorageIfAvailable({ try decode(buffer: $0) }) { return result }
+        return try Array(text).withUnsafeBufferPointer { try decode(buffer: $0) }
+    }
+
+    private static func decode(buffer src: UnsafeBufferPointer<UInt8>) throws -> [UInt8] {
         var failure: Int? = nil
-        decodeTable.withUnsafeBufferPointer { table in
-            input.withUnsafeBufferPointer { src in
+        let out = try decodeTable.withUnsafeBufferPointer { table in
+            try [UInt8](unsafeUninitializedCapacity: src.count / 4 * 3 + 3) { dst, initialized in
+                var o = 0
                 var acc: UInt32 = 0
                 var count = 0
                 var padding = 0
-                for i in 0..<src.count {
+                var i = 0
+                let n = src.count
+                while i < n {
+                    // Fast path: four alphabet characters in a row.
+                    if count == 0 && padding == 0 && i + 4 <= n {
+                        let a = table[Int(src[i])], b = table[Int(src[i + 1])]
+                        let c = table[Int(src[i + 2])], d = table[Int(src[i + 3])]
+                        if (a | b | c | d) < 64 {
+                            let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                            dst[o] = UInt8(truncatingIfNeeded: v >> 16)
+                            dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                            dst[o + 2] = UInt8(truncatingIfNeeded: v)
+                            o += 3
+                            i += 4
+                            continue
+                        }
+                    }
                     let d = table[Int(src[i])]
                     if d < 64 {
-                        if padding > 0 { failure = i; return }
+                        if padding > 0 { failure = i; break }
                         acc = acc << 6 | UInt32(d)
                         count += 1
                         if count == 4 {
-                            out.append(UInt8(truncatingIfNeeded: acc >> 16))
-                            out.append(UInt8(truncatingIfNeeded: acc >> 8))
-                            out.append(UInt8(truncatingIfNeeded: acc))
+                            dst[o] = UInt8(truncatingIfNeeded: acc >> 16)
+                            dst[o + 1] = UInt8(truncatingIfNeeded: acc >> 8)
+                            dst[o + 2] = UInt8(truncatingIfNeeded: acc)
+                            o += 3
                             acc = 0
                             count = 0
                         }
-                    } else if d == 0xFE {
-                        continue
                     } else if d == 0xFD {
                         padding += 1
-                        if padding > 2 || count < 2 { failure = i; return }
-                    } else {
+                        if padding > 2 || count < 2 { failure = i; break }
+                    } else if d != 0xFE {
                         failure = i
-                        return
+                        break
+                    }
+                    i += 1
+                }
+                if failure == nil {
+                    switch count {
+                    case 0: break
+                    case 2:
+                        dst[o] = UInt8(truncatingIfNeeded: acc >> 4)
+                        o += 1
+                    case 3:
+                        dst[o] = UInt8(truncatingIfNeeded: acc >> 10)
+                        dst[o + 1] = UInt8(truncatingIfNeeded: acc >> 2)
+                        o += 2
+                    default: failure = n
                     }
                 }
-                switch count {
-                case 0: break
-                case 2: out.append(UInt8(truncatingIfNeeded: acc >> 4))
-                case 3:
-                    out.append(UInt8(truncatingIfNeeded: acc >> 10))
-                    out.append(UInt8(truncatingIfNeeded: acc >> 2))
-                default: failure = src.count
-                }
+                initialized = o
             }
         }
         if let failure { throw MessageError.invalidBase64(offset: failure) }

@@ -14,7 +14,7 @@ public struct EntityBuilder: Sendable {
         var out = [UInt8]()
         out.reserveCapacity(body.count + headers.count * 64 + 2)
         for (name, value) in headers {
-            out.append(contentsOf: HeaderFolding.fold(name: name, value: value).utf8)
+            out.append(contentsOf: HeaderFolding.foldedBytes(name: name, value: value))
         }
         out.append(0x0D)
         out.append(0x0A)
@@ -36,10 +36,17 @@ public enum Multipart {
     /// well under the 70-character limit, never found in base64 or QP output
     /// because it contains "=_".
     public static func makeBoundary<R: RandomNumberGenerator>(using rng: inout R) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        var s = "----=_Part_"
-        for _ in 0..<28 { s.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
-        return s
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        var s = Array("----=_Part_".utf8)
+        // 28 characters from 4 random words: 7 characters of 62 per word (62^7 < 2^42).
+        for _ in 0..<4 {
+            var r = rng.next()
+            for _ in 0..<7 {
+                s.append(alphabet[Int(r % 62)])
+                r /= 62
+            }
+        }
+        return String(decoding: s, as: UTF8.self)
     }
 
     public static func makeBoundary() -> String {

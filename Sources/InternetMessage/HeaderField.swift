@@ -56,36 +56,42 @@ public struct HeaderFields: Sendable, Hashable, Sequence {
 /// exceeds 78 characters where that is possible (RFC 5322 2.1.1, 2.2.3).
 public enum HeaderFolding {
     public static func fold(name: String, value: String, lineLength: Int = 78) -> String {
-        let first = name + ": "
-        var lines: [String] = []
-        var current = first
-        var pendingSpace = ""
-        var word = ""
-        func flushWord() {
-            if word.isEmpty { return }
-            if current.utf8.count + pendingSpace.utf8.count + word.utf8.count > lineLength && current != first
-                && !current.allSatisfy({ $0 == " " || $0 == "\t" })
-            {
-                lines.append(current)
-                current = (pendingSpace.isEmpty ? " " : pendingSpace) + word
+        String(decoding: foldedBytes(name: name, value: value, lineLength: lineLength), as: UTF8.self)
+    }
+
+    /// `fold` as bytes. Works on UTF-8 bytes: the break points (SP, HTAB) are
+    /// ASCII, so multi-byte characters are never split.
+    public static func foldedBytes(name: String, value: String, lineLength: Int = 78) -> [UInt8] {
+        // Values are unfolded: never emit bare line breaks.
+        let v = value.utf8.filter { $0 != 0x0D && $0 != 0x0A }
+        var out = [UInt8]()
+        out.reserveCapacity(name.utf8.count + v.count + 8 + v.count / lineLength * 3)
+        out.append(contentsOf: name.utf8)
+        out.append(contentsOf: [0x3A, 0x20])
+        var lineStart = 0
+        var onlyName = true
+        var i = 0
+        let n = v.count
+        @inline(__always) func isWSP(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        while i < n {
+            let spaceStart = i
+            while i < n && isWSP(v[i]) { i += 1 }
+            let wordStart = i
+            while i < n && !isWSP(v[i]) { i += 1 }
+            // Trailing white space (no word after it) is dropped.
+            guard i > wordStart else { break }
+            let spaces = v[spaceStart..<wordStart], word = v[wordStart..<i]
+            if out.count - lineStart + spaces.count + word.count > lineLength && !onlyName {
+                out.append(contentsOf: [0x0D, 0x0A])
+                lineStart = out.count
+                if spaces.isEmpty { out.append(0x20) } else { out.append(contentsOf: spaces) }
             } else {
-                current += pendingSpace + word
+                out.append(contentsOf: spaces)
             }
-            pendingSpace = ""
-            word = ""
+            out.append(contentsOf: word)
+            onlyName = false
         }
-        for ch in value {
-            if ch == " " || ch == "\t" {
-                if !word.isEmpty { flushWord() }
-                pendingSpace.append(ch)
-            } else if ch == "\r" || ch == "\n" {
-                continue  // values are unfolded; never emit bare line breaks
-            } else {
-                word.append(ch)
-            }
-        }
-        flushWord()
-        lines.append(current)
-        return lines.joined(separator: "\r\n") + "\r\n"
+        out.append(contentsOf: [0x0D, 0x0A])
+        return out
     }
 }

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// CRLF canonicalisation (RFC 5322 2.1, RFC 8551 3.1.1: S/MIME content is
 /// signed and verified in canonical form with CRLF line endings).
 public enum LineEndings {
@@ -29,19 +37,34 @@ public enum LineEndings {
     /// True when every CR is followed by LF and every LF preceded by CR.
     public static func isCanonical(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBufferPointer { buf in
+            guard let base = buf.baseAddress else { return true }
             let n = buf.count
+            // memchr is vectorised; a message has one line break per ~70 bytes.
             var i = 0
-            while i < n {
-                let b = buf[i]
-                if b == 0x0D {
-                    if i + 1 >= n || buf[i + 1] != 0x0A { return false }
-                    i += 2
-                    continue
-                }
-                if b == 0x0A { return false }
-                i += 1
+            while i < n, let p = memchr(base + i, 0x0A, n - i) {
+                let at = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self) - base
+                if at == 0 || base[at - 1] != 0x0D { return false }
+                i = at + 1
+            }
+            i = 0
+            while i < n, let p = memchr(base + i, 0x0D, n - i) {
+                let at = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self) - base
+                if at + 1 >= n || base[at + 1] != 0x0A { return false }
+                i = at + 2
             }
             return true
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// The index of the first `byte` in `from..<to`, or `to` (memchr: vectorised).
+    func firstIndex(of byte: UInt8, from: Int, to: Int) -> Int {
+        let from = Swift.max(from, 0), to = Swift.min(to, count)
+        guard from < to else { return to }
+        return withUnsafeBufferPointer { buf in
+            guard let base = buf.baseAddress, let p = memchr(base + from, Int32(byte), to - from) else { return to }
+            return UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self) - base
         }
     }
 }

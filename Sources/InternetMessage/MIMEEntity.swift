@@ -96,7 +96,10 @@ public struct MIMEEntity: Sendable {
 
         func finishField(at fieldEnd: Int) {
             if let name = currentName {
-                let value = String(decoding: currentValue, as: UTF8.self).trimmingCharacters(in: " \t")
+                var lo = 0, hi = currentValue.count
+                while lo < hi && (currentValue[lo] == 0x20 || currentValue[lo] == 0x09) { lo += 1 }
+                while hi > lo && (currentValue[hi - 1] == 0x20 || currentValue[hi - 1] == 0x09) { hi -= 1 }
+                let value = String(decoding: currentValue[lo..<hi], as: UTF8.self)
                 fields.append(HeaderField(name: name, value: value, range: currentStart..<fieldEnd))
             }
             currentName = nil
@@ -106,8 +109,7 @@ public struct MIMEEntity: Sendable {
         while pos < end {
             lineNumber += 1
             // Find the line end.
-            var lineEnd = pos
-            while lineEnd < end && s[lineEnd] != 0x0A { lineEnd += 1 }
+            let lineEnd = s.firstIndex(of: 0x0A, from: pos, to: end)
             var contentEnd = lineEnd
             if contentEnd > pos && s[contentEnd - 1] == 0x0D { contentEnd -= 1 }
             let next = lineEnd < end ? lineEnd + 1 : end
@@ -189,8 +191,7 @@ public struct MIMEEntity: Sendable {
                 }
             }
             // Advance to the next line.
-            while pos < end && s[pos] != 0x0A { pos += 1 }
-            pos += 1
+            pos = s.firstIndex(of: 0x0A, from: pos, to: end) + 1
         }
         let boundaryText = String(decoding: boundary, as: UTF8.self)
         guard !delimiters.isEmpty, !(delimiters.count == 1 && delimiters[0].isClose) else {
@@ -218,11 +219,12 @@ public struct MIMEEntity: Sendable {
 }
 
 extension String {
+    /// Trims the ASCII characters of `set` from both ends.
     func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
+        let chars = Array(set.utf8)
+        var s = Substring(self).utf8[...]
         while let f = s.first, chars.contains(f) { s = s.dropFirst() }
         while let l = s.last, chars.contains(l) { s = s.dropLast() }
-        return String(s)
+        return String(Substring(s))
     }
 }

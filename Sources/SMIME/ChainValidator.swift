@@ -1,3 +1,5 @@
+import Crypto
+import CryptoExtras
 import CryptographicMessageSyntax
 import X509
 import SwiftASN1
@@ -20,6 +22,7 @@ public struct ChainValidator: Sendable {
     }
 
     public let anchors: [Certificate]
+    let anchorStore: CertificateStore
     public let validationTime: Date
     public let policy: AlgorithmPolicy
     /// RFC 5280 6.1: chain length limit (leaf + intermediates + anchor).
@@ -29,16 +32,20 @@ public struct ChainValidator: Sendable {
                 maxChainLength: Int = 6) throws {
         guard !anchors.isEmpty else { throw SMIMEError.noAnchors }
         self.anchors = try anchors.map(CertificateLoading.x509)
+        self.anchorStore = CertificateStore(self.anchors)
         self.validationTime = validationTime
         self.policy = policy
         self.maxChainLength = maxChainLength
     }
 
-    public func validate(_ leaf: CertificateSummary, intermediates: [Certificate], purpose: Purpose) async -> Verdict {
-        let name = leaf.displayName
+    /// Validates `leaf` for `purpose`. `parsedLeaf` is swift-certificates'
+    /// view of the same certificate when the caller has it already.
+    public func validate(
+        _ leaf: CertificateSummary, parsedLeaf: Certificate? = nil, intermediates: [Certificate], purpose: Purpose
+    ) async -> Verdict {
         let cert: Certificate
         do {
-            cert = try CertificateLoading.x509(leaf)
+            cert = try parsedLeaf ?? CertificateLoading.x509(leaf)
         } catch {
             return .untrusted("\(error)")
         }
@@ -46,13 +53,13 @@ public struct ChainValidator: Sendable {
         if let ku = try? cert.extensions.keyUsage {
             switch purpose {
             case .signing where !(ku.digitalSignature || ku.nonRepudiation):
-                return .untrusted("key usage of \(name) does not allow digitalSignature")
+                return .untrusted("key usage of \(leaf.displayName) does not allow digitalSignature")
             case .encryption where !ku.keyEncipherment:
-                return .untrusted("key usage of \(name) does not allow keyEncipherment")
+                return .untrusted("key usage of \(leaf.displayName) does not allow keyEncipherment")
             default: break
             }
         }
-        var verifier = Verifier(rootCertificates: CertificateStore(anchors)) {
+        var verifier = Verifier(rootCertificates: anchorStore) {
             RFC5280Policy(validationTime: validationTime)
             DirectAlgorithmVerifierPolicy(policy: policy, maxChainLength: maxChainLength)
         }
@@ -62,19 +69,31 @@ public struct ChainValidator: Sendable {
             return .trusted(Array(chain))
         case .couldNotValidate(let failures):
             if let f = failures.first {
-                return .untrusted("\(name): \(f.policyFailureReason)")
+                return .untrusted("\(leaf.displayName): \(f.policyFailureReason)")
             }
-            return .untrusted("\(name) does not chain to any configured anchor")
+            return .untrusted("\(leaf.displayName) does not chain to any configured anchor")
         }
     }
 }
 
 /// Applies the algorithm policy to every certificate of a candidate chain
-/// except the anchor, whose self-signature is not relied on.
+/// except the anchor, whose self-signature is not relied on. Works on
+/// swift-certificates' parsed view, so nothing is re-encoded per chain.
 struct DirectAlgorithmVerifierPolicy: VerifierPolicy {
     let policy: AlgorithmPolicy
     let maxChainLength: Int
     let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [.X509ExtensionID.keyUsage]
+
+    /// The certificate signature algorithms Direct accepts (Direct AS 1.2 5:
+    /// SHA-256 or stronger, RSA or ECDSA), with the OIDs the policy names.
+    static let acceptedSignatures: [(Certificate.SignatureAlgorithm, ASN1ObjectIdentifier)] = [
+        (.sha256WithRSAEncryption, CMSOID.sha256WithRSAEncryption),
+        (.sha384WithRSAEncryption, CMSOID.sha384WithRSAEncryption),
+        (.sha512WithRSAEncryption, CMSOID.sha512WithRSAEncryption),
+        (.ecdsaWithSHA256, CMSOID.ecdsaWithSHA256),
+        (.ecdsaWithSHA384, CMSOID.ecdsaWithSHA384),
+        (.ecdsaWithSHA512, CMSOID.ecdsaWithSHA512),
+    ]
 
     mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
         let limit = maxChainLength
@@ -83,18 +102,27 @@ struct DirectAlgorithmVerifierPolicy: VerifierPolicy {
             return .failsToMeetPolicy(reason: "chain of \(count) certificates exceeds the limit of \(limit)")
         }
         for cert in chain.dropLast() {
-            let summary: CertificateSummary
+            func name() -> String { "subject \(cert.subject), serial \(cert.serialNumber)" }
             do {
-                var s = DER.Serializer()
-                try s.serialize(cert)
-                summary = try CertificateSummary(der: s.serializedBytes)
-                try policy.checkCertificateSignature(summary)
-                try policy.checkKey(summary, role: "certificate")
+                if cert.signatureAlgorithm == .sha1WithRSAEncryption {
+                    try policy.checkCertificateSignature(algorithm: CMSOID.sha1WithRSAEncryption, certificateName: name())
+                }
+                guard Self.acceptedSignatures.contains(where: { $0.0 == cert.signatureAlgorithm }) else {
+                    throw CMSError.algorithmRefused("certificate signed with \(cert.signatureAlgorithm) refused (\(name()))")
+                }
+                try policy.checkKey(Self.keyType(cert.publicKey), role: "certificate", certificateName: name())
             } catch {
-                let text = "\(error)"
-                return .failsToMeetPolicy(reason: text)
+                return .failsToMeetPolicy(reason: "\(error)")
             }
         }
         return .meetsPolicy
+    }
+
+    static func keyType(_ key: Certificate.PublicKey) -> CertificateSummary.KeyType {
+        if let rsa = _RSA.Signing.PublicKey(key) { return .rsa(bits: rsa.keySizeInBits) }
+        if P256.Signing.PublicKey(key) != nil { return .ec(curve: CMSOID.secp256r1) }
+        if P384.Signing.PublicKey(key) != nil { return .ec(curve: CMSOID.secp384r1) }
+        if P521.Signing.PublicKey(key) != nil { return .ec(curve: [1, 3, 132, 0, 35]) }
+        return .other([1, 3, 101, 112])  // Ed25519, the only other key swift-certificates reads
     }
 }

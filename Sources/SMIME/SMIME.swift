@@ -169,11 +169,18 @@ public struct SMIME: Sendable {
         }
 
         let signers = try CMSSignature.verifySignatures(signedData, detachedContent: content, policy: policy)
-        let intermediates = signedData.certificates.compactMap { try? Certificate(derEncoded: $0) }
+        // Each included certificate is parsed once; the signer's own is the
+        // leaf, the others are candidate intermediates.
+        let included: [(der: [UInt8], certificate: Certificate)] = signedData.certificates.compactMap { der in
+            (try? Certificate(derEncoded: der)).map { (der, $0) }
+        }
         var firstFailure: String? = nil
         var trustedChain: [Certificate]? = nil
         for signer in signers {
-            switch await trust.validate(signer.certificate, intermediates: intermediates, purpose: .signing) {
+            let leafDER = signer.certificate.der
+            let leaf = included.first { $0.der == leafDER }?.certificate
+            let intermediates = included.filter { $0.der != leafDER }.map(\.certificate)
+            switch await trust.validate(signer.certificate, parsedLeaf: leaf, intermediates: intermediates, purpose: .signing) {
             case .trusted(let chain):
                 if trustedChain == nil { trustedChain = chain }
             case .untrusted(let reason):

@@ -129,3 +129,70 @@ import HISPTesting
         #expect(throws: CMSError.self) { try ContentInfo.parse([0x30, 0x80, 0x01]) }
     }
 }
+
+@Suite struct DERWriterTests {
+    /// The one-pass writer produces exactly what swift-asn1's serializer does,
+    /// across every length-form boundary (X.690 8.1.3.3-8.1.3.5).
+    @Test(arguments: [0, 1, 127, 128, 255, 256, 65535, 65536, 70000])
+    func matchesSwiftASN1AtLengthBoundaries(size: Int) throws {
+        let content = (0..<size).map { UInt8(truncatingIfNeeded: $0) }[...]
+        let eci = EncryptedContentInfo(
+            contentType: CMSOID.data, contentEncryptionAlgorithm: AlgorithmIdentifier(CMSOID.aes256CBC),
+            encryptedContent: content)
+        let ed = EnvelopedData(recipientInfos: [], encryptedContentInfo: eci)
+        let ours = try ContentInfo(contentType: CMSOID.envelopedData, wrapping: ed).derBytes()
+
+        var reference = DER.Serializer()
+        try reference.appendConstructedNode(identifier: .sequence) { c in
+            try c.serialize(CMSOID.envelopedData)
+            try c.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { c in
+                try c.appendConstructedNode(identifier: .sequence) { c in
+                    try c.serialize(0)
+                    try c.appendConstructedNode(identifier: .set) { _ in }
+                    try c.appendConstructedNode(identifier: .sequence) { c in
+                        try c.serialize(CMSOID.data)
+                        try c.serialize(AlgorithmIdentifier(CMSOID.aes256CBC))
+                        c.appendPrimitiveNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) {
+                            $0.append(contentsOf: content)
+                        }
+                    }
+                }
+            }
+        }
+        #expect(ours == reference.serializedBytes)
+        let back = try ContentInfo.parse(ours).unwrap(EnvelopedData.self, expecting: CMSOID.envelopedData)
+        #expect(back.encryptedContentInfo.encryptedContent == content)
+    }
+
+    @Test func writesHighTagNumbersAndEveryClass() throws {
+        for (number, tagClass) in [(UInt(31), ASN1Identifier.TagClass.contextSpecific), (200, .application), (5, .private), (16384, .universal)] {
+            let id = ASN1Identifier(tagWithNumber: number, tagClass: tagClass)
+            let node = DERNode.constructed(id, [.primitive(.octetString, [1, 2, 3])])
+            var reference = DER.Serializer()
+            try reference.appendConstructedNode(identifier: id) { c in try c.serialize(ASN1OctetString(contentBytes: [1, 2, 3])) }
+            #expect(node.bytes() == reference.serializedBytes)
+            #expect(node.encodedCount == reference.serializedBytes.count)
+        }
+    }
+}
+
+@Suite struct UTCDateTimeTests {
+    /// The calendar arithmetic agrees with Foundation's Gregorian calendar,
+    /// both ways, across centuries, leap days and negative times.
+    @Test func agreesWithFoundationsCalendar() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
+        var rng = SystemRandomNumberGenerator()
+        let fixed: [Double] = [0, -1, 951_782_400, 951_868_799, 4_107_542_400, -2_208_988_800, 2_524_607_999]
+        let random = (0..<2000).map { _ in Double(Int64.random(in: -5_000_000_000...10_000_000_000, using: &rng)) }
+        for t in fixed + random {
+            let date = Date(timeIntervalSince1970: t)
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+            let ours = UTCDateTime(date)
+            #expect([ours.year, ours.month, ours.day, ours.hour, ours.minute, ours.second]
+                    == [c.year, c.month, c.day, c.hour, c.minute, c.second], "\(t)")
+            #expect(ours.date == date)
+        }
+        #expect(UTCDateTime(year: 2026, month: 13, day: 1, hour: 0, minute: 0, second: 0).date == nil)
+    }
+}

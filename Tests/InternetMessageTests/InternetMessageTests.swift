@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import InternetMessage
 
@@ -11,12 +12,52 @@ import Testing
         #expect(try Base64.decode(encoded) == data)
     }
 
+    /// The encoder's whole-line fast path and its general path agree with
+    /// Foundation's encoder at every line length, and the decoder reads
+    /// unwrapped, CRLF-wrapped and space-broken text alike.
+    @Test(arguments: [0, 4, 64, 76, 75, 7])
+    func agreesWithFoundationAtEveryLineLength(lineLength: Int) throws {
+        for length in [0, 1, 2, 56, 57, 58, 113, 114, 1000, 4099] {
+            let data = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 3) }
+            let encoded = Base64.encode(data, lineLength: lineLength)
+            let reference = Data(data).base64EncodedString()
+            let lines = String(decoding: encoded, as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
+            #expect(lines.joined() == reference)
+            if lineLength > 0 {
+                #expect(lines.dropLast(2).allSatisfy { $0.count == lineLength })
+                #expect(lines.last == "")
+            }
+            #expect(try Base64.decode(encoded) == data)
+            #expect(try Base64.decode(Array(reference.utf8).enumerated().flatMap { $0.offset % 5 == 4 ? [$0.element, 0x20] : [$0.element] }) == data)
+        }
+    }
+
     @Test func rejectsCharactersOutsideTheAlphabet() {
         #expect(throws: MessageError.invalidBase64(offset: 2)) { try Base64.decode(Array("QU*B".utf8)) }
     }
 
     @Test func rejectsDataAfterPadding() {
         #expect(throws: MessageError.self) { try Base64.decode(Array("QQ==QUFB".utf8)) }
+    }
+}
+
+@Suite struct LineEndingTests {
+    @Test func recognisesCanonicalTextAndFixesTheRest() {
+        #expect(LineEndings.isCanonical(Array("a\r\nb\r\n".utf8)))
+        #expect(LineEndings.isCanonical([]))
+        for bad in ["a\nb", "a\rb", "a\r", "\n", "a\r\r\n", "a\r\n\n"] {
+            #expect(!LineEndings.isCanonical(Array(bad.utf8)), "\(bad.debugDescription)")
+            #expect(LineEndings.isCanonical(LineEndings.canonicalize(Array(bad.utf8))))
+        }
+        #expect(LineEndings.canonicalize(Array("a\nb\rc\r\n".utf8)) == Array("a\r\nb\r\nc\r\n".utf8))
+    }
+
+    @Test func findsBytesWithinTheGivenRangeOnly() {
+        let s = Array("ab\ncd\n".utf8)
+        #expect(s.firstIndex(of: 0x0A, from: 0, to: s.count) == 2)
+        #expect(s.firstIndex(of: 0x0A, from: 3, to: s.count) == 5)
+        #expect(s.firstIndex(of: 0x0A, from: 3, to: 5) == 5)  // not found: the end
+        #expect(s.firstIndex(of: 0x0A, from: 6, to: 99) == s.count)  // clamped
     }
 }
 
@@ -54,6 +95,16 @@ import Testing
 }
 
 @Suite struct HeaderTests {
+    @Test func foldsOnlyAtWhiteSpaceAndKeepsUTF8Whole() {
+        #expect(HeaderFolding.fold(name: "Subject", value: "short") == "Subject: short\r\n")
+        let long = String(repeating: "é", count: 100)  // no white space: one long line
+        #expect(HeaderFolding.fold(name: "Subject", value: long) == "Subject: \(long)\r\n")
+        let folded = HeaderFolding.fold(name: "X", value: String(repeating: "abcdefghi ", count: 12) + " \t")
+        #expect(folded.hasSuffix("abcdefghi\r\n"))  // trailing white space dropped
+        #expect(folded.components(separatedBy: "\r\n").dropLast().allSatisfy { $0.utf8.count <= 78 })
+        #expect(HeaderFolding.fold(name: "X", value: "a\r\nb") == "X: ab\r\n")
+    }
+
     @Test func foldsLongValuesAndParserUnfoldsThem() throws {
         let value = (0..<30).map { "word\($0)" }.joined(separator: " ")
         let folded = HeaderFolding.fold(name: "Subject", value: value)
