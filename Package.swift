@@ -53,7 +53,9 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
-        .executableTarget(name: "hisp", dependencies: ["HISPCommands"]),
+        // glibc allocator tuning for the server process (see Sources/hisp/main.swift).
+        .target(name: "CAllocatorTuning"),
+        .executableTarget(name: "hisp", dependencies: ["HISPCommands", "CAllocatorTuning"]),
 
         // Test support: temporary workspaces, processes, a test PKI. Never imported by product targets.
         .target(

@@ -38,7 +38,7 @@ public enum CMSSignature {
             CMSAttribute(type: CMSOID.contentTypeAttribute, values: [try ASN1Any(erasing: CMSOID.data)]),
             CMSAttribute(type: CMSOID.signingTimeAttribute, values: [try signingTimeValue(signingTime)]),
             CMSAttribute(type: CMSOID.messageDigestAttribute, values: [try ASN1Any(erasing: ASN1OctetString(contentBytes: ArraySlice(messageDigest)))]),
-            CMSAttribute(type: CMSOID.smimeCapabilitiesAttribute, values: [try capabilitiesValue()]),
+            CMSAttribute(type: CMSOID.smimeCapabilitiesAttribute, values: [try encodedCapabilities ?? capabilitiesValue()]),
         ]
         let signedBytes = try SignerInfo.encodeSignedAttributes(attributes)
         let signature = try key.sign(signedBytes, digest: digest)
@@ -74,6 +74,9 @@ public enum CMSSignature {
         return try ASN1Any(erasing: GeneralizedTime(
             year: t.year, month: t.month, day: t.day, hours: t.hour, minutes: t.minute, seconds: t.second, fractionalSeconds: 0))
     }
+
+    /// The SMIMECapabilities value, encoded once: it is the same in every signature.
+    static let encodedCapabilities: ASN1Any? = try? capabilitiesValue()
 
     /// SMIMECapabilities ::= SEQUENCE OF SMIMECapability (RFC 8551 2.5.2).
     static func capabilitiesValue() throws -> ASN1Any {

@@ -11,6 +11,29 @@ public enum Base64 {
         return t
     }()
 
+    /// Four 256-entry tables: the sextet of a character already shifted to
+    /// its place in a 24-bit group (table k: shift 18 - 6k), or the high bit
+    /// for anything outside the alphabet, so a whole group decodes with four
+    /// lookups and one test.
+    private static let shiftedDecodeTables: [UInt32] = {
+        var t = [UInt32](repeating: 0x8000_0000, count: 1024)
+        for (i, c) in alphabet.enumerated() {
+            for k in 0..<4 { t[k * 256 + Int(c)] = UInt32(i) << (18 - 6 * k) }
+        }
+        return t
+    }()
+
+    /// For every 12-bit value, its two characters: a 24-bit group encodes
+    /// with two lookups.
+    private static let pairEncodeTable: [UInt8] = {
+        var t = [UInt8](repeating: 0, count: 8192)
+        for v in 0..<4096 {
+            t[2 * v] = alphabet[v >> 6]
+            t[2 * v + 1] = alphabet[v & 63]
+        }
+        return t
+    }()
+
     /// Encodes `bytes`; with `lineLength` > 0 inserts CRLF every `lineLength`
     /// characters (RFC 2045 6.8: at most 76) and after the last line.
     public static func encode<C: Collection>(_ bytes: C, lineLength: Int = 76) -> [UInt8] where C.Element == UInt8 {
@@ -25,15 +48,17 @@ public enum Base64 {
         // Whole groups per line when the line length allows (76 does: 19 groups).
         let groupsPerLine = lineLength > 0 && lineLength % 4 == 0 ? lineLength / 4 : 0
         return alphabet.withUnsafeBufferPointer { abc in
+          pairEncodeTable.withUnsafeBufferPointer { pairs in
             [UInt8](unsafeUninitializedCapacity: encodedLength + lines * 2) { dst, initialized in
                 var o = 0
                 var col = 0
                 var i = 0
                 @inline(__always) func group(_ v: UInt32) {
-                    dst[o] = abc[Int((v >> 18) & 63)]
-                    dst[o + 1] = abc[Int((v >> 12) & 63)]
-                    dst[o + 2] = abc[Int((v >> 6) & 63)]
-                    dst[o + 3] = abc[Int(v & 63)]
+                    let hi = Int(v >> 12) &* 2, lo = Int(v & 0xFFF) &* 2
+                    dst[o] = pairs[hi]
+                    dst[o + 1] = pairs[hi + 1]
+                    dst[o + 2] = pairs[lo]
+                    dst[o + 3] = pairs[lo + 1]
                     o += 4
                 }
                 @inline(__always) func lineBreak() {
@@ -80,6 +105,7 @@ public enum Base64 {
                 if lineLength > 0 && col > 0 { lineBreak() }
                 initialized = o
             }
+          }
         }
     }
 
@@ -98,6 +124,7 @@ public enum Base64 {
     private static func decode(buffer src: UnsafeBufferPointer<UInt8>) throws -> [UInt8] {
         var failure: Int? = nil
         let out = try decodeTable.withUnsafeBufferPointer { table in
+          try shiftedDecodeTables.withUnsafeBufferPointer { shifted in
             try [UInt8](unsafeUninitializedCapacity: src.count / 4 * 3 + 3) { dst, initialized in
                 var o = 0
                 var acc: UInt32 = 0
@@ -106,19 +133,22 @@ public enum Base64 {
                 var i = 0
                 let n = src.count
                 while i < n {
-                    // Fast path: four alphabet characters in a row.
-                    if count == 0 && padding == 0 && i + 4 <= n {
-                        let a = table[Int(src[i])], b = table[Int(src[i + 1])]
-                        let c = table[Int(src[i + 2])], d = table[Int(src[i + 3])]
-                        if (a | b | c | d) < 64 {
-                            let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                            dst[o] = UInt8(truncatingIfNeeded: v >> 16)
-                            dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
-                            dst[o + 2] = UInt8(truncatingIfNeeded: v)
+                    // Fast path: whole groups of four alphabet characters (a
+                    // MIME line is 19 of them), with raw pointers.
+                    if count == 0 && padding == 0, let sp = src.baseAddress, let tp = shifted.baseAddress,
+                        let dp = dst.baseAddress
+                    {
+                        while i + 4 <= n {
+                            let v = tp[Int(sp[i])] | tp[256 + Int(sp[i + 1])] | tp[512 + Int(sp[i + 2])]
+                                | tp[768 + Int(sp[i + 3])]
+                            if v & 0x8000_0000 != 0 { break }
+                            dp[o] = UInt8(truncatingIfNeeded: v >> 16)
+                            dp[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                            dp[o + 2] = UInt8(truncatingIfNeeded: v)
                             o += 3
                             i += 4
-                            continue
                         }
+                        if i >= n { break }
                     }
                     let d = table[Int(src[i])]
                     if d < 64 {
@@ -157,6 +187,7 @@ public enum Base64 {
                 }
                 initialized = o
             }
+          }
         }
         if let failure { throw MessageError.invalidBase64(offset: failure) }
         return out

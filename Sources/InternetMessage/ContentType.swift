@@ -44,12 +44,26 @@ public struct ContentType: Sendable, Hashable, CustomStringConvertible {
         return s
     }
 
-    static let tspecials: Set<UInt8> = Set("()<>@,;:\\\"/[]?=".utf8)
+    /// RFC 2045 5.1 tspecials: ( ) < > @ , ; : \ " / [ ] ? =
+    static func isTSpecial(_ c: UInt8) -> Bool {
+        switch c {
+        case 0x28, 0x29, 0x3C, 0x3E, 0x40, 0x2C, 0x3B, 0x3A, 0x5C, 0x22, 0x2F, 0x5B, 0x5D, 0x3F, 0x3D: return true
+        default: return false
+        }
+    }
 
     static func quoteIfNeeded(_ v: String) -> String {
-        let isToken = !v.isEmpty && v.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !tspecials.contains($0) }
+        let isToken = !v.isEmpty && v.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !isTSpecial($0) }
         if isToken { return v }
-        return "\"" + v.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+        // RFC 5322 3.2.4: quoted-string, with '\\' and '"' escaped.
+        var out: [UInt8] = [0x22]
+        out.reserveCapacity(v.utf8.count + 4)
+        for c in v.utf8 {
+            if c == 0x5C || c == 0x22 { out.append(0x5C) }
+            out.append(c)
+        }
+        out.append(0x22)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses a Content-Type value. Comments (RFC 5322 3.2.2) are skipped;
@@ -60,33 +74,6 @@ public struct ContentType: Sendable, Hashable, CustomStringConvertible {
             throw MessageError.malformedContentType(String(value.prefix(200)))
         }
         self.init(type: type, subtype: subtype, parameters: try scanner.parameters(original: value))
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.range(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-}
-
-extension Substring {
-    func range(of target: String) -> Range<Index>? {
-        guard !target.isEmpty else { return nil }
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(target) {
-                return i..<(index(i, offsetBy: target.count))
-            }
-            i = index(after: i)
-        }
-        return nil
     }
 }
 
@@ -127,7 +114,7 @@ struct ParameterScanner {
         skipCFWS()
         let start = i
         while i < bytes.count, bytes[i] > 0x20, bytes[i] < 0x7F || bytes[i] >= 0x80,
-            !ContentType.tspecials.contains(bytes[i])
+            !ContentType.isTSpecial(bytes[i])
         {
             i += 1
         }
@@ -168,7 +155,7 @@ struct ParameterScanner {
 
     /// RFC 2231 3 and 4: `name*0=a; name*1=b` -> `name=ab`; `name*=utf-8''x%20y` decoded.
     static func joinContinuations(_ raw: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        guard raw.contains(where: { $0.name.contains("*") }) else { return raw }
+        guard raw.contains(where: { $0.name.utf8.contains(0x2A) }) else { return raw }
         var result: [(name: String, value: String)] = []
         var pieces: [String: [(Int, String, Bool)]] = [:]
         var order: [String] = []

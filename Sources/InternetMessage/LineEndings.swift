@@ -35,25 +35,44 @@ public enum LineEndings {
     }
 
     /// True when every CR is followed by LF and every LF preceded by CR.
+    ///
+    /// Branch-free over 8-byte words: with `cr` and `lf` marking the CR and LF
+    /// bytes of a word, the text is canonical exactly when every word's `lf`
+    /// equals its `cr` moved one byte on (plus the CR carried from the end
+    /// of the word before).
     public static func isCanonical(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBufferPointer { buf in
             guard let base = buf.baseAddress else { return true }
+            let raw = UnsafeRawPointer(base)
             let n = buf.count
-            // memchr is vectorised; a message has one line break per ~70 bytes.
+            var carry: UInt64 = 0  // 0x80 when the previous byte was CR
+            var mismatch: UInt64 = 0
             var i = 0
-            while i < n, let p = memchr(base + i, 0x0A, n - i) {
-                let at = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self) - base
-                if at == 0 || base[at - 1] != 0x0D { return false }
-                i = at + 1
+            while i + 8 <= n {
+                let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let cr = bytesEqual(w, 0x0D), lf = bytesEqual(w, 0x0A)
+                mismatch |= lf ^ (cr << 8 | carry)
+                carry = cr >> 56
+                i += 8
             }
-            i = 0
-            while i < n, let p = memchr(base + i, 0x0D, n - i) {
-                let at = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self) - base
-                if at + 1 >= n || base[at + 1] != 0x0A { return false }
-                i = at + 2
+            if mismatch != 0 { return false }
+            var previousCR = carry != 0
+            while i < n {
+                let b = base[i]
+                if (b == 0x0A) != previousCR { return false }
+                previousCR = b == 0x0D
+                i += 1
             }
-            return true
+            return !previousCR
         }
+    }
+
+    /// The high bit of each byte of the result is set exactly where the byte
+    /// of `w` equals `byte` (exact: no false positives from borrows).
+    @inline(__always) static func bytesEqual(_ w: UInt64, _ byte: UInt8) -> UInt64 {
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        let v = w ^ (0x0101_0101_0101_0101 &* UInt64(byte))
+        return ~((v & low7) &+ low7 | v | low7)
     }
 }
 
