@@ -67,12 +67,7 @@ public enum CMSSignature {
 
     /// RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
     static func signingTimeValue(_ date: Date) throws -> ASN1Any {
-        let t = UTCDateTime(date)
-        if (1950..<2050).contains(t.year) {
-            return try ASN1Any(erasing: UTCTime(year: t.year, month: t.month, day: t.day, hours: t.hour, minutes: t.minute, seconds: t.second))
-        }
-        return try ASN1Any(erasing: GeneralizedTime(
-            year: t.year, month: t.month, day: t.day, hours: t.hour, minutes: t.minute, seconds: t.second, fractionalSeconds: 0))
+        try UTCDateTime(date).asn1Time()
     }
 
     /// The SMIMECapabilities value, encoded once: it is the same in every signature.

@@ -1,6 +1,7 @@
 import SwiftASN1
 import Crypto
 import CryptoExtras
+import X509
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -149,6 +150,15 @@ public struct LocalPrivateKey: CMSSigningKey, CMSKeyTransportDecrypter {
         if let k = try? P256.Signing.PrivateKey(derRepresentation: der) { return .p256(k) }
         if let k = try? P384.Signing.PrivateKey(derRepresentation: der) { return .p384(k) }
         throw CMSError.invalidKey("EC private key is not on P-256 or P-384")
+    }
+
+    /// swift-certificates' view of the key, for issuing certificates and CRLs.
+    public var certificatePrivateKey: Certificate.PrivateKey {
+        switch backing {
+        case .rsa(let s, _): return Certificate.PrivateKey(s)
+        case .p256(let k): return Certificate.PrivateKey(k)
+        case .p384(let k): return Certificate.PrivateKey(k)
+        }
     }
 
     public var rsaKeyBits: Int? {

@@ -1,3 +1,4 @@
+import SwiftASN1
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -9,14 +10,14 @@ import Foundation
 /// Foundation `Calendar`: signing times are always UTC (RFC 5652 11.3,
 /// RFC 5280 4.1.2.5) and a `Calendar` costs more than the rest of a signature's
 /// attributes.
-struct UTCDateTime: Hashable, Sendable {
-    var year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int
+public struct UTCDateTime: Hashable, Sendable {
+    public var year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int
 
-    init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+    public init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
         (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
     }
 
-    init(_ date: Date) {
+    public init(_ date: Date) {
         let t = Int(date.timeIntervalSince1970.rounded(.down))
         var days = t / 86400
         var secs = t % 86400
@@ -38,7 +39,7 @@ struct UTCDateTime: Hashable, Sendable {
     }
 
     /// The instant, or nil for an impossible date.
-    var date: Date? {
+    public var date: Date? {
         guard (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour), (0...59).contains(minute),
             (0...60).contains(second)
         else { return nil }
@@ -50,5 +51,16 @@ struct UTCDateTime: Hashable, Sendable {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
         return Date(timeIntervalSince1970: Double(days * 86400 + hour * 3600 + minute * 60 + second))
+    }
+}
+
+extension UTCDateTime {
+    /// RFC 5280 4.1.2.5 / 5.1.2.4: UTCTime through 2049, GeneralizedTime from 2050.
+    public func asn1Time() throws -> ASN1Any {
+        if (1950..<2050).contains(year) {
+            return try ASN1Any(erasing: UTCTime(year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second))
+        }
+        return try ASN1Any(erasing: GeneralizedTime(
+            year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second, fractionalSeconds: 0))
     }
 }

@@ -1,6 +1,11 @@
-import Foundation
+import CertificateAuthority
 import CryptographicMessageSyntax
+import Foundation
 import SMIME
+import X509
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reading inputs and writing outputs for commands: nothing is written until
 /// the whole result exists, and `--out` is replaced atomically.
@@ -81,11 +86,122 @@ enum CommandIO {
         }
     }
 
-    static func parseDate(_ text: String) throws -> Date {
+    static func parseDate(_ text: String, option: String = "--at") throws -> Date {
         let f = ISO8601DateFormatter()
         if let d = f.date(from: text) { return d }
         f.formatOptions = [.withFullDate]
         if let d = f.date(from: text) { return d }
-        throw CLIFailure.usage("--at \(text) is not an ISO 8601 date (e.g. 2026-01-31T12:00:00Z)")
+        throw CLIFailure.usage("\(option) \(text) is not an ISO 8601 date (e.g. 2026-01-31T12:00:00Z)")
+    }
+
+    /// A serial number as colon-separated hex pairs (swift-certificates'
+    /// description drops leading zeros of each byte).
+    static func serialText(_ serial: Certificate.SerialNumber) -> String {
+        serial.bytes.map { String(format: "%02x", $0) }.joined(separator: ":")
+    }
+
+    /// The date part, for what commands print.
+    static func day(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withFullDate]
+        return f.string(from: date)
+    }
+
+    static func x509Certificate(_ path: String) throws -> Certificate {
+        do {
+            return try CertificateLoading.x509(try certificate(path))
+        } catch let e as SMIMEError {
+            throw CLIFailure.usage("\(path): \(e.description)")
+        }
+    }
+
+    static func privateKey(_ path: String) throws -> LocalPrivateKey {
+        do {
+            return try LocalPrivateKey(bytes: try readFile(path))
+        } catch let e as CMSError {
+            throw CLIFailure.usage("\(path): \(e.description)")
+        }
+    }
+
+    static func keySpec(_ text: String) throws -> KeySpec {
+        guard let spec = KeySpec(rawValue: text.lowercased()) else {
+            throw CLIFailure.usage("--key \(text): use one of \(KeySpec.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return spec
+    }
+
+    static func distinguishedName(_ text: String) throws -> DistinguishedName {
+        do {
+            return try NameParser.parse(text)
+        } catch let e as CAError {
+            throw CLIFailure.usage("--subject: \(e.description)")
+        }
+    }
+
+    /// A DNS domain name (RFC 1035 2.3.1 letters, digits, hyphens; RFC 5321 limits).
+    static func domainName(_ text: String) throws -> String {
+        let d = text.lowercased().hasSuffix(".") ? String(text.lowercased().dropLast()) : text.lowercased()
+        let labels = d.split(separator: ".", omittingEmptySubsequences: false)
+        let ok = d.utf8.count <= 253 && labels.count >= 2 && labels.allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.utf8.allSatisfy { c in
+                (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2D
+            } && label.first != "-" && label.last != "-"
+        }
+        guard ok else { throw CLIFailure.usage("--domain \(text) is not a domain name such as direct.example.org") }
+        return d
+    }
+
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        var hex = text.replacingOccurrences(of: ":", with: "")
+        if hex.hasPrefix("0x") || hex.hasPrefix("0X") { hex = String(hex.dropFirst(2)) }
+        if hex.count % 2 == 1 { hex = "0" + hex }
+        var out: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            guard let b = UInt8(hex[i..<j], radix: 16) else { return nil }
+            out.append(b)
+            i = j
+        }
+        return out
+    }
+
+    /// Runs a CA operation, turning its refusals into command-line failures.
+    static func ca<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as CAError {
+            throw e.kind == .security ? CLIFailure.security(e.description) : CLIFailure.usage(e.description)
+        }
+    }
+
+    /// `--not-before`/`--not-after` are taken as given; say when they leave the issuer's validity.
+    static func warnOutsideIssuer(_ issuer: Certificate, notBefore: Date, notAfter: Date) {
+        // Certificates carry whole seconds.
+        func second(_ d: Date) -> Double { d.timeIntervalSince1970.rounded(.down) }
+        if second(notBefore) < second(issuer.notValidBefore) || second(notAfter) > second(issuer.notValidAfter) {
+            let text = "warning: the validity \(day(notBefore)) to \(day(notAfter)) is outside the issuer's " +
+                "(\(day(issuer.notValidBefore)) to \(day(issuer.notValidAfter))); relying parties will reject the chain then\n"
+            FileHandle.standardError.write(Data(text.utf8))
+        }
+    }
+
+    static func refuseExisting(_ path: String) throws {
+        if FileManager.default.fileExists(atPath: path) {
+            throw CLIFailure.usage("\(path) exists; a private key is never overwritten (move it away first)")
+        }
+    }
+
+    /// Writes a private key: created exclusively (never replacing a file) with mode 0600.
+    static func writeSecret(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            throw CLIFailure.usage("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count, fsync(fd) == 0 else {
+            throw CLIFailure.usage("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }

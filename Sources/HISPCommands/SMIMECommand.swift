@@ -64,7 +64,7 @@ extension SMIMECommand {
 
         func run() async throws {
             let anchors = try anchor.flatMap { try CommandIO.certificates($0) }
-            let time = try at.map(CommandIO.parseDate) ?? Date()
+            let time = try at.map { try CommandIO.parseDate($0) } ?? Date()
             let input = try CommandIO.readInput(io.input)
             let validator = try ChainValidator(anchors: anchors, validationTime: time)
             let result = try await SMIME().verify(input, trust: validator)
