@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     ],
     targets: [
         // Tier 0: value types, typed errors, ports.
@@ -53,11 +56,33 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        // Tier 2: the Direct trust policy, path building (AIA), revocation (CRL).
+        .target(
+            name: "DirectTrust",
+            dependencies: [
+                "DirectCore", "CryptographicMessageSyntax",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        // Tier 5: HTTP(S) fetching for AIA, CRLs and trust bundles.
+        .target(
+            name: "HTTPFetch",
+            dependencies: [
+                "DirectCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // Tier 6/7: the command line (a library so tests can drive it in-process).
         .target(
             name: "HISPCommands",
             dependencies: [
-                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority",
+                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -94,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "SMIMETests",
             dependencies: [
-                "SMIME", "InternetMessage", "CryptographicMessageSyntax", "HISPTesting",
+                "SMIME", "InternetMessage", "CryptographicMessageSyntax", "DirectTrust", "HISPTesting",
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

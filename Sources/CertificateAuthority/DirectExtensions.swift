@@ -43,48 +43,4 @@ enum DirectExtensions {
         }
         return Certificate.Extension(oid: certificatePoliciesOID, critical: false, value: s.serializedBytes[...])
     }
-
-    /// The policy OIDs of a certificate (empty without the extension).
-    static func policies(of cert: Certificate) throws -> [ASN1ObjectIdentifier] {
-        guard let ext = cert.extensions[oid: certificatePoliciesOID] else { return [] }
-        return try DER.sequence(of: PolicyInformationOID.self, identifier: .sequence, rootNode: DER.parse(ext.value)).map(\.oid)
-    }
-
-    /// The CRL distribution point URLs of a certificate.
-    static func crlURLs(of cert: Certificate) throws -> [String] {
-        guard let ext = cert.extensions[oid: crlDistributionPointsOID] else { return [] }
-        var urls: [String] = []
-        let root = try DER.parse(ext.value)
-        try DER.sequence(root, identifier: .sequence) { points in
-            while let point = points.next() {
-                try DER.sequence(point, identifier: .sequence) { fields in
-                    while let field = fields.next() {
-                        guard field.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) else { continue }
-                        try DER.explicitlyTagged(field, tagNumber: 0, tagClass: .contextSpecific) { name in
-                            // fullName [0] IMPLICIT GeneralNames
-                            guard name.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific),
-                                case .constructed(let names) = name.content
-                            else { return }
-                            for n in names {
-                                if case .uniformResourceIdentifier(let u) = try GeneralName(derEncoded: n) { urls.append(u) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return urls
-    }
-}
-
-/// PolicyInformation, keeping only the identifier.
-struct PolicyInformationOID: DERParseable {
-    let oid: ASN1ObjectIdentifier
-    init(derEncoded node: ASN1Node) throws {
-        oid = try DER.sequence(node, identifier: .sequence) { n in
-            let oid = try ASN1ObjectIdentifier(derEncoded: &n)
-            while n.next() != nil {}
-            return oid
-        }
-    }
 }

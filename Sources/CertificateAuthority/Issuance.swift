@@ -46,20 +46,6 @@ public struct Issuer: Sendable {
     }
 }
 
-/// What an end-entity certificate is bound to (Direct Applicability
-/// Statement: an address in rfc822Name, or a domain in dNSName).
-public enum DirectBinding: Sendable, Hashable {
-    case address(DirectAddress)
-    case domain(String)
-
-    public var text: String {
-        switch self {
-        case .address(let a): return a.description
-        case .domain(let d): return d
-        }
-    }
-}
-
 /// Key usage of an end-entity certificate (RFC 5280 4.2.1.3).
 public enum CertificateUsage: String, CaseIterable, Sendable {
     case sign, encrypt, both
@@ -113,7 +99,7 @@ public enum CertificateAuthority {
     /// policy OIDs when given, a serial from the system CSPRNG and a SHA-256
     /// (or P-384: SHA-384) signature.
     public static func issue(
-        binding: DirectBinding, publicKey: Certificate.PublicKey, usage: CertificateUsage,
+        binding: CertificateBinding, publicKey: Certificate.PublicKey, usage: CertificateUsage,
         notBefore: Date, notAfter: Date, issuer: Issuer, pointers: Pointers = Pointers(),
         policies: [ASN1ObjectIdentifier] = []
     ) throws -> Certificate {

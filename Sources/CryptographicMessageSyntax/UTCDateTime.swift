@@ -64,3 +64,14 @@ extension UTCDateTime {
             year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second, fractionalSeconds: 0))
     }
 }
+
+extension UTCDateTime {
+    /// RFC 3339 / ISO 8601 in UTC: `2026-11-22T10:00:00Z`.
+    public var iso8601: String {
+        func pad(_ v: Int, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))Z"
+    }
+}

@@ -37,3 +37,27 @@ extension String {
         return String(s)
     }
 }
+
+/// What a Direct certificate is bound to (Direct Applicability Statement
+/// 1.2 4.0): one address (subjectAltName rfc822Name) or a whole domain
+/// (subjectAltName dNSName).
+public enum CertificateBinding: Sendable, Hashable, CustomStringConvertible {
+    case address(DirectAddress)
+    case domain(String)
+
+    public var text: String {
+        switch self {
+        case .address(let a): return a.description
+        case .domain(let d): return d
+        }
+    }
+
+    public var domain: String {
+        switch self {
+        case .address(let a): return a.domain
+        case .domain(let d): return d.lowercased()
+        }
+    }
+
+    public var description: String { text }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import CryptoExtras
 import CryptographicMessageSyntax
+import DirectTrust
 import Foundation
 import InternetMessage
 import SMIME
@@ -38,7 +39,8 @@ struct SMIMEBench: AsyncParsableCommand {
         let recipient = try pki.identity(address: "bob@bench.example")
         let smime = SMIME()
         let message = Self.message(bodySize: size)
-        let validator = try ChainValidator(anchors: [pki.caSummary])
+        let validator = SignerTrust(trust: DirectTrust(anchors: TrustAnchors([
+            TrustAnchor(certificate: try CertificateLoading.x509(pki.caSummary), source: "bench")])))
 
         // The physical limits are measured in the same run, interleaved with
         // the pipeline in short rounds, so that a virtual machine's speed
@@ -91,7 +93,7 @@ struct SMIMEBench: AsyncParsableCommand {
 
     /// Microseconds per step, to show where the time goes beyond the key operation.
     static func printBreakdown(
-        seconds: Double, message: [UInt8], sender: SMIMEIdentity, recipient: SMIMEIdentity, validator: ChainValidator
+        seconds: Double, message: [UInt8], sender: SMIMEIdentity, recipient: SMIMEIdentity, validator: SignerTrust
     ) async throws {
         let smime = SMIME()
         let each = seconds / 20
@@ -138,8 +140,9 @@ struct SMIMEBench: AsyncParsableCommand {
         try show("S/MIME decrypt") { _ = try smime.decrypt(wire, identity: recipient) }
         try show("CMS signature check") {
             _ = try CMSSignature.verifySignatures(signedData, detachedContent: content) }
-        try await show("chain validation") {
-            _ = await validator.validate(sender.certificate, intermediates: [], purpose: .signing) }
+        let senderCertificate = try CertificateLoading.x509(sender.certificate)
+        try await show("trust evaluation (Direct policy)") {
+            _ = await validator.evaluateSigner(senderCertificate, intermediates: []) }
         try await show("S/MIME verify") { _ = try await smime.verify(decrypted, trust: validator) }
     }
 

@@ -111,7 +111,7 @@ struct CertCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let binding: DirectBinding
+            let binding: CertificateBinding
             if let address {
                 guard let a = DirectAddress(address) else { throw CLIFailure.usage("--address \(address) is not a Direct address (local@domain)") }
                 binding = .address(a)

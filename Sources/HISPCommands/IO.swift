@@ -1,5 +1,7 @@
 import CertificateAuthority
 import CryptographicMessageSyntax
+import DirectCore
+import DirectTrust
 import Foundation
 import SMIME
 import X509
@@ -113,6 +115,43 @@ enum CommandIO {
         } catch let e as SMIMEError {
             throw CLIFailure.usage("\(path): \(e.description)")
         }
+    }
+
+    /// Every certificate in a PEM file (or the one in a DER file), or a PKCS#7 bundle.
+    static func x509Certificates(_ path: String) throws -> [Certificate] {
+        do {
+            return try CertificateBundle.read(try readFile(path))
+        } catch let e as TrustError {
+            throw CLIFailure.usage("\(path): \(e.description)")
+        } catch {
+            throw CLIFailure.usage("\(path): \(error)")
+        }
+    }
+
+    /// A trust bundle from a file or an https:// URL (TLS verification always on).
+    static func bundle(_ source: String, fetcher: (any HTTPFetching)?) async throws -> [Certificate] {
+        if source.hasPrefix("http://") || source.hasPrefix("https://") {
+            guard let fetcher else { throw CLIFailure.usage("--bundle \(source) needs fetching, which --offline turns off") }
+            do {
+                return try CertificateBundle.read(try await fetcher.get(source, maxBytes: 16 << 20, timeout: .seconds(30)))
+            } catch let e as DirectError {
+                throw CLIFailure.usage("--bundle \(source): \(e.description)")
+            }
+        }
+        return try x509Certificates(source)
+    }
+
+    static func describe(_ cert: Certificate) -> String {
+        var s = "subject \(cert.subject), serial \(serialText(cert.serialNumber))"
+        if let sans = try? cert.extensions.subjectAlternativeNames {
+            let names = sans.compactMap { n -> String? in
+                if case .rfc822Name(let e) = n { return "email:\(e)" }
+                if case .dnsName(let d) = n { return "DNS:\(d)" }
+                return nil
+            }
+            if !names.isEmpty { s += ", SAN \(names.joined(separator: " "))" }
+        }
+        return s
     }
 
     static func privateKey(_ path: String) throws -> LocalPrivateKey {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import CryptographicMessageSyntax
+import DirectTrust
+import HTTPFetch
 import InternetMessage
 import SMIME
 import Foundation
@@ -66,8 +68,11 @@ extension SMIMECommand {
             let anchors = try anchor.flatMap { try CommandIO.certificates($0) }
             let time = try at.map { try CommandIO.parseDate($0) } ?? Date()
             let input = try CommandIO.readInput(io.input)
-            let validator = try ChainValidator(anchors: anchors, validationTime: time)
-            let result = try await SMIME().verify(input, trust: validator)
+            let trustAnchors = TrustAnchors(try anchors.map { TrustAnchor(certificate: try CertificateLoading.x509($0), source: "--anchor") })
+            let result = try await AsyncHTTPFetcher.withFetcher { fetcher in
+                let trust = DirectTrust(anchors: trustAnchors, fetcher: fetcher)
+                return try await SMIME().verify(input, trust: SignerTrust(trust: trust, time: time))
+            }
             try CommandIO.writeOutput(result.content, to: io.output)
         }
     }

@@ -31,6 +31,10 @@ public enum CertificateLoading {
         do {
             return try Certificate(derEncoded: summary.der)
         } catch {
+            // swift-certificates will not even parse a key below its own
+            // minimum (RSA-1024): say which policy that breaks, not
+            // "incorrectParameterSize".
+            try AlgorithmPolicy.direct.checkKey(summary, role: "certificate")
             throw SMIMEError.invalidCertificate("\(summary.displayName): \(error)")
         }
     }

@@ -134,8 +134,8 @@ public struct SMIME: Sendable {
     }
 
     /// Verifies a signed message (multipart/signed or signed-data) over the exact
-    /// received bytes, then validates the signer's chain to one of `anchors`.
-    public func verify(_ bytes: [UInt8], trust: ChainValidator) async throws -> Verified {
+    /// received bytes, then asks `trust` whether a signer is trusted.
+    public func verify(_ bytes: [UInt8], trust: some SignerTrustEvaluating) async throws -> Verified {
         let message = try parse(bytes)
         let ct = message.contentType
         let signedData: SignedData
@@ -178,9 +178,19 @@ public struct SMIME: Sendable {
         var trustedChain: [Certificate]? = nil
         for signer in signers {
             let leafDER = signer.certificate.der
-            let leaf = included.first { $0.der == leafDER }?.certificate
+            let leaf: Certificate
+            if let parsed = included.first(where: { $0.der == leafDER })?.certificate {
+                leaf = parsed
+            } else {
+                do {
+                    leaf = try CertificateLoading.x509(signer.certificate)
+                } catch {
+                    if firstFailure == nil { firstFailure = "\(error)" }
+                    continue
+                }
+            }
             let intermediates = included.filter { $0.der != leafDER }.map(\.certificate)
-            switch await trust.validate(signer.certificate, parsedLeaf: leaf, intermediates: intermediates, purpose: .signing) {
+            switch await trust.evaluateSigner(leaf, intermediates: intermediates) {
             case .trusted(let chain):
                 if trustedChain == nil { trustedChain = chain }
             case .untrusted(let reason):

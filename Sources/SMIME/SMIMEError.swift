@@ -9,12 +9,11 @@ public enum SMIMEError: DirectError, Equatable {
     case untrustedSigner(String)
     case keyDoesNotMatchCertificate
     case invalidCertificate(String)
-    case noAnchors
 
     public var kind: FailureKind {
         switch self {
         case .untrustedSigner: return .security
-        case .notSMIME, .malformedSMIME, .invalidCertificate, .keyDoesNotMatchCertificate, .noAnchors: return .malformedInput
+        case .notSMIME, .malformedSMIME, .invalidCertificate, .keyDoesNotMatchCertificate: return .malformedInput
         }
     }
 
@@ -25,7 +24,6 @@ public enum SMIMEError: DirectError, Equatable {
         case .untrustedSigner(let s): return "signer not trusted: \(s)"
         case .keyDoesNotMatchCertificate: return "the private key does not belong to the certificate"
         case .invalidCertificate(let s): return "invalid certificate: \(s)"
-        case .noAnchors: return "no trust anchors given"
         }
     }
 }

@@ -1,4 +1,5 @@
 import CryptographicMessageSyntax
+import DirectTrust
 import Foundation
 import HISPTesting
 import InternetMessage
@@ -14,9 +15,12 @@ import Testing
         return try SMIMEIdentity(certificate: m.summary, key: m.key)
     }
 
-    func validator() throws -> ChainValidator {
+    func validator() throws -> SignerTrust {
         // Self-signed test identities are their own anchors.
-        try ChainValidator(anchors: [Self.alice.get().summary, Self.bob.get().summary])
+        let anchors = try [Self.alice.get().summary, Self.bob.get().summary].map {
+            TrustAnchor(certificate: try CertificateLoading.x509($0), source: "test")
+        }
+        return SignerTrust(trust: DirectTrust(anchors: TrustAnchors(anchors)))
     }
 
     @Test(arguments: [(false, true), (true, true), (false, false), (true, false)])

@@ -1,0 +1,147 @@
+import Foundation
+import HISPTesting
+import Testing
+
+/// `hisp trust check`: the Direct trust policy with revocation and AIA over
+/// real HTTP on loopback, and the DCDT-shaped refusals, each naming its check.
+@Suite struct TrustTests {
+    let ws: Workspace
+    let server: HTTPTestServer
+    let published: String
+
+    init() throws {
+        ws = try Workspace()
+        published = ws.path("www")
+        try FileManager.default.createDirectory(atPath: published, withIntermediateDirectories: true)
+        server = try HTTPTestServer(directory: published)
+    }
+
+    @discardableResult
+    func hisp(_ args: [String]) throws -> ProcessResult { try ws.mustRun(Tools.hisp, args) }
+
+    func publish(_ file: String, as name: String) throws {
+        try FileManager.default.copyItem(atPath: ws.path(file), toPath: published + "/" + name)
+    }
+
+    /// Root -> intermediate (published at its AIA URL, with a CRL) -> alice and bob.
+    func makePKI(publishCRL: Bool = true) throws {
+        try hisp(["ca", "create", "--subject", "CN=Trust Root,O=Example", "--out-cert", "root.pem", "--out-key", "root.key"])
+        try hisp(["ca", "create", "--subject", "CN=Trust Issuing CA,O=Example", "--issuer-cert", "root.pem", "--issuer-key", "root.key",
+                  "--out-cert", "inter.pem", "--out-key", "inter.key"])
+        for (name, usage) in [("alice", "both"), ("bob", "encrypt")] {
+            try hisp(["cert", "issue", "--issuer-cert", "inter.pem", "--issuer-key", "inter.key", "--address", "\(name)@direct.example.org",
+                      "--usage", usage, "--crl-url", server.url("inter.crl"), "--aia-url", server.url("inter.cer"),
+                      "--out-cert", "\(name).pem", "--out-key", "\(name).key"])
+        }
+        try ws.mustRun("openssl", ["x509", "-in", "inter.pem", "-outform", "DER", "-out", "inter.der"])
+        try publish("inter.der", as: "inter.cer")
+        if publishCRL {
+            try hisp(["crl", "issue", "--issuer-cert", "inter.pem", "--issuer-key", "inter.key", "--out", "inter.crl"])
+            try publish("inter.crl", as: "inter.crl")
+        }
+    }
+
+    func check(_ args: [String]) throws -> ProcessResult {
+        try ws.run(Tools.hisp, ["trust", "check"] + args)
+    }
+
+    func expectRefused(_ r: ProcessResult, _ reason: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == 1, "exit \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.hasPrefix("error: not trusted: "), "\(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.contains(reason), "\(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stdoutText.contains("verdict: not trusted"), sourceLocation: sourceLocation)
+    }
+
+    @Test func trustsAValidChainAfterCheckingItsCRL() throws {
+        try makePKI()
+        let r = try check(["--cert", "alice.pem", "--address", "alice@direct.example.org", "--anchor", "root.pem",
+                           "--intermediate", "inter.pem"])
+        #expect(r.status == 0, "\(r.stdoutText) \(r.stderr)")
+        #expect(r.stdoutText.contains("binding            passed  address-bound to alice@direct.example.org"))
+        #expect(r.stdoutText.contains("revocation         passed  CN=alice@direct.example.org not revoked (CRL \(server.url("inter.crl")))"))
+        #expect(r.stdoutText.contains("verdict: trusted; chain: CN=alice@direct.example.org <- CN=Trust Issuing CA,O=Example <- CN=Trust Root,O=Example"))
+    }
+
+    @Test func fetchesAMissingIntermediateFromAIA() throws {
+        try makePKI()
+        let r = try check(["--cert", "alice.pem", "--anchor", "root.pem"])
+        #expect(r.status == 0, "\(r.stdoutText) \(r.stderr)")
+        #expect(r.stdoutText.contains("AIA                passed  fetched CN=Trust Issuing CA,O=Example from \(server.url("inter.cer"))"))
+        // Offline, the same question has no answer: the intermediate is missing.
+        expectRefused(try check(["--cert", "alice.pem", "--anchor", "root.pem", "--offline", "--revocation-unreachable", "accept"]),
+                      "chain failed for subject CN=alice@direct.example.org")
+    }
+
+    @Test func rejectsARevokedCertificateAsOpenSSLDoes() throws {
+        try makePKI()
+        try hisp(["crl", "issue", "--issuer-cert", "inter.pem", "--issuer-key", "inter.key", "--revoke-cert", "alice.pem",
+                  "--out", "revoked.crl"])
+        try FileManager.default.removeItem(atPath: published + "/inter.crl")
+        try publish("revoked.crl", as: "inter.crl")
+        let r = try check(["--cert", "alice.pem", "--anchor", "root.pem", "--intermediate", "inter.pem"])
+        expectRefused(r, "revocation failed for subject CN=alice@direct.example.org")
+        #expect(r.stderr.contains("is revoked (CRL \(server.url("inter.crl")))"))
+        // Bob, on the same CRL, is not revoked.
+        #expect(try check(["--cert", "bob.pem", "--purpose", "encrypt", "--anchor", "root.pem", "--intermediate", "inter.pem"]).status == 0)
+        // OpenSSL, given the same CRL, agrees on both.
+        try ws.mustRun("openssl", ["crl", "-inform", "DER", "-in", "revoked.crl", "-out", "revoked-crl.pem"])
+        let args = ["verify", "-crl_check", "-CRLfile", "revoked-crl.pem", "-CAfile", "root.pem", "-untrusted", "inter.pem"]
+        #expect(try ws.run("openssl", args + ["alice.pem"]).status != 0)
+        #expect(try ws.run("openssl", args + ["bob.pem"]).status == 0)
+    }
+
+    @Test func anUnreachableCRLFailsClosedUnlessConfiguredOtherwise() throws {
+        try makePKI(publishCRL: false)  // the distribution point answers 404
+        let args = ["--cert", "alice.pem", "--anchor", "root.pem", "--intermediate", "inter.pem"]
+        let r = try check(args)
+        expectRefused(r, "revocation failed")
+        #expect(r.stderr.contains("HTTP 404") && r.stderr.contains("(policy: fail closed)"))
+        let accepted = try check(args + ["--revocation-unreachable", "accept"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(accepted.stdoutText.contains("revocation         warning") && accepted.stdoutText.contains("accepted without revocation check"))
+    }
+
+    @Test func namesTheFailedCheckForEachDCDTShapedCase() throws {
+        try makePKI()
+        let base = ["--anchor", "root.pem", "--intermediate", "inter.pem"]
+        // Wrong SAN.
+        expectRefused(try check(["--cert", "alice.pem", "--address", "bob@direct.example.org"] + base),
+                      "binding failed for subject CN=alice@direct.example.org, serial ")
+        // Wrong key usage: bob's certificate is for encryption only.
+        expectRefused(try check(["--cert", "bob.pem", "--purpose", "sign"] + base), "key usage failed")
+        // Expired.
+        try hisp(["cert", "issue", "--issuer-cert", "inter.pem", "--issuer-key", "inter.key", "--address", "old@direct.example.org",
+                  "--not-before", "2020-01-01T00:00:00Z", "--not-after", "2021-01-01T00:00:00Z", "--out-cert", "old.pem", "--out-key", "old.key"])
+        expectRefused(try check(["--cert", "old.pem"] + base), "validity failed for subject CN=old@direct.example.org")
+        // A valid certificate evaluated at a time after it expires (--at) is refused the same way.
+        expectRefused(try check(["--cert", "alice.pem", "--at", "2200-01-01T00:00:00Z"] + base), "validity failed for subject CN=alice@direct.example.org")
+        // An incoming-only anchor does not let us encrypt (send) to the certificate.
+        let r = try check(["--cert", "bob.pem", "--purpose", "encrypt", "--incoming-anchor", "root.pem", "--intermediate", "inter.pem"])
+        expectRefused(r, "trust anchor failed")
+        #expect(r.stderr.contains("no outgoing trust anchor (1 anchor(s) configured for the other direction only)"))
+        #expect(try check(["--cert", "bob.pem", "--purpose", "encrypt", "--outgoing-anchor", "root.pem", "--intermediate", "inter.pem"]).status == 0)
+        // A required policy the certificate does not assert.
+        expectRefused(try check(["--cert", "alice.pem", "--policy", "1.3.6.1.4.1.41179.1.3"] + base), "certificate policy failed")
+    }
+
+    @Test func refusesWeakCertificatesByName() throws {
+        let pki = TestPKI(ws)
+        try pki.ca("ca")
+        try pki.leaf("small", ca: "ca", ["--bits", "1024", "--email", "small@direct.example.org"])
+        expectRefused(try check(["--cert", "small.pem", "--anchor", "ca.pem"]), "RSA key of 1024 bits is below the 2048-bit minimum")
+        try pki.leaf("alice", ca: "ca", ["--email", "alice@direct.example.org"])
+        try pki.sha1Leaf("sha1cert", key: "alice", ca: "ca")
+        expectRefused(try check(["--cert", "sha1cert.pem", "--anchor", "ca.pem"]), "certificate signed with SHA-1 with RSA refused")
+        // Signed by a CA that is not an anchor.
+        try pki.ca("other")
+        expectRefused(try check(["--cert", "alice.pem", "--anchor", "other.pem"]), "does not chain to an incoming trust anchor")
+    }
+
+    @Test func readsAnchorsFromAPKCS7Bundle() throws {
+        try makePKI()
+        try ws.mustRun("openssl", ["crl2pkcs7", "-nocrl", "-certfile", "root.pem", "-outform", "DER", "-out", "bundle.p7b"])
+        #expect(try check(["--cert", "alice.pem", "--bundle", "bundle.p7b", "--intermediate", "inter.pem"]).status == 0)
+        try publish("bundle.p7b", as: "bundle.p7b")
+        #expect(try check(["--cert", "alice.pem", "--bundle", server.url("bundle.p7b")]).status == 0)
+    }
+}
