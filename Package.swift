@@ -45,6 +45,16 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        // Tier 1: PKCS#12 (RFC 7292) files for moving a key and its chain; legacy ciphers to read old ones.
+        .target(
+            name: "PKCS12",
+            dependencies: [
+                "DirectCore", "CryptographicMessageSyntax",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Tier 2: issuing CA and end-entity certificates and CRLs in the Direct profile.
         .target(
             name: "CertificateAuthority",
@@ -82,7 +92,7 @@ let package = Package(
         .target(
             name: "HISPCommands",
             dependencies: [
-                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch",
+                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch", "PKCS12",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -134,6 +144,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "HISPTesting", "hisp"]),
     ]
 )

@@ -174,6 +174,16 @@ public struct LocalPrivateKey: CMSSigningKey, CMSKeyTransportDecrypter {
         }
     }
 
+    /// PKCS#8 PrivateKeyInfo DER (RFC 5208 5), for export.
+    public var pkcs8DER: [UInt8] {
+        switch backing {
+        case .rsa(let s, _): return Array(s.pkcs8DERRepresentation)
+        // swift-crypto writes NIST keys as PKCS#8 "PRIVATE KEY" PEM.
+        case .p256(let k): return PEMText.firstBlock(k.pemRepresentation, labels: ["PRIVATE KEY"]) ?? []
+        case .p384(let k): return PEMText.firstBlock(k.pemRepresentation, labels: ["PRIVATE KEY"]) ?? []
+        }
+    }
+
     /// SubjectPublicKeyInfo DER of the public half, to check a key matches its certificate.
     public var publicKeySPKI: [UInt8] {
         switch backing {

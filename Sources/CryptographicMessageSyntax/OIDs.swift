@@ -4,6 +4,7 @@ import SwiftASN1
 public enum CMSOID {
     // RFC 5652 14 / RFC 5083 1.
     public static let data: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 7, 1]
+    public static let encryptedData: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 7, 6]
     public static let signedData: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 7, 2]
     public static let envelopedData: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 7, 3]
     public static let authEnvelopedData: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 9, 16, 1, 23]

@@ -62,8 +62,9 @@ struct CACommand: AsyncParsableCommand {
             try CommandIO.refuseExisting(outKey)
             let (privateKey, pem) = try spec.generate()
             let now = Date()
-            let notBefore = now - CertificateAuthority.backdating
+            var notBefore = now - CertificateAuthority.backdating
             var notAfter = now + Double(days) * 86400
+            if let issuer, notBefore < issuer.certificate.notValidBefore { notBefore = issuer.certificate.notValidBefore }
             // An intermediate does not outlive its issuer.
             if let issuer, notAfter > issuer.certificate.notValidAfter { notAfter = issuer.certificate.notValidAfter }
             if let issuer { CommandIO.warnOutsideIssuer(issuer.certificate, notBefore: notBefore, notAfter: notAfter) }
@@ -129,8 +130,12 @@ struct CertCommand: AsyncParsableCommand {
             }
             let ca = try issuer.load(purpose: .certificates)
             let now = Date()
-            let notBefore = try notBefore.map { try CommandIO.parseDate($0, option: "--not-before") } ?? now - CertificateAuthority.backdating
-            let notAfter = try notAfter.map { try CommandIO.parseDate($0, option: "--not-after") } ?? now + Double(days) * 86400
+            // Defaults stay inside the issuer's validity (a CA made a moment ago has a notBefore only just in the past);
+            // given dates are taken as they are, with a warning.
+            let notBefore = try notBefore.map { try CommandIO.parseDate($0, option: "--not-before") }
+                ?? max(now - CertificateAuthority.backdating, ca.certificate.notValidBefore)
+            let notAfter = try notAfter.map { try CommandIO.parseDate($0, option: "--not-after") }
+                ?? min(now + Double(days) * 86400, ca.certificate.notValidAfter)
             CommandIO.warnOutsideIssuer(ca.certificate, notBefore: notBefore, notAfter: notAfter)
             try CommandIO.refuseExisting(outKey)
             let (privateKey, pem) = try spec.generate()

@@ -11,7 +11,7 @@ public struct Hisp: AsyncParsableCommand {
         commandName: "hisp",
         abstract: "DirectHISP: a self-hosted Direct secure health messaging server.",
         version: "0.1.0",
-        subcommands: [CACommand.self, CertCommand.self, CRLCommand.self, TrustCommand.self, SMIMECommand.self, BenchCommand.self]
+        subcommands: [CACommand.self, CertCommand.self, CRLCommand.self, PKCS12Command.self, TrustCommand.self, SMIMECommand.self, BenchCommand.self]
     )
 
     public init() {}
