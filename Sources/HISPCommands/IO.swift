@@ -128,17 +128,27 @@ enum CommandIO {
         }
     }
 
-    /// A trust bundle from a file or an https:// URL (TLS verification always on).
-    static func bundle(_ source: String, fetcher: (any HTTPFetching)?) async throws -> [Certificate] {
-        if source.hasPrefix("http://") || source.hasPrefix("https://") {
-            guard let fetcher else { throw CLIFailure.usage("--bundle \(source) needs fetching, which --offline turns off") }
+    /// A trust bundle from a file or a URL (TLS verification always on),
+    /// its signature checked when it has one.
+    static func bundle(_ source: TrustBundleSource, at time: Date, fetcher: (any HTTPFetching)?) async throws -> LoadedTrustBundle {
+        let location = source.location
+        let bytes: [UInt8]
+        if location.hasPrefix("http://") || location.hasPrefix("https://") {
+            guard let fetcher else { throw CLIFailure.usage("--bundle \(location) needs fetching, which --offline turns off") }
             do {
-                return try CertificateBundle.read(try await fetcher.get(source, maxBytes: 16 << 20, timeout: .seconds(30)))
+                bytes = try await fetcher.get(location, maxBytes: 16 << 20, timeout: .seconds(30))
             } catch let e as DirectError {
-                throw CLIFailure.usage("--bundle \(source): \(e.description)")
+                throw CLIFailure.usage("--bundle \(location): \(e.description)")
             }
+        } else {
+            bytes = try readFile(location)
         }
-        return try x509Certificates(source)
+        do {
+            return try await TrustBundleReader.read(bytes, source: source, at: time, fetcher: fetcher)
+        } catch let e as TrustBundleError {
+            if case .refused = e { throw CLIFailure.security(e.description) }
+            throw CLIFailure.usage(e.description)
+        }
     }
 
     static func describe(_ cert: Certificate) -> String {

@@ -26,7 +26,10 @@ struct TrustCommand: AsyncParsableCommand {
         @Option(help: "Trust anchor for incoming messages only (repeatable).") var incomingAnchor: [String] = []
         @Option(help: "Trust anchor for outgoing messages only (repeatable).") var outgoingAnchor: [String] = []
         @Option(help: "Intermediate certificates (repeatable).") var intermediate: [String] = []
-        @Option(help: "Trust bundle: a PKCS#7 (.p7b) or PEM file, or an https:// URL (repeatable).") var bundle: [String] = []
+        @Option(help: "Trust bundle: a PKCS#7 (.p7b) or PEM file, or a URL (repeatable); unsigned bundles only from a file or https://.")
+        var bundle: [String] = []
+        @Option(help: "Bundle-signing anchor: bundles must be signed by a certificate chaining to it (repeatable).")
+        var bundleSigner: [String] = []
         @Option(help: "sign (verifying its signature) or encrypt (encrypting to it).") var purpose: String = "sign"
         @Option(help: "incoming or outgoing (default: incoming to sign, outgoing to encrypt).") var direction: String?
         @Option(help: "Evaluate at this time (ISO 8601) instead of now.") var at: String?
@@ -88,8 +91,12 @@ struct TrustCommand: AsyncParsableCommand {
                         anchors += try CommandIO.x509Certificates(path).map { TrustAnchor(certificate: $0, directions: directions, source: path) }
                     }
                 }
-                for source in bundle {
-                    anchors += try await CommandIO.bundle(source, fetcher: fetcher).map { TrustAnchor(certificate: $0, source: source) }
+                let signers = try bundleSigner.flatMap { try CommandIO.x509Certificates($0) }
+                for location in bundle {
+                    let loaded = try await CommandIO.bundle(
+                        TrustBundleSource(location: location, signingAnchors: signers), at: time, fetcher: fetcher)
+                    if let signer = loaded.signer { print("bundle \(location): signed by \(signer.subject), \(loaded.anchors.count) anchor(s)") }
+                    anchors += loaded.anchors
                 }
                 let trust = DirectTrust(
                     anchors: TrustAnchors(anchors),

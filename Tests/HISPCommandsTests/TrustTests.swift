@@ -141,7 +141,42 @@ import Testing
         try makePKI()
         try ws.mustRun("openssl", ["crl2pkcs7", "-nocrl", "-certfile", "root.pem", "-outform", "DER", "-out", "bundle.p7b"])
         #expect(try check(["--cert", "alice.pem", "--bundle", "bundle.p7b", "--intermediate", "inter.pem"]).status == 0)
+        // Over plain HTTP an unsigned bundle could have been swapped on the way: refused, naming why.
         try publish("bundle.p7b", as: "bundle.p7b")
-        #expect(try check(["--cert", "alice.pem", "--bundle", server.url("bundle.p7b")]).status == 0)
+        let plain = try check(["--cert", "alice.pem", "--bundle", server.url("bundle.p7b")])
+        #expect(plain.status == 1)
+        #expect(plain.stderr.contains("bundle transport failed: an unsigned bundle must come from a file or an https:// URL"), "\(plain.stderr)")
+    }
+
+    /// A bundle wrapped in CMS SignedData by OpenSSL, its signer issued by a bundle-signing root.
+    func makeSignedBundle(signerRoot: String, name: String) throws {
+        try hisp(["ca", "create", "--subject", "CN=\(signerRoot),O=Bundle Operator", "--out-cert", "\(signerRoot).pem", "--out-key", "\(signerRoot).key"])
+        try hisp(["cert", "issue", "--issuer-cert", "\(signerRoot).pem", "--issuer-key", "\(signerRoot).key", "--domain", "bundles.example.net",
+                  "--usage", "sign", "--out-cert", "\(name)-signer.pem", "--out-key", "\(name)-signer.key"])
+        try ws.mustRun("openssl", ["crl2pkcs7", "-nocrl", "-certfile", "root.pem", "-outform", "DER", "-out", "\(name).p7b"])
+        try ws.mustRun("openssl", ["cms", "-sign", "-nodetach", "-binary", "-in", "\(name).p7b", "-signer", "\(name)-signer.pem",
+                                   "-inkey", "\(name)-signer.key", "-outform", "DER", "-out", "\(name).p7m"])
+        try publish("\(name).p7m", as: "\(name).p7m")
+    }
+
+    @Test func acceptsASignedBundleOnlyFromItsSigner() throws {
+        try makePKI()
+        try makeSignedBundle(signerRoot: "Bundle Signing Root", name: "signed")
+        let url = server.url("signed.p7m")
+        let ok = try check(["--cert", "alice.pem", "--bundle", url, "--bundle-signer", "Bundle Signing Root.pem"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdoutText.contains("bundle \(url): signed by CN=bundles.example.net"))
+        // Signed, but nothing configured to check the signature with.
+        let unchecked = try check(["--cert", "alice.pem", "--bundle", url])
+        #expect(unchecked.status == 1 && unchecked.stderr.contains("bundle signature failed: the bundle is signed, but no bundle-signing anchor"),
+                "\(unchecked.stderr)")
+        // Signed by someone who does not chain to the configured bundle-signing anchor.
+        try makeSignedBundle(signerRoot: "Impostor Root", name: "forged")
+        let forged = try check(["--cert", "alice.pem", "--bundle", server.url("forged.p7m"), "--bundle-signer", "Bundle Signing Root.pem"])
+        #expect(forged.status == 1, "\(forged.stderr)")
+        #expect(forged.stderr.contains("bundle signer failed: chain failed for subject CN=bundles.example.net"), "\(forged.stderr)")
+        // A signing anchor configured but the bundle unsigned.
+        let unsigned = try check(["--cert", "alice.pem", "--bundle", "signed.p7b", "--bundle-signer", "Bundle Signing Root.pem"])
+        #expect(unsigned.status == 1 && unsigned.stderr.contains("the bundle is not signed"), "\(unsigned.stderr)")
     }
 }
