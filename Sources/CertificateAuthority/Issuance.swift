@@ -62,9 +62,22 @@ public enum CertificateAuthority {
         public var crlURL: String?
         /// RFC 5280 4.2.2.1: where the issuer's certificate is published.
         public var aiaURL: String?
-        public init(crlURL: String? = nil, aiaURL: String? = nil) {
+        /// RFC 5280 4.2.2.1 / RFC 6960: the OCSP responder for this certificate.
+        public var ocspURL: String?
+        public init(crlURL: String? = nil, aiaURL: String? = nil, ocspURL: String? = nil) {
             self.crlURL = crlURL
             self.aiaURL = aiaURL
+            self.ocspURL = ocspURL
+        }
+
+        var urls: [String] { [crlURL, aiaURL, ocspURL].compactMap { $0 } }
+
+        /// AuthorityInformationAccess with caIssuers and OCSP, when either is given.
+        var authorityInformationAccess: AuthorityInformationAccess? {
+            var descriptions: [AuthorityInformationAccess.AccessDescription] = []
+            if let aiaURL { descriptions.append(.init(method: .issuingCA, location: .uniformResourceIdentifier(aiaURL))) }
+            if let ocspURL { descriptions.append(.init(method: .ocspServer, location: .uniformResourceIdentifier(ocspURL))) }
+            return descriptions.isEmpty ? nil : AuthorityInformationAccess(descriptions)
         }
     }
 
@@ -74,16 +87,14 @@ public enum CertificateAuthority {
         issuer: Issuer? = nil, pointers: Pointers = Pointers()
     ) throws -> Certificate {
         try checkValidity(notBefore, notAfter)
-        for url in [pointers.crlURL, pointers.aiaURL].compactMap({ $0 }) { try checkURL(url) }
+        for url in pointers.urls { try checkURL(url) }
         let signer = issuer?.key ?? key
         let extensions = try Certificate.Extensions {
             Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
             Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
             SubjectKeyIdentifier(hash: key.publicKey)
             if let issuer { AuthorityKeyIdentifier(keyIdentifier: issuer.subjectKeyIdentifier) }
-            if let url = pointers.aiaURL {
-                AuthorityInformationAccess([.init(method: .issuingCA, location: .uniformResourceIdentifier(url))])
-            }
+            if let aia = pointers.authorityInformationAccess { aia }
         }
         var all = extensions
         if let url = pointers.crlURL { try all.append(DirectExtensions.crlDistributionPoints(url)) }
@@ -104,7 +115,7 @@ public enum CertificateAuthority {
         policies: [ASN1ObjectIdentifier] = []
     ) throws -> Certificate {
         try checkValidity(notBefore, notAfter)
-        for url in [pointers.crlURL, pointers.aiaURL].compactMap({ $0 }) { try checkURL(url) }
+        for url in pointers.urls { try checkURL(url) }
         let isRSA = publicKey.keyKind == .rsa
         if !isRSA && usage != .sign {
             // EC keys cannot be used for key transport (RSA only in Direct).
@@ -124,9 +135,7 @@ public enum CertificateAuthority {
             SubjectAlternativeNames([san])
             SubjectKeyIdentifier(hash: publicKey)
             AuthorityKeyIdentifier(keyIdentifier: issuer.subjectKeyIdentifier)
-            if let url = pointers.aiaURL {
-                AuthorityInformationAccess([.init(method: .issuingCA, location: .uniformResourceIdentifier(url))])
-            }
+            if let aia = pointers.authorityInformationAccess { aia }
         }
         var all = extensions
         if let url = pointers.crlURL { try all.append(DirectExtensions.crlDistributionPoints(url)) }

@@ -83,9 +83,39 @@ public struct DirectTrust: Sendable {
             return done()
         }
 
-        // RFC 5280 6.3: revocation of every certificate but the anchor.
+        // RFC 6960: OCSP where a certificate names a responder.
+        let withResponders = chain.dropLast().filter { !OCSPRevocation.responders($0).isEmpty }
+        var ocsp: OCSPOutcome? = nil
+        if !withResponders.isEmpty {
+            ocsp = await OCSPRevocation(fetcher: fetcher, policy: policy).check(chain: chain, at: request.time)
+        }
+        // RFC 5280 6.3: CRL revocation of every certificate but the anchor; a good OCSP answer covers an unreachable CRL.
+        var crlAnswered = true
         for (i, cert) in chain.dropLast().enumerated() {
-            checks.append(await revocationCheck(cert, issuer: chain[i + 1], at: request.time))
+            let answeredByOCSP: Bool
+            if case .good = ocsp, withResponders.contains(cert) { answeredByOCSP = true } else { answeredByOCSP = false }
+            let check = await revocationCheck(cert, issuer: chain[i + 1], at: request.time, ocspAnswered: answeredByOCSP)
+            if withResponders.contains(cert), check.status != .passed { crlAnswered = false }
+            checks.append(check)
+        }
+        if let ocsp {
+            let names = withResponders.map { "\($0.subject)" }.joined(separator: ", ")
+            switch ocsp {
+            case .good:
+                checks.append(TrustCheck("OCSP", .passed, "\(names) good (responder \(withResponders.flatMap(OCSPRevocation.responders).joined(separator: ", ")))"))
+            case .revoked(let reason):
+                let text = reason.replacingOccurrences(of: ", reason: nil", with: "")
+                checks.append(TrustCheck("OCSP", .failed, "\(CertificateNaming.describe(withResponders[0]))\(withResponders.count > 1 ? " or its issuer" : "") is \(text)"))
+            case .unavailable(let reason):
+                if crlAnswered {
+                    checks.append(TrustCheck("OCSP", .warning, "\(reason) (the CRL answered instead)"))
+                } else {
+                    switch policy.revocationUnreachable {
+                    case .fail: checks.append(TrustCheck("OCSP", .failed, "no answer for \(names): \(reason) (policy: fail closed)"))
+                    case .accept: checks.append(TrustCheck("OCSP", .warning, "no answer for \(names): \(reason) (policy: accepted without revocation check)"))
+                    }
+                }
+            }
         }
         return done(chain)
     }
@@ -208,7 +238,7 @@ public struct DirectTrust: Sendable {
 
     // MARK: Revocation
 
-    func revocationCheck(_ cert: Certificate, issuer: Certificate, at time: Date) async -> TrustCheck {
+    func revocationCheck(_ cert: Certificate, issuer: Certificate, at time: Date, ocspAnswered: Bool = false) async -> TrustCheck {
         let who = CertificateNaming.describe(cert)
         let urls = ((try? CRLDistributionPointURLs.read(cert)) ?? []).filter { $0.hasPrefix("http://") || $0.hasPrefix("https://") }
         guard !urls.isEmpty else {
@@ -246,6 +276,7 @@ public struct DirectTrust: Sendable {
             }
         }
         let detail = "CRL of \(cert.subject) unavailable: \(problems.joined(separator: "; "))"
+        if ocspAnswered { return TrustCheck("revocation", .warning, detail + " (OCSP answered instead)") }
         switch policy.revocationUnreachable {
         case .fail: return TrustCheck("revocation", .failed, detail + " (policy: fail closed)")
         case .accept: return TrustCheck("revocation", .warning, detail + " (policy: accepted without revocation check)")

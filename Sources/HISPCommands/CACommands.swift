@@ -42,6 +42,7 @@ struct CACommand: AsyncParsableCommand {
         @Option(help: "Issuing CA private key.") var issuerKey: String?
         @Option(help: "CRL distribution point URL to put in the certificate.") var crlUrl: String?
         @Option(help: "AIA caIssuers URL (where the issuer's certificate is published).") var aiaUrl: String?
+        @Option(help: "OCSP responder URL to put in the certificate's AIA.") var ocspUrl: String?
         @Option(help: "Where to write the certificate (PEM).") var outCert: String
         @Option(help: "Where to write the private key (PKCS#8 PEM, mode 0600; never overwritten).") var outKey: String
 
@@ -71,7 +72,7 @@ struct CACommand: AsyncParsableCommand {
             let cert = try CommandIO.ca {
                 try CertificateAuthority.createCA(
                     subject: name, key: privateKey, notBefore: notBefore, notAfter: notAfter, issuer: issuer,
-                    pointers: .init(crlURL: crlUrl, aiaURL: aiaUrl))
+                    pointers: .init(crlURL: crlUrl, aiaURL: aiaUrl, ocspURL: ocspUrl))
             }
             try CommandIO.writeSecret(Array(pem.utf8), to: outKey)
             try CommandIO.writeOutput(Array(try CertificateAuthority.pem(cert).utf8), to: outCert)
@@ -101,6 +102,7 @@ struct CertCommand: AsyncParsableCommand {
         @Option(help: "End of validity (ISO 8601), taken as given.") var notAfter: String?
         @Option(help: "CRL distribution point URL.") var crlUrl: String?
         @Option(help: "AIA caIssuers URL (where the issuer's certificate is published).") var aiaUrl: String?
+        @Option(help: "OCSP responder URL to put in the certificate's AIA.") var ocspUrl: String?
         @Option(help: "Certificate policy OID (repeatable), e.g. a DirectTrust 1.3.6.1.4.1.41179 policy.") var policy: [String] = []
         @Option(help: "Where to write the certificate (PEM).") var outCert: String
         @Option(help: "Where to write the private key (PKCS#8 PEM, mode 0600; never overwritten).") var outKey: String
@@ -142,7 +144,7 @@ struct CertCommand: AsyncParsableCommand {
             let cert = try CommandIO.ca {
                 try CertificateAuthority.issue(
                     binding: binding, publicKey: privateKey.publicKey, usage: use, notBefore: notBefore, notAfter: notAfter,
-                    issuer: ca, pointers: .init(crlURL: crlUrl, aiaURL: aiaUrl), policies: oids)
+                    issuer: ca, pointers: .init(crlURL: crlUrl, aiaURL: aiaUrl, ocspURL: ocspUrl), policies: oids)
             }
             try CommandIO.writeSecret(Array(pem.utf8), to: outKey)
             try CommandIO.writeOutput(Array(try CertificateAuthority.pem(cert).utf8), to: outCert)

@@ -179,4 +179,39 @@ import Testing
         let unsigned = try check(["--cert", "alice.pem", "--bundle", "signed.p7b", "--bundle-signer", "Bundle Signing Root.pem"])
         #expect(unsigned.status == 1 && unsigned.stderr.contains("the bundle is not signed"), "\(unsigned.stderr)")
     }
+
+    @Test func asksTheOCSPResponderTheCertificateNames() throws {
+        try hisp(["ca", "create", "--subject", "CN=OCSP Root", "--out-cert", "root.pem", "--out-key", "root.key"])
+        let port = try OCSPTestResponder.freePort(ws)
+        for name in ["carol", "dave"] {
+            try hisp(["cert", "issue", "--issuer-cert", "root.pem", "--issuer-key", "root.key", "--address", "\(name)@direct.example.org",
+                      "--ocsp-url", "http://127.0.0.1:\(port)", "--out-cert", "\(name).pem", "--out-key", "\(name).key"])
+        }
+        func serial(_ cert: String) throws -> String {
+            try ws.mustRun("openssl", ["x509", "-in", cert, "-noout", "-serial"]).stdoutText.split(separator: "=")[1]
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try ws.write("index.txt", OCSPTestResponder.index([(try serial("carol.pem"), false), (try serial("dave.pem"), true)]))
+        let responder = try OCSPTestResponder(workspace: ws, index: "index.txt", caCert: "root.pem", caKey: "root.key", port: port)
+
+        let good = try check(["--cert", "carol.pem", "--anchor", "root.pem"])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdoutText.contains("OCSP               passed  CN=carol@direct.example.org good (responder http://127.0.0.1:\(port))"))
+        // OpenSSL's own client agrees with both answers.
+        let opensslGood = try ws.mustRun("openssl", ["ocsp", "-issuer", "root.pem", "-cert", "carol.pem", "-url", responder.url, "-CAfile", "root.pem"])
+        #expect(opensslGood.stdoutText.contains("carol.pem: good"))
+        let revoked = try check(["--cert", "dave.pem", "--anchor", "root.pem"])
+        expectRefused(revoked, "OCSP failed for subject CN=dave@direct.example.org")
+        #expect(revoked.stderr.contains("is revoked through OCSP"), "\(revoked.stderr)")
+        let opensslRevoked = try ws.mustRun("openssl", ["ocsp", "-issuer", "root.pem", "-cert", "dave.pem", "-url", responder.url, "-CAfile", "root.pem"])
+        #expect(opensslRevoked.stdoutText.contains("dave.pem: revoked"))
+
+        // The responder gone: fail closed by default, a warning when configured to accept.
+        responder.stop()
+        let down = try check(["--cert", "carol.pem", "--anchor", "root.pem"])
+        expectRefused(down, "OCSP failed")
+        #expect(down.stderr.contains("OCSP responder http://127.0.0.1:\(port) unreachable") && down.stderr.contains("(policy: fail closed)"), "\(down.stderr)")
+        let accepted = try check(["--cert", "carol.pem", "--anchor", "root.pem", "--revocation-unreachable", "accept"])
+        #expect(accepted.status == 0 && accepted.stdoutText.contains("OCSP               warning"), "\(accepted.stdoutText)")
+    }
 }
