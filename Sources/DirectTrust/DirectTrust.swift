@@ -94,7 +94,8 @@ public struct DirectTrust: Sendable {
         for (i, cert) in chain.dropLast().enumerated() {
             let answeredByOCSP: Bool
             if case .good = ocsp, withResponders.contains(cert) { answeredByOCSP = true } else { answeredByOCSP = false }
-            let check = await revocationCheck(cert, issuer: chain[i + 1], at: request.time, ocspAnswered: answeredByOCSP)
+            var check = await revocationCheck(cert, issuer: chain[i + 1], at: request.time, ocspAnswered: answeredByOCSP)
+            if i > 0 { check = check.about(cert) }
             if withResponders.contains(cert), check.status != .passed { crlAnswered = false }
             checks.append(check)
         }

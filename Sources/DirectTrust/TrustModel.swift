@@ -134,12 +134,17 @@ public struct TrustCheck: Sendable, Hashable {
     public let name: String
     public let status: Status
     public let detail: String
+    /// The chain certificate the check was about, when it is not the one evaluated.
+    public let chainCertificate: Certificate?
 
-    public init(_ name: String, _ status: Status, _ detail: String) {
+    public init(_ name: String, _ status: Status, _ detail: String, chainCertificate: Certificate? = nil) {
         self.name = name
         self.status = status
         self.detail = detail
+        self.chainCertificate = chainCertificate
     }
+
+    func about(_ cert: Certificate) -> TrustCheck { TrustCheck(name, status, detail, chainCertificate: cert) }
 }
 
 /// The answer, with every check and, when refused, the first failure naming
@@ -155,6 +160,9 @@ public struct TrustVerdict: Sendable {
     /// "<check> failed for <certificate>: <detail>", or nil when trusted.
     public var reason: String? {
         if let f = checks.first(where: { $0.status == .failed }) {
+            if let other = f.chainCertificate {
+                return "\(f.name) failed for chain certificate \(CertificateNaming.describe(other)) (above \(certificate.subject)): \(f.detail)"
+            }
             return "\(f.name) failed for \(CertificateNaming.describe(certificate)): \(f.detail)"
         }
         return isTrusted ? nil : "no chain to a trust anchor for \(CertificateNaming.describe(certificate))"
