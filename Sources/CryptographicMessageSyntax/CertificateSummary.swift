@@ -155,7 +155,8 @@ public struct CertificateSummary: Sendable, Hashable {
 }
 
 extension ASN1Any {
-    var derBytesOrEmpty: [UInt8] {
+    /// The DER of the value; empty if it cannot be serialised (it was parsed, so it can).
+    public var derBytesOrEmpty: [UInt8] {
         var s = DER.Serializer()
         guard (try? s.serialize(self)) != nil else { return [] }
         return s.serializedBytes

@@ -52,6 +52,7 @@ public enum CertificateBundle {
             var out = try certs.map { try Certificate(derEncoded: $0) }
             for p in pkcs7 { out += try fromPKCS7(p) }
             guard !out.isEmpty else { throw TrustError.malformed("no CERTIFICATE or PKCS7 block in the PEM input") }
+            guard out.count <= maxCertificates else { throw TrustError.malformed("more than \(maxCertificates) certificates") }
             return out
         }
         if let cert = try? Certificate(derEncoded: bytes) { return [cert] }

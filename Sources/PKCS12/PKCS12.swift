@@ -46,7 +46,7 @@ public enum PKCS12 {
         let localKeyID = Array(SHA256.hash(data: certificate))
         var attributes = [try CMSAttribute(type: OID.localKeyID, values: [ASN1Any(erasing: ASN1OctetString(contentBytes: localKeyID[...]))])]
         if let friendlyName {
-            attributes.append(try CMSAttribute(type: OID.friendlyName, values: [ASN1Any(erasing: ASN1BMPString(contentBytes: PKCS12KDF.passwordBytes(friendlyName).dropLast(2)))]))
+            attributes.append(try CMSAttribute(type: OID.friendlyName, values: [ASN1Any(erasing: ASN1BMPString(contentBytes: BMPText.encode(friendlyName)[...]))]))
         }
         // The certificates: the one matching the key carries the attributes; all are encrypted (RFC 7292 5.1 step 1).
         var certBags = DER.Serializer()
@@ -171,10 +171,10 @@ public enum PKCS12 {
         let key = reader.keys[0]
         guard !reader.certificates.isEmpty else { throw PKCS12Error.malformed("the file holds no certificate") }
         // The certificate that goes with the key: same localKeyID, else the same public key.
+        let publicKey = (try? LocalPrivateKey(der: key.der))?.publicKeySPKI
         let index = reader.certificates.firstIndex { key.localKeyID != nil && $0.localKeyID == key.localKeyID }
             ?? reader.certificates.firstIndex { cert in
-                guard let summary = try? CertificateSummary(der: cert.der), let local = try? LocalPrivateKey(der: key.der) else { return false }
-                return summary.subjectPublicKeyInfo == local.publicKeySPKI
+                publicKey != nil && (try? CertificateSummary(der: cert.der))?.subjectPublicKeyInfo == publicKey
             }
         guard let index else { throw PKCS12Error.malformed("no certificate in the file matches its private key") }
         let chain = reader.certificates.enumerated().filter { $0.offset != index }.map(\.element.der)
@@ -284,12 +284,7 @@ struct BagReader {
             let localKeyID = attributes.first { $0.type == PKCS12.OID.localKeyID }?.values.first
                 .flatMap { try? ASN1OctetString(asn1Any: $0) }.map { Array($0.bytes) }
             let friendlyName = attributes.first { $0.type == PKCS12.OID.friendlyName }?.values.first
-                .flatMap { try? ASN1BMPString(asn1Any: $0) }.map { bmp in
-                    let units = stride(from: bmp.bytes.startIndex, to: bmp.bytes.endIndex - 1, by: 2).map {
-                        UInt16(bmp.bytes[$0]) << 8 | UInt16(bmp.bytes[$0 + 1])
-                    }
-                    return String(decoding: units, as: UTF16.self)
-                }
+                .flatMap { try? ASN1BMPString(asn1Any: $0) }.map { BMPText.decode($0.bytes) }
             switch id {
             case PKCS12.OID.pkcs8ShroudedKeyBag:
                 // EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm AlgorithmIdentifier, encryptedData OCTET STRING } (RFC 5208 6)

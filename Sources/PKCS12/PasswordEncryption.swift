@@ -9,7 +9,7 @@ import SwiftASN1
 enum PKCS12KDF {
     /// The password as a BMPString with two zero bytes at the end (RFC 7292 B.1).
     static func passwordBytes(_ password: String) -> [UInt8] {
-        password.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } + [0, 0]
+        BMPText.encode(password) + [0, 0]
     }
 
     static func derive<H: HashFunction>(
@@ -44,6 +44,20 @@ enum PKCS12KDF {
                 }
             }
         }
+    }
+}
+
+/// BMPString contents: UTF-16 big-endian (X.680 41), for passwords and friendlyName.
+enum BMPText {
+    static func encode(_ text: String) -> [UInt8] {
+        text.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+    }
+
+    static func decode(_ bytes: ArraySlice<UInt8>) -> String {
+        let units = stride(from: bytes.startIndex, to: bytes.endIndex - 1, by: 2).map {
+            UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1])
+        }
+        return String(decoding: units, as: UTF16.self)
     }
 }
 
@@ -128,7 +142,7 @@ enum PBES2 {
 
     static func decrypt(_ ciphertext: ArraySlice<UInt8>, parameters: ASN1Any?, password: String) throws -> ([UInt8], String) {
         guard let parameters else { throw PKCS12Error.malformed("PBES2 without parameters") }
-        let (kdf, scheme) = try PKCS12.parse("PBES2-params", parameters.derBytes) { node in
+        let (kdf, scheme) = try PKCS12.parse("PBES2-params", parameters.derBytesOrEmpty) { node in
             try BER.sequence(node, identifier: .sequence) { nodes in
                 (try AlgorithmIdentifier(berEncoded: &nodes), try AlgorithmIdentifier(berEncoded: &nodes))
             }
@@ -136,7 +150,7 @@ enum PBES2 {
         guard kdf.algorithm == pbkdf2, let kdfParameters = kdf.parameters else {
             throw PKCS12Error.unsupported("PBES2 key derivation \(kdf.name) (only PBKDF2)")
         }
-        let (salt, iterations, keyLength, prf) = try PKCS12.parse("PBKDF2-params", kdfParameters.derBytes) { node in
+        let (salt, iterations, keyLength, prf) = try PKCS12.parse("PBKDF2-params", kdfParameters.derBytesOrEmpty) { node in
             try BER.sequence(node, identifier: .sequence) { nodes in
                 let salt = Array(try ASN1OctetString(berEncoded: &nodes).bytes)  // the "otherSource" choice is reserved
                 let iterations = try Int(berEncoded: &nodes)
@@ -207,7 +221,7 @@ enum PasswordEncryption {
         }
         // pkcs-12PbeParams ::= SEQUENCE { salt OCTET STRING, iterations INTEGER } (RFC 7292 C)
         guard let parameters = algorithm.parameters else { throw PKCS12Error.malformed("\(legacy.name) without parameters") }
-        let (salt, iterations) = try PKCS12.parse("pkcs-12PbeParams", parameters.derBytes) { node in
+        let (salt, iterations) = try PKCS12.parse("pkcs-12PbeParams", parameters.derBytesOrEmpty) { node in
             try BER.sequence(node, identifier: .sequence) { nodes in
                 (Array(try ASN1OctetString(berEncoded: &nodes).bytes), try Int(berEncoded: &nodes))
             }
@@ -221,13 +235,5 @@ enum PasswordEncryption {
             ? .tripleDES(try TripleDES(key: key))
             : .rc2(try RC2(key: key, effectiveBits: legacy.keyBytes * 8))
         return (try cipher.decryptCBC(ciphertext, iv: iv), "\(legacy.name) (legacy, \(iterations) iterations)")
-    }
-}
-
-extension ASN1Any {
-    var derBytes: [UInt8] {
-        var s = DER.Serializer()
-        try? s.serialize(self)
-        return s.serializedBytes
     }
 }

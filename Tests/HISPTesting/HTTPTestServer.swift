@@ -37,14 +37,7 @@ public final class HTTPTestServer: @unchecked Sendable {
         stdin = input.fileHandleForWriting
         try p.run()
         process = p
-        var port: Int? = nil
-        for _ in 0..<200 {  // up to 10 s
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let n = Int(text) {
-                port = n
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        let port = poll(seconds: 10) { (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) } }
         guard let port else {
             try? stdin.close()
             throw HarnessError(description: "the test HTTP server did not start")
@@ -58,4 +51,14 @@ public final class HTTPTestServer: @unchecked Sendable {
         try? stdin.close()
         process.waitUntilExit()
     }
+}
+
+/// Calls `probe` every 50 ms until it returns a value or `seconds` pass.
+func poll<T>(seconds: Double, _ probe: () -> T?) -> T? {
+    let deadline = Date().addingTimeInterval(seconds)
+    repeat {
+        if let value = probe() { return value }
+        Thread.sleep(forTimeInterval: 0.05)
+    } while Date() < deadline
+    return nil
 }

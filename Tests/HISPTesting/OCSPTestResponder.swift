@@ -36,13 +36,9 @@ public final class OCSPTestResponder: @unchecked Sendable {
         p.standardError = handle
         try p.run()
         process = p
-        for _ in 0..<200 {  // up to 10 s
-            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("ACCEPT") {
-                self.port = port
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        self.port = port
+        let listening = poll(seconds: 10) { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("ACCEPT") == true ? true : nil }
+        if listening == true { return }
         kill(p.processIdentifier, SIGKILL)
         throw HarnessError(description: "openssl ocsp did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
