@@ -86,7 +86,7 @@ struct CACommand: AsyncParsableCommand {
 
 struct CertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cert", abstract: "Direct end-entity certificates.", subcommands: [Issue.self])
+        commandName: "cert", abstract: "Direct end-entity certificates.", subcommands: [Issue.self, Export.self, Import.self])
 
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

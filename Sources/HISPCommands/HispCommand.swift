@@ -11,7 +11,9 @@ public struct Hisp: AsyncParsableCommand {
         commandName: "hisp",
         abstract: "DirectHISP: a self-hosted Direct secure health messaging server.",
         version: "0.1.0",
-        subcommands: [CACommand.self, CertCommand.self, CRLCommand.self, PKCS12Command.self, TrustCommand.self, SMIMECommand.self, BenchCommand.self]
+        subcommands: [InitCommand.self, DomainCommand.self, AddressCommand.self, AnchorCommand.self, BundleCommand.self,
+                      MessageCommand.self, BackupCommand.self, AuditCommand.self, KeyCommand.self,
+                      CACommand.self, CertCommand.self, CRLCommand.self, PKCS12Command.self, TrustCommand.self, SMIMECommand.self, BenchCommand.self]
     )
 
     public init() {}
@@ -30,6 +32,8 @@ public enum HispMain {
     /// Runs the command line and returns the process exit status:
     /// 0 success, 1 a security check failed, 2 usage or unparseable input.
     public static func run(_ arguments: [String]) async -> Int32 {
+        // Files the HISP creates (stores, snapshots, keys) are for its own user only.
+        umask(0o077)
         do {
             var command = try Hisp.parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -1,0 +1,119 @@
+import DirectCore
+import Foundation
+
+/// Which messages an anchor or bundle is trusted for (Direct: anchors are per
+/// local domain and per direction).
+public enum AnchorDirection: String, Sendable, CaseIterable {
+    case incoming, outgoing, both
+}
+
+/// A local (hosted) Direct domain. Its CA and domain-bound certificates are
+/// public and kept in clear; their private keys are sealed.
+public struct DomainRecord: Sendable {
+    public let id: String
+    public let name: String
+    public let created: Date
+    /// DER of the CA that issues this domain's certificates.
+    public let caCertificate: [UInt8]
+    /// DER of the domain-bound certificate (subjectAltName dNSName).
+    public let certificate: [UInt8]
+}
+
+/// A Direct address (mailbox) with its address-bound certificate.
+public struct AddressRecord: Sendable {
+    public let id: String
+    public let address: DirectAddress
+    public let domainID: String
+    public let created: Date
+    /// DER of the address-bound certificate.
+    public let certificate: [UInt8]
+    public let hasPassword: Bool
+}
+
+/// A trust anchor (a CA certificate) for a local domain, or for every domain ("*").
+public struct AnchorRecord: Sendable {
+    public let id: String
+    public let domain: String
+    public let direction: AnchorDirection
+    /// Lowercase hex SHA-256 of the DER.
+    public let fingerprint: String
+    public let subject: String
+    public let certificate: [UInt8]
+    public let created: Date
+}
+
+/// A trust bundle subscription.
+public struct BundleRecord: Sendable {
+    public let id: String
+    public let domain: String
+    public let direction: AnchorDirection
+    public let source: String
+    public let refreshSeconds: Int
+    /// PEM of the anchors a signed bundle's signer must chain to (nil: the bundle is unsigned).
+    public let signersPEM: String?
+    public let created: Date
+}
+
+/// Header facts about a message, kept sealed beside it.
+public struct MessageMetadata: Sendable, Equatable {
+    public var sender: String
+    public var recipients: [String]
+    public var subject: String
+    public var messageID: String
+
+    public init(sender: String, recipients: [String], subject: String, messageID: String) {
+        self.sender = sender
+        self.recipients = recipients
+        self.subject = subject
+        self.messageID = messageID
+    }
+}
+
+/// A message in a mailbox, without its body.
+public struct MessageSummary: Sendable {
+    public let id: String
+    public let mailbox: DirectAddress
+    public let folder: String
+    public let state: String
+    public let received: Date
+    public let size: Int
+    public let metadata: MessageMetadata
+}
+
+/// The private keys the store holds, by owner (the `KeyStore` port; an HSM can
+/// stand in for it later).
+public enum KeyOwner: Sendable, Hashable, CustomStringConvertible {
+    case domainCA(String)
+    case domain(String)
+    case address(DirectAddress)
+
+    public var description: String {
+        switch self {
+        case .domainCA(let d): return "CA of \(d)"
+        case .domain(let d): return "domain \(d)"
+        case .address(let a): return "address \(a)"
+        }
+    }
+}
+
+/// Where private keys are reached. The store implements it; a PKCS#11 module may later.
+public protocol KeyStore: Sendable {
+    /// The PKCS#8 DER private key and the DER certificate that goes with it.
+    func credential(for owner: KeyOwner) async throws -> (certificate: [UInt8], privateKeyPKCS8: [UInt8])
+}
+
+enum Timestamp {
+    static func text(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    static func date(_ text: String) -> Date {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: text) ?? Date(timeIntervalSince1970: 0)
+    }
+}

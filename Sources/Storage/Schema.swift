@@ -1,0 +1,139 @@
+/// The store's tables. Columns named `*_enc` hold Envelope ciphertexts under
+/// the row's data key (`dek`, wrapped under key-encryption key `kek_id`);
+/// columns named `*_index` hold blind indexes. What stays in clear: ids,
+/// times, states, sizes, domain names, and public CA certificates.
+enum Schema {
+    static let version = 1
+
+    static let statements: [String] = [
+        """
+        CREATE TABLE meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL)
+        """,
+        // How the master key is derived (kind, scrypt parameters) now and, during a rotation, next.
+        """
+        CREATE TABLE master (
+            slot TEXT PRIMARY KEY CHECK (slot IN ('current', 'next')),
+            kind TEXT NOT NULL,
+            kdf TEXT)
+        """,
+        // Key-encryption keys, wrapped under the master key. During a rotation the next
+        // KEK is also wrapped under the current master key (wrapped_current).
+        """
+        CREATE TABLE keks (
+            id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('active', 'next')),
+            wrapped BLOB NOT NULL,
+            wrapped_current BLOB,
+            created TEXT NOT NULL)
+        """,
+        // The blind-index key and the audit key, wrapped under a KEK.
+        """
+        CREATE TABLE system_keys (
+            purpose TEXT PRIMARY KEY,
+            kek_id INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)
+        """,
+        """
+        CREATE TABLE domains (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL,
+            ca_cert BLOB NOT NULL,
+            cert BLOB NOT NULL,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            ca_key_enc BLOB NOT NULL,
+            key_enc BLOB NOT NULL)
+        """,
+        """
+        CREATE TABLE addresses (
+            id TEXT PRIMARY KEY,
+            domain_id TEXT NOT NULL REFERENCES domains(id),
+            address_index BLOB NOT NULL UNIQUE,
+            created TEXT NOT NULL,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            address_enc BLOB NOT NULL,
+            cert_enc BLOB NOT NULL,
+            key_enc BLOB NOT NULL,
+            password_enc BLOB)
+        """,
+        """
+        CREATE TABLE anchors (
+            id TEXT PRIMARY KEY,
+            domain TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('incoming', 'outgoing', 'both')),
+            sha256 TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            cert BLOB NOT NULL,
+            created TEXT NOT NULL,
+            UNIQUE (domain, sha256))
+        """,
+        """
+        CREATE TABLE bundles (
+            id TEXT PRIMARY KEY,
+            domain TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('incoming', 'outgoing', 'both')),
+            source TEXT NOT NULL,
+            refresh_seconds INTEGER NOT NULL,
+            signers_pem TEXT,
+            created TEXT NOT NULL,
+            UNIQUE (domain, source))
+        """,
+        // Messages in mailboxes; every PHI-bearing field sealed under the message's data key.
+        """
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            mailbox_id TEXT NOT NULL REFERENCES addresses(id),
+            folder TEXT NOT NULL,
+            state TEXT NOT NULL,
+            received TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            message_id_index BLOB,
+            sender_index BLOB,
+            sender_enc BLOB NOT NULL,
+            recipients_enc BLOB NOT NULL,
+            subject_enc BLOB NOT NULL,
+            message_id_enc BLOB NOT NULL,
+            body_enc BLOB NOT NULL)
+        """,
+        "CREATE INDEX messages_mailbox ON messages (mailbox_id, received)",
+        "CREATE INDEX messages_message_id ON messages (message_id_index)",
+        // The outbound queue the gateway works from: one row per message and recipient.
+        """
+        CREATE TABLE queue (
+            id TEXT PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT NOT NULL,
+            created TEXT NOT NULL,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            recipient_index BLOB NOT NULL,
+            sender_enc BLOB NOT NULL,
+            recipient_enc BLOB NOT NULL,
+            last_error_enc BLOB)
+        """,
+        "CREATE INDEX queue_due ON queue (state, next_attempt)",
+        // The audit trail: each event's MAC covers the previous event's MAC.
+        """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            object TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            mac BLOB NOT NULL)
+        """,
+    ]
+
+    /// Tables whose rows carry a wrapped data key (`kek_id`, `dek`), for rotation.
+    static let keyedTables = ["domains", "addresses", "messages", "queue"]
+}
