@@ -18,7 +18,9 @@ extension HISPStore {
     ///
     /// Interrupted, it is resumed by running it again with the same two keys;
     /// until then the old key still opens the store.
-    public func rotate(to newMaterial: MasterKeyMaterial, batchSize: Int = 200,
+    ///
+    /// `interruptAfterBatches` stops it part way, as a crash would (for tests of resumption).
+    public func rotate(to newMaterial: MasterKeyMaterial, batchSize: Int = 200, interruptAfterBatches: Int? = nil,
                        progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> RotationReport {
         let currentMaster = keys.masterKey
         let (newID, newKEK, resumed) = try await database.transaction(write: true) { tx -> (Int64, SymmetricKey, Bool) in
@@ -63,6 +65,7 @@ extension HISPStore {
             return n
         }
         var done = 0
+        var batches = 0
         progress(0, total)
         // System keys first (one small transaction), then each table in batches.
         try await database.transaction(write: true) { tx in
@@ -89,6 +92,8 @@ extension HISPStore {
                         return rows.count
                     }
                     if n == 0 { break }
+                    batches += 1
+                    if let limit = interruptAfterBatches, batches >= limit { throw RotationInterrupted() }
                     changed += n
                     done += n
                     progress(min(done, max(total, done)), max(total, done))
@@ -122,3 +127,6 @@ extension KeyCache {
         keks[id] = key
     }
 }
+
+/// Thrown when a rotation is stopped part way on purpose (tests).
+public struct RotationInterrupted: Error {}

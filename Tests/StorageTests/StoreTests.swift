@@ -1,1 +1,156 @@
+import Crypto
+import DirectCore
+import Foundation
+import SQLiteStore
 import Testing
+@testable import Storage
+
+/// The store's crypto and state machines in-process, over a real SQLite file.
+@Suite struct StoreTests {
+    let dir: URL
+    let keyA = MasterKeyMaterial.keyFile(SymmetricKey(size: .bits256), origin: "key A")
+    let keyB = MasterKeyMaterial.keyFile(SymmetricKey(size: .bits256), origin: "key B")
+    let alice = DirectAddress("alice@direct.example.org")!
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    var path: String { dir.appendingPathComponent("hisp.sqlite").path }
+
+    func open(_ material: MasterKeyMaterial) async throws -> HISPStore {
+        let database = try await SQLiteDatabase.open(path: path, create: false)
+        do {
+            return try await HISPStore.open(database: database, material: material, actor: "test")
+        } catch {
+            try await database.close()
+            throw error
+        }
+    }
+
+    /// A store under key A with one domain, one mailbox and `messages` messages.
+    func populated(messages: Int) async throws -> (HISPStore, [String: [UInt8]]) {
+        let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: path, create: true), material: keyA, actor: "test")
+        _ = try await store.addDomain("direct.example.org", caCertificate: [1], caPrivateKey: [2], certificate: [3], privateKey: [4])
+        _ = try await store.addAddress(alice, certificate: [5], privateKey: [6, 7], passwordHash: nil)
+        var bodies: [String: [UInt8]] = [:]
+        for n in 0..<messages {
+            let body = Array("Subject: \(n)\r\n\r\nbody \(n)\r\n".utf8)
+            let meta = MessageMetadata(sender: "bob@x.example", recipients: [alice.description], subject: "\(n)", messageID: "<\(n)@x>")
+            bodies[try await store.addMessage(mailbox: alice, bytes: body, metadata: meta)] = body
+        }
+        return (store, bodies)
+    }
+
+    func expectReadable(_ store: HISPStore, _ bodies: [String: [UInt8]]) async throws {
+        for (id, body) in bodies { #expect(try await store.message(id).1 == body) }
+        #expect(try await store.credential(for: .address(alice)).privateKeyPKCS8 == [6, 7])
+        #expect(try await store.verifyAudit().failure == nil)
+    }
+
+    @Test func anInterruptedRotationLeavesTheOldKeyWorkingAndResumes() async throws {
+        let (store, bodies) = try await populated(messages: 7)
+        await #expect(throws: RotationInterrupted.self) {
+            _ = try await store.rotate(to: keyB, batchSize: 2, interruptAfterBatches: 2)
+        }
+        try await store.close()
+        // Mid-rotation some rows are under the new KEK, some under the old: the old key reads all of them.
+        let old = try await open(keyA)
+        try await expectReadable(old, bodies)
+        // The new key is refused until the rotation is finished, with the way out named.
+        await #expect { try await open(keyB) } throws: { error in
+            (error as? StoreError).map { "\($0)".contains("rotation to this key is unfinished") } ?? false
+        }
+        // A write during the rotation is wrapped under the new KEK, so finishing loses nothing.
+        let late = try await old.addMessage(mailbox: alice, bytes: Array("late".utf8),
+                                            metadata: MessageMetadata(sender: "", recipients: [], subject: "", messageID: ""))
+        let report = try await old.rotate(to: keyB, batchSize: 2)
+        #expect(report.resumed)
+        try await old.close()
+        await #expect { try await open(keyA) } throws: { error in
+            (error as? StoreError).map { if case .wrongKey = $0 { true } else { false } } ?? false
+        }
+        let new = try await open(keyB)
+        var all = bodies
+        all[late] = Array("late".utf8)
+        try await expectReadable(new, all)
+        try await new.close()
+    }
+
+    @Test func resumingWithADifferentNewKeyIsRefused() async throws {
+        let (store, _) = try await populated(messages: 5)
+        await #expect(throws: RotationInterrupted.self) { _ = try await store.rotate(to: keyB, batchSize: 1, interruptAfterBatches: 1) }
+        let keyC = MasterKeyMaterial.keyFile(SymmetricKey(size: .bits256), origin: "key C")
+        await #expect { _ = try await store.rotate(to: keyC) } throws: { error in
+            "\(error)".contains("started to a different new key")
+        }
+        try await store.close()
+    }
+
+    func backup(_ plaintext: [UInt8], chunkSize: Int = 4096) throws -> (prefix: [UInt8], chunks: [[UInt8]]) {
+        guard case .keyFile(let master, _) = keyA else { throw StoreError.invalid("key") }
+        var writer = try BackupWriter(masterKey: master, kind: "key-file", kdf: nil, plaintextBytes: Int64(plaintext.count), chunkSize: chunkSize)
+        var chunks: [[UInt8]] = []
+        var offset = 0
+        while offset < plaintext.count {
+            let end = min(offset + chunkSize, plaintext.count)
+            chunks.append(try writer.seal(plaintext[offset..<end], final: end == plaintext.count))
+            offset = end
+        }
+        return (writer.prefix, chunks)
+    }
+
+    func restore(_ bytes: [UInt8], material: MasterKeyMaterial? = nil) throws -> [UInt8] {
+        var reader = BackupReader(material: material ?? keyA)
+        var out: [UInt8] = []
+        // Fed in odd pieces, as a file is read.
+        var i = 0
+        while i < bytes.count {
+            let end = min(i + 1000, bytes.count)
+            for chunk in try reader.feed(bytes[i..<end]) { out += chunk }
+            i = end
+        }
+        try reader.finish()
+        return out
+    }
+
+    @Test func backupChunksRoundTripAndEveryAlterationIsFound() throws {
+        let plain = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let (prefix, chunks) = try backup(plain)
+        #expect(chunks.count == 3)
+        #expect(try restore(prefix + chunks.joined()) == plain)
+        // Reordered chunks.
+        #expect(throws: StoreError.self) { try restore(prefix + chunks[1] + chunks[0] + chunks[2]) }
+        // The final chunk dropped: the rest authenticates, but the end is missing.
+        #expect { try restore(prefix + chunks[0] + chunks[1]) } throws: { "\($0)".contains("truncated") }
+        // A non-final chunk presented as the last one is not accepted as final.
+        #expect { try restore(prefix + chunks[0]) } throws: { "\($0)".contains("truncated") }
+        // An altered header (its creation time) breaks every chunk's binding to it.
+        var header = prefix
+        let created = Array("\"created\":\"20".utf8)
+        let at = (0..<(header.count - created.count)).first { Array(header[$0..<($0 + created.count)]) == created }!
+        header[at + created.count] = UInt8(ascii: "3")
+        #expect { try restore(header + chunks.joined()) } throws: { "\($0)".contains("integrity check failed: backup chunk 0") }
+        // Another key.
+        #expect { try restore(prefix + chunks.joined(), material: keyB) } throws: { "\($0)" == "wrong key: key B does not open this backup" }
+    }
+
+    @Test func passwordHashesVerifyOnlyTheirPassword() throws {
+        let stored = try PasswordHash.make("correct horse battery")
+        #expect(stored.hasPrefix("scrypt$15$8$1$"))
+        #expect(PasswordHash.verify("correct horse battery", against: stored))
+        #expect(!PasswordHash.verify("correct horse batterz", against: stored))
+        #expect(throws: StoreError.self) { try PasswordHash.make("short") }
+    }
+
+    @Test func blindIndexesFindAddressesCaseInsensitivelyWithoutHoldingThem() async throws {
+        let (store, _) = try await populated(messages: 1)
+        let found = try await store.address(DirectAddress("ALICE@Direct.Example.org")!)
+        #expect(found.address.description == "alice@direct.example.org")
+        await #expect(throws: StoreError.self) { try await store.address(DirectAddress("bob@direct.example.org")!) }
+        try await store.close()
+        let file = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(file.range(of: Data("alice".utf8)) == nil)
+    }
+}
