@@ -48,8 +48,8 @@ public final class SQLiteDatabase: StoreDatabase {
             _ = try await connection.query("PRAGMA secure_delete = ON")
             // Wait (sleeping, not spinning) up to 30 s for another process's write lock.
             _ = try await connection.query("PRAGMA busy_timeout = 30000")
-            let header = try await connection.query("PRAGMA schema_version")
-            _ = header
+            // Reading the catalogue fails here, with a clear message, when the file is not a database.
+            _ = try await connection.query("PRAGMA schema_version")
         } catch {
             try? await connection.close()
             throw StoreError.database("\(path) is not a usable SQLite database: \(Self.describe(error))")
@@ -130,6 +130,10 @@ struct SQLiteTransaction: StoreTransaction {
             for column in row.columns { columns[column.name] = Self.value(column.data) }
             return StoreRow(columns)
         }
+    }
+
+    func tableExists(_ name: String) async throws -> Bool {
+        try await !query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [.text(name)]).isEmpty
     }
 
     static func data(_ value: StoreValue) -> SQLiteData {

@@ -21,6 +21,8 @@ public protocol StoreDatabase: Sendable {
 public protocol StoreTransaction: Sendable {
     func execute(_ sql: String, _ binds: [StoreValue]) async throws
     func query(_ sql: String, _ binds: [StoreValue]) async throws -> [StoreRow]
+    /// Whether the database has a table of this name (each database keeps its catalogue differently).
+    func tableExists(_ name: String) async throws -> Bool
 }
 
 extension StoreTransaction {

@@ -38,8 +38,7 @@ public final class HISPStore: Sendable {
         let indexKey = SymmetricKey(size: .bits256)
         let auditKey = SymmetricKey(size: .bits256)
         try await database.transaction(write: true) { tx in
-            let existing = try await tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
-            guard existing.isEmpty else { throw StoreError.exists("a store in this database") }
+            guard try await !tx.tableExists("meta") else { throw StoreError.exists("a store in this database") }
             for statement in Schema.statements { try await tx.execute(statement, []) }
             try await tx.execute("INSERT INTO meta (name, value) VALUES ('schema', ?)", .text(String(Schema.version)))
             try await tx.execute("INSERT INTO meta (name, value) VALUES ('created', ?)", .text(Timestamp.text(now)))
@@ -66,8 +65,7 @@ public final class HISPStore: Sendable {
     /// Unlocks an existing store. A wrong key or passphrase is one clear `StoreError.wrongKey`.
     public static func open(database: any StoreDatabase, material: MasterKeyMaterial, actor: String) async throws -> HISPStore {
         let (cache, indexKey, auditKey) = try await database.transaction(write: false) { tx in
-            let tables = try await tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
-            guard !tables.isEmpty else { throw StoreError.notFound("a HISP store in this database") }
+            guard try await tx.tableExists("meta") else { throw StoreError.notFound("a HISP store in this database") }
             let schema = try await tx.query("SELECT value FROM meta WHERE name = 'schema'")
             guard let v = try schema.first?.text("value"), Int(v) == Schema.version else {
                 throw StoreError.invalid("the store's schema version is not \(Schema.version)")
