@@ -58,7 +58,8 @@ struct InitCommand: AsyncParsableCommand {
         case .passphrase:
             print("  master key: scrypt (N=2^17, r=8, p=1) of \(material.origin)")
         }
-        print("next: hisp domain add DOMAIN --data \(store.data) \(store.keyFile.map { "--key-file \($0)" } ?? "")")
+        let keyOption = store.keyFile.map { " --key-file \($0)" } ?? store.passphraseFile.map { " --passphrase-file \($0)" } ?? ""
+        print("next: hisp domain add DOMAIN --data \(store.data)\(keyOption)")
     }
 }
 

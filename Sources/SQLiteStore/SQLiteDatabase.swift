@@ -80,12 +80,13 @@ public final class SQLiteDatabase: StoreDatabase {
     public func snapshot(to path: String) async throws {
         guard !FileManager.default.fileExists(atPath: path) else { throw StoreError.exists(path) }
         await gate.acquire()
-        defer { Task { await gate.release() } }
         do {
             // VACUUM INTO reads inside one read transaction: a consistent copy while other
             // connections keep writing (https://sqlite.org/lang_vacuum.html#vacuuminto).
             _ = try await connection.query("VACUUM INTO ?", [.text(path)])
+            await gate.release()
         } catch {
+            await gate.release()
             throw StoreError.database("snapshot to \(path) failed: \(Self.describe(error))")
         }
     }

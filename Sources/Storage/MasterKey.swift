@@ -55,8 +55,8 @@ public struct KDFParameters: Sendable, Codable, Equatable {
     public var r: Int
     public var p: Int
 
-    /// N = 2^17, r = 8, p = 1: 128 MiB and about half a second per unlock (OWASP's
-    /// scrypt minimum is N = 2^17 with r = 8).
+    /// N = 2^17, r = 8, p = 1: 128 MiB per unlock (OWASP's scrypt minimum is
+    /// N = 2^17 with r = 8).
     public static func fresh() -> KDFParameters {
         KDFParameters(algorithm: "scrypt", salt: Envelope.randomBytes(16), logN: 17, r: 8, p: 1)
     }
