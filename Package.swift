@@ -46,6 +46,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        // Tier 1: the DNS wire format (RFC 1035, EDNS0 RFC 6891, CERT RFC 4398), pure code.
+        .target(name: "DNSCore", dependencies: ["DirectCore"]),
         // Tier 1: PKCS#12 (RFC 7292) files for moving a key and its chain; legacy ciphers to read old ones.
         .target(
             name: "PKCS12",
@@ -170,6 +172,7 @@ let package = Package(
             dependencies: ["DirectTrust", "HISPTesting", .product(name: "X509", package: "swift-certificates")]
         ),
         .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore", "HISPTesting"]),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "SQLiteStore", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]
