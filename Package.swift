@@ -110,12 +110,22 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Tier 5: the authoritative certificate DNS server (UDP and TCP) for the hosted domains.
+        .target(
+            name: "DNSServer",
+            dependencies: [
+                "DNSCore", "Storage", "DirectCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Tier 6/7: the command line (a library so tests can drive it in-process).
         .target(
             name: "HISPCommands",
             dependencies: [
                 "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch", "PKCS12",
-                "Storage", "SQLiteStore",
+                "Storage", "SQLiteStore", "DNSCore", "DNSServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

@@ -120,6 +120,7 @@ struct DomainCommand: AsyncParsableCommand {
         @Option(help: "The existing CA's private key.") var caKey: String?
         @Option(help: "Validity of a created CA, in days.") var caDays: Int = 3650
         @Option(help: "Validity of the domain-bound certificate, in days.") var days: Int = 730
+        @OptionGroup var dns: DomainDNSOptions
         @OptionGroup var store: StoreOptions
 
         func validate() throws {
@@ -129,6 +130,7 @@ struct DomainCommand: AsyncParsableCommand {
 
         func run() async throws {
             let name = try CommandIO.domainName(domain)
+            let published = try dns.resolve(domain: name)
             let ca: Issuer
             let caKeyDER: [UInt8]
             if let caCert, let caKey {
@@ -152,12 +154,14 @@ struct DomainCommand: AsyncParsableCommand {
             let caDER = try StoredPKI.der(ca.certificate)
             try await store.withStore { s in
                 _ = try await s.addDomain(
-                    name, caCertificate: caDER, caPrivateKey: caKeyDER, certificate: try StoredPKI.der(cert), privateKey: key.pkcs8DER)
+                    name, caCertificate: caDER, caPrivateKey: caKeyDER, certificate: try StoredPKI.der(cert), privateKey: key.pkcs8DER,
+                    dns: published)
                 let anchor = try await s.addAnchor(domain: name, direction: .both, certificate: caDER, subject: "\(ca.certificate.subject)")
                 print("added domain \(name)")
                 print("  CA: \(ca.certificate.subject)\(caCert == nil ? " (created, RSA 2048, key sealed in the store)" : " (given)")")
                 print("  domain-bound certificate: \(CommandIO.describe(cert)), valid to \(CommandIO.day(cert.notValidAfter))")
                 print("  trust anchor for \(name) (incoming and outgoing): the CA, sha256 \(anchor.fingerprint)")
+                print("  published in DNS by host \(published.host)\(published.ipv4.map { " (\($0))" } ?? ""); see hisp dns records \(name)")
                 print("next: hisp address add USER@\(name); give peers the CA: hisp cert export \(name) --ca")
             }
         }

@@ -17,6 +17,22 @@ public struct DomainRecord: Sendable {
     public let caCertificate: [UInt8]
     /// DER of the domain-bound certificate (subjectAltName dNSName).
     public let certificate: [UInt8]
+    /// How the domain is published in DNS.
+    public let dns: DomainDNS
+}
+
+/// What the certificate DNS server publishes for a domain besides certificates:
+/// the host that serves it (NS and MX target) and that host's addresses (glue).
+public struct DomainDNS: Sendable, Equatable {
+    public var host: String
+    public var ipv4: String?
+    public var ipv6: String?
+
+    public init(host: String, ipv4: String? = nil, ipv6: String? = nil) {
+        self.host = host
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+    }
 }
 
 /// A Direct address (mailbox) with its address-bound certificate.

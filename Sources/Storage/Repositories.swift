@@ -16,7 +16,7 @@ public enum StoreLimits {
 
 extension HISPStore {
     public func addDomain(
-        _ name: String, caCertificate: [UInt8], caPrivateKey: [UInt8], certificate: [UInt8], privateKey: [UInt8]
+        _ name: String, caCertificate: [UInt8], caPrivateKey: [UInt8], certificate: [UInt8], privateKey: [UInt8], dns: DomainDNS
     ) async throws -> DomainRecord {
         try checkSizes(certs: [caCertificate, certificate], keys: [caPrivateKey, privateKey])
         let id = Envelope.newID()
@@ -27,19 +27,21 @@ extension HISPStore {
             let rk = try await self.newRowKey(table: "domains", id: id, in: tx)
             try await tx.execute(
                 """
-                INSERT INTO domains (id, name, created, ca_cert, cert, kek_id, dek, ca_key_enc, key_enc)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO domains (id, name, created, ca_cert, cert, kek_id, dek, ca_key_enc, key_enc, dns_host, dns_ipv4, dns_ipv6)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 .text(id), .text(name), .text(Timestamp.text(now)), .blob(caCertificate), .blob(certificate),
-                .integer(rk.kekID), .blob(rk.wrapped), try rk.seal("ca_key_enc", caPrivateKey), try rk.seal("key_enc", privateKey))
+                .integer(rk.kekID), .blob(rk.wrapped), try rk.seal("ca_key_enc", caPrivateKey), try rk.seal("key_enc", privateKey),
+                .text(dns.host), dns.ipv4.map { .text($0) } ?? .null, dns.ipv6.map { .text($0) } ?? .null)
             try await self.audit("domain.add", "domain \(name)", detail: "id \(id)", in: tx)
+            try await self.bumpZoneSerial(in: tx)
         }
-        return DomainRecord(id: id, name: name, created: now, caCertificate: caCertificate, certificate: certificate)
+        return DomainRecord(id: id, name: name, created: now, caCertificate: caCertificate, certificate: certificate, dns: dns)
     }
 
     public func domains() async throws -> [DomainRecord] {
         try await database.transaction(write: false) { tx in
-            try await tx.query("SELECT id, name, created, ca_cert, cert FROM domains ORDER BY name", []).map(Self.domainRecord)
+            try await tx.query("SELECT id, name, created, ca_cert, cert, dns_host, dns_ipv4, dns_ipv6 FROM domains ORDER BY name", []).map(Self.domainRecord)
         }
     }
 
@@ -50,7 +52,7 @@ extension HISPStore {
     }
 
     func domainRow(_ name: String, in tx: any StoreTransaction) async throws -> DomainRecord {
-        let rows = try await tx.query("SELECT id, name, created, ca_cert, cert FROM domains WHERE name = ?", .text(name))
+        let rows = try await tx.query("SELECT id, name, created, ca_cert, cert, dns_host, dns_ipv4, dns_ipv6 FROM domains WHERE name = ?", .text(name))
         guard let row = rows.first else { throw StoreError.notFound("domain \(name)") }
         return try Self.domainRecord(row)
     }
@@ -58,7 +60,44 @@ extension HISPStore {
     static func domainRecord(_ row: StoreRow) throws -> DomainRecord {
         DomainRecord(
             id: try row.text("id"), name: try row.text("name"), created: Timestamp.date(try row.text("created")),
-            caCertificate: try row.blob("ca_cert"), certificate: try row.blob("cert"))
+            caCertificate: try row.blob("ca_cert"), certificate: try row.blob("cert"),
+            dns: DomainDNS(host: try row.text("dns_host"), ipv4: row.optionalText("dns_ipv4"), ipv6: row.optionalText("dns_ipv6")))
+    }
+
+    /// Changes how a domain is published in DNS.
+    public func setDomainDNS(_ name: String, _ dns: DomainDNS) async throws {
+        try await database.transaction(write: true) { tx in
+            let domain = try await self.domainRow(name, in: tx)
+            try await tx.execute(
+                "UPDATE domains SET dns_host = ?, dns_ipv4 = ?, dns_ipv6 = ? WHERE id = ?",
+                .text(dns.host), dns.ipv4.map { .text($0) } ?? .null, dns.ipv6.map { .text($0) } ?? .null, .text(domain.id))
+            try await self.audit("domain.dns", "domain \(name)", detail: "host \(dns.host)", in: tx)
+            try await self.bumpZoneSerial(in: tx)
+        }
+    }
+
+    /// The SOA serial of every hosted zone: raised whenever what DNS publishes changes.
+    public func zoneSerial() async throws -> UInt32 {
+        try await database.transaction(write: false) { tx in
+            let rows = try await tx.query("SELECT value FROM meta WHERE name = 'zone_serial'")
+            return rows.first?.optionalText("value").flatMap { UInt32($0) } ?? 1
+        }
+    }
+
+    /// Raises the zone serial to the current time, or by one if that is not higher (RFC 1982 arithmetic is not needed before 2106).
+    func bumpZoneSerial(in tx: any StoreTransaction) async throws {
+        let rows = try await tx.query("SELECT value FROM meta WHERE name = 'zone_serial'")
+        let old = rows.first?.optionalText("value").flatMap { UInt32($0) } ?? 0
+        let now = UInt32(clamping: Int64(Date().timeIntervalSince1970))
+        let next = max(now, old &+ 1)
+        try await tx.execute(
+            "INSERT INTO meta (name, value) VALUES ('zone_serial', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            .text(String(next)))
+    }
+
+    /// The address-bound certificates a domain publishes (as CERT records at local-part.domain).
+    public func publishedCertificates(domain: String) async throws -> [(address: DirectAddress, certificate: [UInt8])] {
+        try await addresses(domain: domain).map { ($0.address, $0.certificate) }
     }
 
     /// Removes a domain with no addresses left; its anchors and bundles go with it.
@@ -74,6 +113,7 @@ extension HISPStore {
             try await tx.execute("DELETE FROM bundles WHERE domain = ?", .text(name))
             try await tx.execute("DELETE FROM domains WHERE id = ?", .text(domain.id))
             try await self.audit("domain.remove", "domain \(name)", detail: "id \(domain.id)", in: tx)
+            try await self.bumpZoneSerial(in: tx)
         }
     }
 
@@ -112,6 +152,7 @@ extension HISPStore {
                 try rk.seal("address_enc", text: address.description), try rk.seal("cert_enc", certificate),
                 try rk.seal("key_enc", privateKey), try passwordHash.map { try rk.seal("password_enc", text: $0) } ?? .null)
             try await self.audit("address.add", "address \(id)", detail: "domain \(address.domain)", in: tx)
+            try await self.bumpZoneSerial(in: tx)
             return domain.id
         }
         return AddressRecord(id: id, address: address, domainID: domainID, created: now, certificate: certificate,
@@ -173,6 +214,7 @@ extension HISPStore {
             try await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", .text(record.id))
             try await tx.execute("DELETE FROM addresses WHERE id = ?", .text(record.id))
             try await self.audit("address.remove", "address \(record.id)", detail: "messages deleted: \(count)", in: tx)
+            try await self.bumpZoneSerial(in: tx)
             return count
         }
     }
@@ -186,6 +228,7 @@ extension HISPStore {
                 "UPDATE addresses SET cert_enc = ?, key_enc = ? WHERE id = ?",
                 try rk.seal("cert_enc", certificate), try rk.seal("key_enc", privateKey), .text(record.id))
             try await self.audit("cert.import", "address \(record.id)", in: tx)
+            try await self.bumpZoneSerial(in: tx)
         }
     }
 

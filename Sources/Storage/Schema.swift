@@ -45,7 +45,10 @@ enum Schema {
             kek_id INTEGER NOT NULL,
             dek BLOB NOT NULL,
             ca_key_enc BLOB NOT NULL,
-            key_enc BLOB NOT NULL)
+            key_enc BLOB NOT NULL,
+            dns_host TEXT NOT NULL,
+            dns_ipv4 TEXT,
+            dns_ipv6 TEXT)
         """,
         """
         CREATE TABLE addresses (

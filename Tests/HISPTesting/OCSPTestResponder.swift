@@ -5,7 +5,7 @@ import Foundation
 /// released (SIGKILL: a child of a dispatch thread inherits blocked signals).
 public final class OCSPTestResponder: @unchecked Sendable {
     public let port: Int
-    private let process: Process
+    private let process: BackgroundProcess
 
     /// One index line per certificate: (serial hex, revoked?).
     public static func index(_ entries: [(serial: String, revoked: Bool)]) -> String {
@@ -25,32 +25,17 @@ public final class OCSPTestResponder: @unchecked Sendable {
 
     /// Serves `index` (a file in `workspace`) on `port`, signing as the CA `caCert`/`caKey`.
     public init(workspace: Workspace, index: String, caCert: String, caKey: String, port: Int) throws {
-        let log = workspace.path("ocsp-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["openssl", "ocsp", "-index", workspace.path(index), "-port", "\(port)", "-rsigner", workspace.path(caCert),
-                       "-rkey", workspace.path(caKey), "-CA", workspace.path(caCert), "-nmin", "60"]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        process = p
+        process = try BackgroundProcess(
+            workspace, "openssl",
+            ["ocsp", "-index", workspace.path(index), "-port", "\(port)", "-rsigner", workspace.path(caCert),
+             "-rkey", workspace.path(caKey), "-CA", workspace.path(caCert), "-nmin", "60"],
+            readyMarker: "ACCEPT", seconds: 10)
         self.port = port
-        let listening = poll(seconds: 10) { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("ACCEPT") == true ? true : nil }
-        if listening == true { return }
-        kill(p.processIdentifier, SIGKILL)
-        throw HarnessError(description: "openssl ocsp did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
-    public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    public func stop() { process.stop() }
 
     deinit { stop() }
 }

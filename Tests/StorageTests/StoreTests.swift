@@ -32,7 +32,8 @@ import Testing
     /// A store under key A with one domain, one mailbox and `messages` messages.
     func populated(messages: Int) async throws -> (HISPStore, [String: [UInt8]]) {
         let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: path, create: true), material: keyA, actor: "test")
-        _ = try await store.addDomain("direct.example.org", caCertificate: [1], caPrivateKey: [2], certificate: [3], privateKey: [4])
+        _ = try await store.addDomain("direct.example.org", caCertificate: [1], caPrivateKey: [2], certificate: [3], privateKey: [4],
+                                  dns: DomainDNS(host: "hisp.direct.example.org", ipv4: "192.0.2.1"))
         _ = try await store.addAddress(alice, certificate: [5], privateKey: [6, 7], passwordHash: nil)
         var bodies: [String: [UInt8]] = [:]
         for n in 0..<messages {

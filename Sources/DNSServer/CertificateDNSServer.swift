@@ -1,0 +1,237 @@
+import DNSCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Storage
+
+/// The certificate DNS server: authoritative answers for the hosted domains
+/// over UDP and TCP (RFC 1035 4.2, RFC 7766), from the store, reloaded when
+/// the store's zone serial changes (no restart).
+public final class CertificateDNSServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Answers per second per source network over UDP (0: unlimited).
+        public var rateLimit: Double
+        public var maxTCPConnections: Int
+        /// RFC 7766 6.2.3: idle TCP connections are closed.
+        public var tcpIdleTimeout: TimeAmount
+        public var reloadInterval: Duration
+
+        public init(host: String = "127.0.0.1", port: Int = 5353, rateLimit: Double = 100, maxTCPConnections: Int = 256,
+                    tcpIdleTimeout: TimeAmount = .seconds(10), reloadInterval: Duration = .seconds(1)) {
+            self.host = host
+            self.port = port
+            self.rateLimit = rateLimit
+            self.maxTCPConnections = maxTCPConnections
+            self.tcpIdleTimeout = tcpIdleTimeout
+            self.reloadInterval = reloadInterval
+        }
+    }
+
+    let udp: any Channel
+    let tcp: any Channel
+    let state: ServerState
+    let reload: Task<Void, Never>
+
+    /// Where the server listens (the ports the system chose when 0 was asked for).
+    public var udpPort: Int { udp.localAddress?.port ?? 0 }
+    public var tcpPort: Int { tcp.localAddress?.port ?? 0 }
+
+    init(udp: any Channel, tcp: any Channel, state: ServerState, reload: Task<Void, Never>) {
+        self.udp = udp
+        self.tcp = tcp
+        self.state = state
+        self.reload = reload
+    }
+
+    /// Loads the zones and starts listening on the same port for UDP and TCP.
+    public static func start(store: HISPStore, configuration: Configuration,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             onReload: @escaping @Sendable (Int, UInt32) -> Void = { _, _ in },
+                             onError: @escaping @Sendable (String) -> Void = { _ in }) async throws -> CertificateDNSServer {
+        let serial = try await store.zoneSerial()
+        let state = ServerState(zones: try await HostedZones.load(store), serial: serial, rateLimit: configuration.rateLimit)
+        onReload(state.responder.zones.count, serial)
+        let udp = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPHandler(state: state)) }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        let tcp: any Channel
+        do {
+            tcp = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard state.openConnection(limit: configuration.maxTCPConnections) else {
+                            throw ChannelError.inputClosed
+                        }
+                        channel.closeFuture.whenComplete { _ in state.closeConnection() }
+                        try channel.pipeline.syncOperations.addHandlers([
+                            IdleStateHandler(readTimeout: configuration.tcpIdleTimeout),
+                            ByteToMessageHandler(TCPFrameDecoder()),
+                            TCPHandler(state: state),
+                        ])
+                    }
+                }
+                .bind(host: configuration.host, port: udp.localAddress?.port ?? configuration.port).get()
+        } catch {
+            try? await udp.close()
+            throw error
+        }
+        let interval = configuration.reloadInterval
+        let reload = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                do {
+                    let current = try await store.zoneSerial()
+                    if current != state.serial {
+                        state.replace(zones: try await HostedZones.load(store), serial: current)
+                        onReload(state.responder.zones.count, current)
+                    }
+                } catch {
+                    onError("reloading zones: \(error)")
+                }
+            }
+        }
+        return CertificateDNSServer(udp: udp, tcp: tcp, state: state, reload: reload)
+    }
+
+    public func stop() async {
+        reload.cancel()
+        try? await udp.close()
+        try? await tcp.close()
+    }
+
+    /// Completes when either listener closes.
+    public func wait() async throws {
+        try await tcp.closeFuture.get()
+    }
+}
+
+/// The zones and counters the handlers share.
+final class ServerState: Sendable {
+    private struct Inner {
+        var responder: AuthoritativeResponder
+        var serial: UInt32
+        var limiter: RateLimiter
+        var connections = 0
+    }
+
+    private let inner: NIOLockedValueBox<Inner>
+
+    init(zones: [Zone], serial: UInt32, rateLimit: Double) {
+        inner = NIOLockedValueBox(Inner(responder: AuthoritativeResponder(zones: zones), serial: serial, limiter: RateLimiter(rate: rateLimit)))
+    }
+
+    var responder: AuthoritativeResponder { inner.withLockedValue { $0.responder } }
+    var serial: UInt32 { inner.withLockedValue { $0.serial } }
+
+    func replace(zones: [Zone], serial: UInt32) {
+        inner.withLockedValue {
+            $0.responder = AuthoritativeResponder(zones: zones)
+            $0.serial = serial
+        }
+    }
+
+    func decide(source: [UInt8]) -> RateLimiter.Decision {
+        let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+        return inner.withLockedValue { $0.limiter.decide(source: source, now: now) }
+    }
+
+    func openConnection(limit: Int) -> Bool {
+        inner.withLockedValue {
+            guard $0.connections < limit else { return false }
+            $0.connections += 1
+            return true
+        }
+    }
+
+    func closeConnection() { inner.withLockedValue { $0.connections -= 1 } }
+}
+
+final class UDPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let state: ServerState
+    init(state: ServerState) { self.state = state }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let bytes = Array(envelope.data.readableBytesView)
+        let source = envelope.remoteAddress.addressBytes
+        let reply: [UInt8]?
+        switch state.decide(source: source) {
+        case .drop:
+            return
+        case .slip:
+            reply = (try? DNSMessage(parsing: bytes)).flatMap { q in
+                q.isResponse ? nil : DNSMessage(id: q.id, isResponse: true, opcode: q.opcode, truncated: true, questions: q.questions).encoded()
+            }
+        case .answer:
+            reply = state.responder.respond(to: bytes, over: .udp)
+        }
+        guard let reply else { return }
+        let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A UDP error (e.g. ICMP unreachable for one client) must not stop the server.
+    }
+}
+
+/// RFC 1035 4.2.2: each TCP message is preceded by a two-octet length.
+struct TCPFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+              buffer.readableBytes >= 2 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 2)
+        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length))!))
+        return .continue
+    }
+}
+
+final class TCPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let state: ServerState
+    init(state: ServerState) { self.state = state }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = Array(unwrapInboundIn(data).readableBytesView)
+        guard let reply = state.responder.respond(to: bytes, over: .tcp) else {
+            context.close(promise: nil)
+            return
+        }
+        var out = context.channel.allocator.buffer(capacity: reply.count + 2)
+        out.writeInteger(UInt16(reply.count))
+        out.writeBytes(reply)
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+extension SocketAddress {
+    /// The address octets (4 or 16), for rate limiting by network.
+    var addressBytes: [UInt8] {
+        switch self {
+        case .v4(let a): return withUnsafeBytes(of: a.address.sin_addr) { Array($0) }
+        case .v6(let a): return withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
+        default: return []
+        }
+    }
+}
