@@ -74,7 +74,10 @@ import Glibc
         }
         // The sqlite3 tool sees only ciphertext and blind indexes in the PHI columns.
         let subject = try sql("SELECT hex(subject_enc) FROM messages")
-        #expect(subject.count > 64 && !subject.contains(String(format: "%02X", UInt8(ascii: "Z"))  + String(format: "%02X", UInt8(ascii: "e"))))
+        let plainHex = "Zelda Quixotemarker".utf8.map { String(format: "%02X", $0) }.joined()
+        // Version, nonce and tag (29 octets) around a ciphertext as long as the subject.
+        #expect(subject.count == 2 * (29 + "Referral for Zelda Quixotemarker DOB 1957-03-14 #0".utf8.count))
+        #expect(!subject.contains(plainHex))
         // Data directory and database are the owner's only.
         let dirMode = try FileManager.default.attributesOfItem(atPath: ws.path("data"))[.posixPermissions] as? Int
         let dbMode = try FileManager.default.attributesOfItem(atPath: ws.path("data/hisp.sqlite"))[.posixPermissions] as? Int
