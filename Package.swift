@@ -47,7 +47,7 @@ let package = Package(
             ]
         ),
         // Tier 1: the DNS wire format (RFC 1035, EDNS0 RFC 6891, CERT RFC 4398), pure code.
-        .target(name: "DNSCore", dependencies: ["DirectCore"]),
+        .target(name: "DNSCore", dependencies: ["DirectCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Tier 1: PKCS#12 (RFC 7292) files for moving a key and its chain; legacy ciphers to read old ones.
         .target(
             name: "PKCS12",
@@ -120,6 +120,16 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Tier 5: the stub resolver (UDP, TCP fallback, CNAMEs, TTL cache, per-zone servers).
+        .target(
+            name: "DNSResolver",
+            dependencies: [
+                "DNSCore", "DirectCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Tier 6/7: the command line (a library so tests can drive it in-process).
         .target(
             name: "HISPCommands",
@@ -183,6 +193,7 @@ let package = Package(
         ),
         .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore", "HISPTesting"]),
+        .testTarget(name: "DNSResolverTests", dependencies: ["DNSResolver", "DNSCore", "HISPTesting"]),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "SQLiteStore", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]

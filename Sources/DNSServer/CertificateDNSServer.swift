@@ -71,7 +71,7 @@ public final class CertificateDNSServer: Sendable {
                         channel.closeFuture.whenComplete { _ in state.closeConnection() }
                         try channel.pipeline.syncOperations.addHandlers([
                             IdleStateHandler(readTimeout: configuration.tcpIdleTimeout),
-                            ByteToMessageHandler(TCPFrameDecoder()),
+                            ByteToMessageHandler(DNSTCPFrameDecoder()),
                             TCPHandler(state: state),
                         ])
                     }
@@ -184,19 +184,6 @@ final class UDPHandler: ChannelInboundHandler, Sendable {
     }
 }
 
-/// RFC 1035 4.2.2: each TCP message is preceded by a two-octet length.
-struct TCPFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
-              buffer.readableBytes >= 2 + Int(length) else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 2)
-        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length))!))
-        return .continue
-    }
-}
-
 final class TCPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -210,10 +197,7 @@ final class TCPHandler: ChannelInboundHandler, Sendable {
             context.close(promise: nil)
             return
         }
-        var out = context.channel.allocator.buffer(capacity: reply.count + 2)
-        out.writeInteger(UInt16(reply.count))
-        out.writeBytes(reply)
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.dnsTCPFrame(reply, allocator: context.channel.allocator)), promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

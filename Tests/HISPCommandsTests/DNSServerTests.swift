@@ -163,29 +163,8 @@ import Testing
         try ws.mustRun(Tools.hisp, ["dns", "zone", domain, "--out", "zone.txt"] + keyArgs)
         let check = try ws.mustRun("nsd-checkzone", [domain, "zone.txt"])
         #expect(check.stdoutText.contains("is ok"))
-        let nsdPort = try OCSPTestResponder.freePort(ws)
-        let dir = ws.path("nsd")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        _ = try ws.write("nsd/nsd.conf", """
-            server:
-                ip-address: 127.0.0.1
-                port: \(nsdPort)
-                username: ""
-                chroot: ""
-                zonesdir: "\(ws.url.path)"
-                pidfile: "\(dir)/nsd.pid"
-                zonelistfile: "\(dir)/zone.list"
-                database: ""
-                xfrdfile: "\(dir)/xfrd.state"
-                xfrdir: "\(dir)"
-            remote-control:
-                control-enable: no
-            zone:
-                name: \(domain)
-                zonefile: "\(ws.path("zone.txt"))"
-
-            """)
-        let nsd = try BackgroundProcess(ws, "nsd", ["-d", "-c", "\(dir)/nsd.conf"], readyMarker: "nsd started")
+        let nsd = try NSDServer(ws, zones: [(domain, "zone.txt")])
+        let nsdPort = nsd.port
         defer { nsd.stop() }
         let (server, port) = try serve()
         defer { server.stop() }
