@@ -48,6 +48,8 @@ let package = Package(
         ),
         // Tier 1: the DNS wire format (RFC 1035, EDNS0 RFC 6891, CERT RFC 4398), pure code.
         .target(name: "DNSCore", dependencies: ["DirectCore", .product(name: "NIOCore", package: "swift-nio")]),
+        // Tier 1: the LDAP v3 messages certificate discovery needs (RFC 4511), BER on swift-asn1.
+        .target(name: "LDAPCore", dependencies: ["DirectCore", .product(name: "SwiftASN1", package: "swift-asn1")]),
         // Tier 1: PKCS#12 (RFC 7292) files for moving a key and its chain; legacy ciphers to read old ones.
         .target(
             name: "PKCS12",
@@ -130,6 +132,16 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Tier 5: the LDAP client for certificate discovery over NIO.
+        .target(
+            name: "LDAPClient",
+            dependencies: [
+                "LDAPCore", "DirectTrust", "DirectCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Tier 6/7: the command line (a library so tests can drive it in-process).
         .target(
             name: "HISPCommands",
@@ -193,6 +205,7 @@ let package = Package(
         ),
         .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore", "HISPTesting"]),
+        .testTarget(name: "LDAPClientTests", dependencies: ["LDAPClient", "LDAPCore", "DirectTrust", "HISPTesting"]),
         .testTarget(name: "DNSResolverTests", dependencies: ["DNSResolver", "DNSCore", "HISPTesting"]),
         .testTarget(
             name: "StorageTests",
