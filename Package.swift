@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNSCore", "DirectCore",
+                "DNSCore", "DirectCore", "DirectTrust",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -147,7 +147,7 @@ let package = Package(
             name: "HISPCommands",
             dependencies: [
                 "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch", "PKCS12",
-                "Storage", "SQLiteStore", "DNSCore", "DNSServer",
+                "Storage", "SQLiteStore", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

@@ -23,4 +23,11 @@ public enum IPAddressText {
         guard inet_pton(AF_INET6, text, &addr) == 1 else { return nil }
         return withUnsafeBytes(of: &addr) { Array($0) }
     }
+
+    /// The text form of 4 (dotted quad) or 16 (RFC 5952-style hex groups, without zero compression) octets.
+    public static func text(_ bytes: [UInt8]) -> String {
+        if bytes.count == 4 { return bytes.map { String($0) }.joined(separator: ".") }
+        guard bytes.count == 16 else { return bytes.map { String($0) }.joined(separator: ".") }
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+    }
 }

@@ -60,9 +60,7 @@ public struct Zone: Sendable {
 
     static func presentation(_ d: DNSRData) -> String {
         switch d {
-        case .a(let b): return b.map { String($0) }.joined(separator: ".")
-        case .aaaa(let b):
-            return stride(from: 0, to: 16, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }.joined(separator: ":")
+        case .a(let b), .aaaa(let b): return IPAddressText.text(b)
         case .ns(let n), .cname(let n): return n.description
         case .soa(let s):
             return "\(s.mname) \(s.rname) \(s.serial) \(s.refresh) \(s.retry) \(s.expire) \(s.minimum)"
