@@ -67,6 +67,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
     /// Lowercased labels, the key for comparison and compression.
     var key: [[UInt8]] { labels.map { $0.map(Self.lower) } }
 
+    @inline(__always)
     static func lower(_ c: UInt8) -> UInt8 { (c >= 0x41 && c <= 0x5A) ? c + 0x20 : c }
 
     public static func == (a: DNSName, b: DNSName) -> Bool { a.key == b.key }

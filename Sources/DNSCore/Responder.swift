@@ -93,3 +93,84 @@ public struct AuthoritativeResponder: Sendable {
         return r
     }
 }
+
+/// The parts of a plain query that decide its answer, read without a full
+/// parse: what the server's answer cache is keyed by. Queries with anything
+/// unusual (several questions, records other than one OPT, compression in the
+/// question, EDNS options or a version above 0) are not fast-pathed.
+public struct QueryKey: Hashable, Sendable {
+    /// The question name in wire form, lowercased (RFC 4343).
+    public let name: [UInt8]
+    public let type: UInt16
+    public let dnsClass: UInt16
+    public let edns: Bool
+    /// The largest answer the client takes over this transport.
+    public let maxSize: Int
+
+    /// The key of `bytes`, and where the question name lies in it (to copy its case into the answer).
+    public static func read(_ bytes: [UInt8], transport: AuthoritativeResponder.Transport) -> (key: QueryKey, nameEnd: Int)? {
+        let n = bytes.count
+        guard n >= 17, n <= 512,
+              bytes[2] & 0xF8 == 0,                           // QR = 0, opcode 0 (QUERY)
+              bytes[4] == 0, bytes[5] == 1,                   // one question
+              bytes[6] == 0, bytes[7] == 0, bytes[8] == 0, bytes[9] == 0,
+              bytes[10] == 0, bytes[11] <= 1
+        else { return nil }
+        var i = 12
+        var name: [UInt8] = []
+        name.reserveCapacity(64)
+        while true {
+            guard i < n else { return nil }
+            let l = Int(bytes[i])
+            guard l & 0xC0 == 0 else { return nil }           // no pointers in a fast-path question
+            name.append(UInt8(l))
+            i += 1
+            if l == 0 { break }
+            guard i + l <= n, name.count + l <= DNSName.maxWireLength else { return nil }
+            for j in i..<(i + l) { name.append(DNSName.lower(bytes[j])) }
+            i += l
+        }
+        let nameEnd = i
+        guard i + 4 <= n else { return nil }
+        let type = UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1])
+        let cls = UInt16(bytes[i + 2]) << 8 | UInt16(bytes[i + 3])
+        i += 4
+        var edns = false
+        var size = transport == .tcp ? 65_535 : AuthoritativeResponder.classicUDPPayload
+        if bytes[11] == 1 {
+            // OPT: root owner, type 41, payload, extended RCODE 0, version 0, flags, no options.
+            guard i + 11 == n, bytes[i] == 0, bytes[i + 1] == 0, bytes[i + 2] == 41, bytes[i + 6] == 0,
+                  bytes[i + 9] == 0, bytes[i + 10] == 0 else { return nil }
+            edns = true
+            if transport == .udp {
+                let payload = Int(bytes[i + 3]) << 8 | Int(bytes[i + 4])
+                size = min(AuthoritativeResponder.maxUDPPayload, max(AuthoritativeResponder.classicUDPPayload, payload))
+            }
+        } else {
+            guard i == n else { return nil }
+        }
+        return (QueryKey(name: name, type: type, dnsClass: cls, edns: edns, maxSize: size), nameEnd)
+    }
+
+    /// A query equivalent to the key (lowercased name, ID 0), to answer once and reuse.
+    public func query() -> [UInt8] {
+        var q: [UInt8] = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, edns ? 1 : 0] + name
+        q += [UInt8(type >> 8), UInt8(type & 0xFF), UInt8(dnsClass >> 8), UInt8(dnsClass & 0xFF)]
+        if edns { q += [0, 0, 41, UInt8(maxSize >> 8 & 0xFF), UInt8(maxSize & 0xFF), 0, 0, 0, 0, 0, 0] }
+        return q
+    }
+
+    /// An answer made for `query()`, fitted to the actual query: its ID, its RD and
+    /// CD flags, and its question name with the case the client used (RFC 1035 4.1.1, RFC 4343).
+    public static func fit(_ template: [UInt8], to query: [UInt8], nameEnd: Int) -> [UInt8] {
+        var out = template
+        out[0] = query[0]
+        out[1] = query[1]
+        out[2] = (out[2] & ~0x01) | (query[2] & 0x01)
+        out[3] = (out[3] & ~0x10) | (query[3] & 0x10)
+        if out.count >= nameEnd {
+            for j in 12..<nameEnd { out[j] = query[j] }
+        }
+        return out
+    }
+}

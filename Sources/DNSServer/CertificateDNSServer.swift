@@ -111,15 +111,19 @@ public final class CertificateDNSServer: Sendable {
     }
 }
 
-/// The zones and counters the handlers share.
+/// The zones, the answer cache and the counters the handlers share.
 final class ServerState: Sendable {
     private struct Inner {
         var responder: AuthoritativeResponder
         var serial: UInt32
+        var generation = 0
         var limiter: RateLimiter
+        /// Answers already made for plain queries (see `QueryKey`), emptied on every reload.
+        var answers: [QueryKey: [UInt8]] = [:]
         var connections = 0
     }
 
+    static let maxCachedAnswers = 10_000
     private let inner: NIOLockedValueBox<Inner>
 
     init(zones: [Zone], serial: UInt32, rateLimit: Double) {
@@ -133,12 +137,45 @@ final class ServerState: Sendable {
         inner.withLockedValue {
             $0.responder = AuthoritativeResponder(zones: zones)
             $0.serial = serial
+            $0.generation += 1
+            $0.answers.removeAll()
         }
     }
 
-    func decide(source: [UInt8]) -> RateLimiter.Decision {
+    /// The reply to one query (nil: send nothing). `source` is the client's
+    /// address for rate limiting (UDP only). Plain queries are answered from the
+    /// cache, fitted to the query's ID, flags and name case.
+    func reply(to bytes: [UInt8], over transport: AuthoritativeResponder.Transport, source: [UInt8]?) -> [UInt8]? {
+        let fast = QueryKey.read(bytes, transport: transport)
         let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
-        return inner.withLockedValue { $0.limiter.decide(source: source, now: now) }
+        let (decision, cached, responder, generation) = inner.withLockedValue { s -> (RateLimiter.Decision, [UInt8]?, AuthoritativeResponder, Int) in
+            let d = source.map { s.limiter.decide(source: $0, now: now) } ?? .answer
+            return (d, fast.flatMap { s.answers[$0.key] }, s.responder, s.generation)
+        }
+        switch decision {
+        case .drop:
+            return nil
+        case .slip:
+            // An empty truncated answer: a real client retries over TCP.
+            return (try? DNSMessage(parsing: bytes)).flatMap { q in
+                q.isResponse ? nil : DNSMessage(id: q.id, isResponse: true, opcode: q.opcode, truncated: true, questions: q.questions).encoded()
+            }
+        case .answer:
+            break
+        }
+        guard let fast else { return responder.respond(to: bytes, over: transport) }
+        if let cached { return QueryKey.fit(cached, to: bytes, nameEnd: fast.nameEnd) }
+        let key = fast.key
+        guard let template = responder.respond(to: key.query(), over: key.maxSize > AuthoritativeResponder.maxUDPPayload ? .tcp : .udp) else {
+            return nil
+        }
+        inner.withLockedValue { s in
+            // Not across a reload: the answer was made from the zones of `generation`.
+            guard s.generation == generation else { return }
+            if s.answers.count >= Self.maxCachedAnswers { s.answers.removeAll(keepingCapacity: true) }
+            s.answers[key] = template
+        }
+        return QueryKey.fit(template, to: bytes, nameEnd: fast.nameEnd)
     }
 
     func openConnection(limit: Int) -> Bool {
@@ -162,19 +199,7 @@ final class UDPHandler: ChannelInboundHandler, Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let bytes = Array(envelope.data.readableBytesView)
-        let source = envelope.remoteAddress.addressBytes
-        let reply: [UInt8]?
-        switch state.decide(source: source) {
-        case .drop:
-            return
-        case .slip:
-            reply = (try? DNSMessage(parsing: bytes)).flatMap { q in
-                q.isResponse ? nil : DNSMessage(id: q.id, isResponse: true, opcode: q.opcode, truncated: true, questions: q.questions).encoded()
-            }
-        case .answer:
-            reply = state.responder.respond(to: bytes, over: .udp)
-        }
-        guard let reply else { return }
+        guard let reply = state.reply(to: bytes, over: .udp, source: envelope.remoteAddress.addressBytes) else { return }
         let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
     }
@@ -193,7 +218,7 @@ final class TCPHandler: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = Array(unwrapInboundIn(data).readableBytesView)
-        guard let reply = state.responder.respond(to: bytes, over: .tcp) else {
+        guard let reply = state.reply(to: bytes, over: .tcp, source: nil) else {
             context.close(promise: nil)
             return
         }

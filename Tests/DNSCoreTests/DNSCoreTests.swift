@@ -140,4 +140,46 @@ import Testing
         #expect(try DNSName(labels: [Array("a.b".utf8), Array("c".utf8)]).description == "a\\.b.c.")
         #expect(try name("a\\.b.c").labels.count == 2)
     }
+
+    @Test func cachedAnswersFittedToAQueryEqualAnsweringItDirectly() throws {
+        let origin = try name("direct.example.org")
+        let zone = Zone(
+            origin: origin,
+            soa: SOAData(mname: try name("hisp.direct.example.org"), rname: try name("hostmaster.direct.example.org"), serial: 7,
+                         refresh: 3600, retry: 600, expire: 86400, minimum: 300),
+            ttl: 3600,
+            records: [
+                DNSRecord(name: origin, ttl: 3600, data: .ns(try name("hisp.direct.example.org"))),
+                DNSRecord(name: try name("hisp.direct.example.org"), ttl: 3600, data: .a([192, 0, 2, 1])),
+                DNSRecord(name: try name("alice.direct.example.org"), ttl: 3600,
+                          data: .cert(CERTData(certificateType: 1, certificate: [UInt8](repeating: 7, count: 900)))),
+            ])
+        let responder = AuthoritativeResponder(zones: [zone])
+        var checked = 0
+        for (qname, type) in [("ALICE.Direct.Example.ORG", DNSType.cert), ("direct.example.org", .ns), ("Hisp.direct.example.org", .a),
+                              ("nobody.direct.example.org", .cert), ("direct.example.org", .txt), ("example.com", .a)] {
+            for edns in [nil, EDNS(udpPayloadSize: 4096), EDNS(udpPayloadSize: 700)] {
+                for transport in [AuthoritativeResponder.Transport.udp, .tcp] {
+                    var q = DNSMessage.query(id: UInt16.random(in: 0...UInt16.max), name: try name(qname), type: type,
+                                             recursionDesired: Bool.random(), edns: edns)
+                    q.checkingDisabled = Bool.random()
+                    let wire = q.encoded()
+                    let fast = try #require(QueryKey.read(wire, transport: transport))
+                    let template = try #require(responder.respond(to: fast.key.query(), over: transport))
+                    #expect(QueryKey.fit(template, to: wire, nameEnd: fast.nameEnd) == responder.respond(to: wire, over: transport),
+                            "\(qname) \(type) edns \(edns?.udpPayloadSize ?? 0) \(transport)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 36)
+        // Anything unusual is left to the full parser.
+        var two = DNSMessage.query(id: 1, name: try name("a.example"), type: .a)
+        two.questions.append(two.questions[0])
+        #expect(QueryKey.read(two.encoded(), transport: .udp) == nil)
+        var response = DNSMessage.query(id: 1, name: try name("a.example"), type: .a)
+        response.isResponse = true
+        #expect(QueryKey.read(response.encoded(), transport: .udp) == nil)
+        #expect(QueryKey.read(DNSMessage.query(id: 1, name: try name("a.example"), type: .a, edns: EDNS(version: 1)).encoded(), transport: .udp) == nil)
+    }
 }
