@@ -55,6 +55,10 @@ public final class CertificateDNSServer: Sendable {
         onReload(state.responder.zones.count, serial)
         let udp = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // recvmmsg: up to 32 queries per system call; replies are flushed together (sendmmsg).
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.maxMessagesPerRead, value: 8)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPHandler(state: state)) }
             }
@@ -201,7 +205,11 @@ final class UDPHandler: ChannelInboundHandler, Sendable {
         let bytes = Array(envelope.data.readableBytesView)
         guard let reply = state.reply(to: bytes, over: .udp, source: envelope.remoteAddress.addressBytes) else { return }
         let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        context.write(wrapOutboundOut(out), promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
