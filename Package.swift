@@ -48,6 +48,8 @@ let package = Package(
         ),
         // Tier 1: the DNS wire format (RFC 1035, EDNS0 RFC 6891, CERT RFC 4398), pure code.
         .target(name: "DNSCore", dependencies: ["DirectCore", .product(name: "NIOCore", package: "swift-nio")]),
+        // Tier 1: SMTP (RFC 5321) commands, replies, input framing and the server session state machine.
+        .target(name: "SMTPCore", dependencies: ["DirectCore", "InternetMessage"]),
         // Tier 1: the LDAP v3 messages certificate discovery needs (RFC 4511), BER on swift-asn1.
         .target(name: "LDAPCore", dependencies: ["DirectCore", .product(name: "SwiftASN1", package: "swift-asn1")]),
         // Tier 1: PKCS#12 (RFC 7292) files for moving a key and its chain; legacy ciphers to read old ones.
@@ -204,6 +206,7 @@ let package = Package(
             dependencies: ["DirectTrust", "HISPTesting", .product(name: "X509", package: "swift-certificates")]
         ),
         .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore", "HISPTesting"]),
         .testTarget(name: "LDAPClientTests", dependencies: ["LDAPClient", "LDAPCore", "DirectTrust", "HISPTesting"]),
         .testTarget(name: "DNSResolverTests", dependencies: ["DNSResolver", "DNSCore", "HISPTesting"]),
