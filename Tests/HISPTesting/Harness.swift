@@ -73,6 +73,16 @@ public final class Workspace: @unchecked Sendable {
             stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
     }
 
+    /// `run` on a thread of its own, so a test that awaits it leaves Swift's
+    /// small cooperative pool free for the servers it talks to.
+    public func runDetached(_ program: String, _ arguments: [String], stdin: [UInt8]? = nil) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try self.run(program, arguments, stdin: stdin) })
+            }
+        }
+    }
+
     /// Runs and requires exit 0.
     @discardableResult
     public func mustRun(_ program: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {

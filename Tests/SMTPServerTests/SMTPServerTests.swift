@@ -1,0 +1,242 @@
+import Foundation
+import HISPTesting
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import Testing
+
+/// A HISP-shaped delegate: mailboxes at mx.test, one submission user, messages kept in memory.
+final class TestDelegate: SMTPServerDelegate {
+    let received = NIOLockedValueBox<[(SMTPEnvelope, [UInt8])]>([])
+    let password = "correct horse battery"
+
+    func checkSender(_ path: String, session: SMTPSessionInfo) async -> SMTPReply? {
+        if session.role == .submission && path != "alice@mx.test" {
+            return SMTPReply(553, "5.7.1", "you may send only as alice@mx.test")
+        }
+        return nil
+    }
+
+    func checkRecipient(_ path: String, mailFrom: String, user: String?, session: SMTPSessionInfo) async -> SMTPReply? {
+        if session.role == .submission { return nil }
+        guard path.lowercased().hasSuffix("@mx.test") else { return SMTPReply(550, "5.7.1", "relaying denied") }
+        guard path.lowercased().hasPrefix("bob@") || path.lowercased().hasPrefix("carol@") else {
+            return SMTPReply(550, "5.1.1", "no such mailbox")
+        }
+        return nil
+    }
+
+    func authenticate(user: String, password: String, session: SMTPSessionInfo) async -> Bool {
+        user == "alice@mx.test" && password == self.password
+    }
+
+    func deliver(_ envelope: SMTPEnvelope, message: [UInt8], session: SMTPSessionInfo) async -> SMTPReply {
+        received.withLockedValue { $0.append((envelope, message)) }
+        return SMTPReply(250, "2.0.0", "queued")
+    }
+}
+
+/// A listener on a loopback port with a certificate made by OpenSSL for this test.
+struct TestListener {
+    let ws: Workspace
+    let listener: SMTPListener
+    let delegate: TestDelegate
+    let certPath: String
+
+    static func start(role: SMTPServerSession.Role, tls: Bool = true, commandTimeout: TimeAmount = .seconds(30),
+                      maxConnections: Int = 50, maxConnectionsPerAddress: Int = 20) async throws -> TestListener {
+        let ws = try Workspace()
+        try ws.mustRun("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                                   "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                                   "-keyout", ws.path("tls.key"), "-out", ws.path("tls.crt")])
+        var tlsContext: NIOSSLContext? = nil
+        if tls {
+            var c = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(ws.path("tls.crt")).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: ws.path("tls.key"), format: .pem)))
+            c.minimumTLSVersion = .tlsv12
+            tlsContext = try NIOSSLContext(configuration: c)
+        }
+        let delegate = TestDelegate()
+        let config = SMTPListener.Configuration(
+            host: "127.0.0.1", port: 0,
+            policy: SMTPServerSession.Policy(hostname: "mx.test", role: role, maxMessageBytes: 200_000, maxRecipients: 5),
+            commandTimeout: commandTimeout, maxConnections: maxConnections, maxConnectionsPerAddress: maxConnectionsPerAddress)
+        var logger = Logger(label: "smtp-test")
+        logger.logLevel = .warning
+        let listener = try await SMTPListener.start(configuration: config, tls: tlsContext, delegate: delegate, logger: logger)
+        return TestListener(ws: ws, listener: listener, delegate: delegate, certPath: ws.path("tls.crt"))
+    }
+
+    var port: Int { listener.port }
+
+    func clientConfiguration(verification: SMTPClientTLS.Verification = .full) throws -> SMTPClientConfiguration {
+        SMTPClientConfiguration(
+            heloName: "client.test",
+            tls: SMTPClientTLS(verification: verification, trustRoots: try NIOSSLCertificate.fromPEMFile(certPath)),
+            replyTimeout: .seconds(10))
+    }
+
+    /// swaks against this listener; returns its transcript and exit status.
+    func swaks(_ arguments: [String]) async throws -> ProcessResult {
+        try await ws.runDetached("swaks", ["--server", "127.0.0.1:\(port)", "--timeout", "10", "--helo", "client.test"] + arguments)
+    }
+}
+
+/// A raw TCP conversation, for what neither swaks nor our client will send.
+func rawSession(port: Int, send: [String], readFor seconds: Double) async throws -> String {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { ch in
+            ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
+        }
+    return try await channel.executeThenClose { inbound, outbound in
+        for line in send { try await outbound.write(ByteBuffer(string: line)) }
+        let collected = NIOLockedValueBox("")
+        let reader = Task {
+            for try await chunk in inbound { collected.withLockedValue { $0 += String(buffer: chunk) } }
+        }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            if reader.isCancelled { break }
+        }
+        reader.cancel()
+        return collected.withLockedValue { $0 }
+    }
+}
+
+@Suite struct SMTPServerTests {
+    @Test func ourClientDeliversOverVerifiedSTARTTLSAndReusesTheConnection() async throws {
+        let t = try await TestListener.start(role: .inbound)
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        let message = Array("From: a@peer.test\r\nTo: bob@mx.test\r\nSubject: s\r\n\r\n.starts with a dot\r\n..two\r\nend\n".utf8)
+        let results = try await SMTPClientConnection.withConnection(
+            address: "127.0.0.1", port: t.port, serverName: "localhost", configuration: try t.clientConfiguration()
+        ) { c in
+            #expect(c.tlsActive && c.supportsPipelining)
+            let first = try await c.send(from: "a@peer.test", to: ["bob@mx.test", "nobody@mx.test", "x@elsewhere.test"], message: message)
+            let second = try await c.send(from: "", to: ["carol@mx.test"], message: message)
+            return (first, second)
+        }
+        #expect(results.0.replies["bob@mx.test"]?.code == 250)
+        #expect(results.0.replies["nobody@mx.test"] == SMTPReply(550, "5.1.1", "no such mailbox"))
+        #expect(results.0.replies["x@elsewhere.test"]?.enhanced == "5.7.1")
+        #expect(results.1.replies["carol@mx.test"]?.code == 250)
+        let received = t.delegate.received.withLockedValue { $0 }
+        #expect(received.count == 2)
+        // Dot-stuffing both ways gives back the message, with the bare LF made CRLF.
+        #expect(received.first?.1 == Array("From: a@peer.test\r\nTo: bob@mx.test\r\nSubject: s\r\n\r\n.starts with a dot\r\n..two\r\nend\r\n".utf8))
+        #expect(received.first?.0.recipients == ["bob@mx.test"] && received.first?.0.tls == true)
+        #expect(received.last?.0.mailFrom == "")
+    }
+
+    @Test func clientRefusesAServerWithoutTLSOrWithAnUntrustedCertificate() async throws {
+        let plain = try await TestListener.start(role: .inbound, tls: false)
+        defer { Task { await plain.listener.shutdown(grace: .seconds(1)) } }
+        await #expect(throws: SMTPClientError.self) {
+            try await SMTPClientConnection.withConnection(
+                address: "127.0.0.1", port: plain.port, serverName: "localhost", configuration: try plain.clientConfiguration()) { _ in }
+        }
+        let t = try await TestListener.start(role: .inbound)
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        // Trusting another certificate than the server's: the handshake fails.
+        var config = try plain.clientConfiguration()
+        config.tls.trustRoots = try NIOSSLCertificate.fromPEMFile(plain.certPath)
+        do {
+            try await SMTPClientConnection.withConnection(address: "127.0.0.1", port: t.port, serverName: "localhost", configuration: config) { c in
+                _ = try await c.send(from: "a@peer.test", to: ["bob@mx.test"], message: Array("Subject: x\r\n\r\nx\r\n".utf8))
+            }
+            Issue.record("an untrusted certificate was accepted")
+        } catch let error as SMTPClientError {
+            guard case .tls = error else { Issue.record("expected a TLS error, got \(error)"); return }
+        }
+        #expect(t.delegate.received.withLockedValue { $0.isEmpty })
+    }
+
+    @Test func swaksOpenRelayAttemptIsRefused() async throws {
+        let t = try await TestListener.start(role: .inbound)
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        let r = try await t.swaks(["--tls", "--to", "victim@elsewhere.test", "--from", "spammer@bad.test"])
+        #expect(r.status != 0)
+        #expect(r.stdoutText.contains("550 5.7.1 relaying denied"))
+        let ok = try await t.swaks(["--tls", "--to", "bob@mx.test", "--from", "a@peer.test"])
+        #expect(ok.status == 0, "\(ok.stdoutText)")
+        #expect(t.delegate.received.withLockedValue { $0.count } == 1)
+    }
+
+    @Test func swaksSubmissionAuthRules() async throws {
+        let t = try await TestListener.start(role: .submission)
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        let auth = ["--auth", "PLAIN", "--auth-user", "alice@mx.test", "--auth-password", t.delegate.password]
+        // AUTH before TLS: not even offered, and refused when forced.
+        let noTLS = try await t.swaks(["--to", "x@peer.test", "--from", "alice@mx.test", "--auth-plaintext"] + auth)
+        #expect(noTLS.status != 0)
+        #expect(!noTLS.stdoutText.contains("250-AUTH"))
+        let forced = try await rawSession(port: t.port, send: ["EHLO c\r\n", "AUTH PLAIN AGFsaWNlQG14LnRlc3QAeA==\r\n"], readFor: 0.5)
+        #expect(forced.contains("538 5.7.11"))
+        // Bad credentials.
+        let bad = try await t.swaks(["--tls", "--to", "x@peer.test", "--from", "alice@mx.test", "--auth", "LOGIN",
+                                     "--auth-user", "alice@mx.test", "--auth-password", "wrong"])
+        #expect(bad.status != 0 && bad.stdoutText.contains("535 5.7.8"))
+        // No AUTH at all: MAIL refused.
+        let anon = try await t.swaks(["--tls", "--to", "x@peer.test", "--from", "alice@mx.test"])
+        #expect(anon.stdoutText.contains("530 5.7.0 authentication required"))
+        // Sending as someone else.
+        let spoof = try await t.swaks(["--tls", "--to", "x@peer.test", "--from", "mallory@mx.test"] + auth)
+        #expect(spoof.stdoutText.contains("553 5.7.1"))
+        // The right way.
+        let good = try await t.swaks(["--tls", "--to", "x@peer.test", "--from", "alice@mx.test"] + auth)
+        #expect(good.status == 0, "\(good.stdoutText)")
+        let received = t.delegate.received.withLockedValue { $0 }
+        #expect(received.count == 1 && received.first?.0.user == "alice@mx.test")
+    }
+
+    @Test func swaksMalformedDataAndBadCommands() async throws {
+        let t = try await TestListener.start(role: .inbound)
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        // Bare LF line endings, sent as they are.
+        let path = try t.ws.write("bare-lf.eml", "From: a@peer.test\nTo: bob@mx.test\nSubject: x\n\nbody\n.\n")
+        let lf = try await t.swaks(["--tls", "--to", "bob@mx.test", "--from", "a@peer.test", "--data", path, "--no-data-fixup", "--timeout", "3"])
+        #expect(lf.stdoutText.contains("554 5.5.2 bare LF"), "\(lf.stdoutText)")
+        // An over-long line.
+        let long = try t.ws.write("long.eml", "Subject: x\r\n\r\n" + String(repeating: "y", count: 1200) + "\r\n")
+        let lr = try await t.swaks(["--tls", "--to", "bob@mx.test", "--from", "a@peer.test", "--data", long])
+        #expect(lr.stdoutText.contains("554 5.6.0"))
+        // Commands swaks will not send.
+        let raw = try await rawSession(port: t.port, send: ["EHLO c\r\nFROB\r\nRCPT TO:<bob@mx.test>\r\nMAIL FROM:a@b\r\nDATA\r\n"], readFor: 0.5)
+        #expect(raw.contains("500 5.5.2 command not recognized"))
+        #expect(raw.contains("503 5.5.1 need MAIL before RCPT"))
+        #expect(raw.contains("501 5.1.3"))
+        #expect(raw.contains("503 5.5.1 need MAIL before DATA"))
+        #expect(t.delegate.received.withLockedValue { $0.isEmpty })
+    }
+
+    @Test func commandTimeoutAndConnectionLimits() async throws {
+        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(1), maxConnectionsPerAddress: 2)
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        // An idle client is told so and dropped.
+        let idle = try await rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 2.0)
+        #expect(idle.contains("421 4.4.2 mx.test timeout exceeded"))
+        // A third connection from the same address is refused while two are open.
+        async let a = rawSession(port: t.port, send: [], readFor: 1.5)
+        async let b = rawSession(port: t.port, send: [], readFor: 1.5)
+        try await Task.sleep(for: .milliseconds(300))
+        let c = try await rawSession(port: t.port, send: [], readFor: 0.5)
+        #expect(c.contains("421 4.7.0 too many connections"))
+        _ = try await (a, b)
+    }
+
+    @Test func shutdownTellsIdleSessions() async throws {
+        let t = try await TestListener.start(role: .inbound)
+        async let session = rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 1.5)
+        try await Task.sleep(for: .milliseconds(400))
+        await t.listener.shutdown(grace: .seconds(1))
+        #expect(try await session.contains("421 4.3.2 mx.test shutting down"))
+        #expect(t.listener.activeSessions == 0)
+    }
+}
