@@ -53,6 +53,15 @@ let package = Package(
         .target(name: "SMTPCore", dependencies: ["DirectCore", "InternetMessage"]),
         // Tier 1: the LDAP v3 messages certificate discovery needs (RFC 4511), BER on swift-asn1.
         .target(name: "LDAPCore", dependencies: ["DirectCore", .product(name: "SwiftASN1", package: "swift-asn1")]),
+        // Tier 3: the Direct security and trust agent (sign/encrypt out, decrypt/verify/trust in), pure code over ports.
+        .target(
+            name: "SecurityAgent",
+            dependencies: [
+                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "DirectTrust",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
         // Tier 1: PKCS#12 (RFC 7292) files for moving a key and its chain; legacy ciphers to read old ones.
         .target(
             name: "PKCS12",

@@ -123,7 +123,7 @@ public struct DirectTrust: Sendable {
 
     // MARK: Checks on the leaf
 
-    static func bindingCheck(_ cert: Certificate, _ binding: CertificateBinding) -> TrustCheck {
+    public static func bindingCheck(_ cert: Certificate, _ binding: CertificateBinding) -> TrustCheck {
         let sans = (try? cert.extensions.subjectAlternativeNames).map(Array.init) ?? []
         var emails: [String] = []
         var dnsNames: [String] = []

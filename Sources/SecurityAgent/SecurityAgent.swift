@@ -1,0 +1,185 @@
+import CryptographicMessageSyntax
+import DirectCore
+import DirectTrust
+import InternetMessage
+import SMIME
+import SwiftASN1
+import X509
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A security or trust failure of a message, naming the check that failed.
+public struct AgentError: DirectError, Equatable {
+    /// The check: `decryption`, `signature`, `trust`, `sender-binding`, `not-encrypted`, `no-key`, `format`.
+    public let check: String
+    public let detail: String
+    public let kind: FailureKind
+
+    public init(_ check: String, _ detail: String, kind: FailureKind = .security) {
+        self.check = check
+        self.detail = detail
+        self.kind = kind
+    }
+
+    public var description: String { "\(check) failed: \(detail)" }
+    public var peerSafeText: String { description }
+}
+
+/// The Direct security and trust agent (Direct AS 1.2 / DIRECT-NOTES 1, 2):
+/// outgoing, wrap + sign with the sender's key + encrypt to each trusted
+/// recipient certificate; incoming, decrypt with a local key + verify over
+/// the exact bytes + check the signer's trust for the local domain and its
+/// binding to the sender. No sockets, no database: keys and trust come in.
+public struct SecurityAgent: Sendable {
+    public let keys: any KeyStore
+    public let smime: SMIME
+    public var digest: DigestAlgorithm
+    public var cipher: ContentEncryption
+    public var keyTransport: KeyTransport
+
+    public init(keys: any KeyStore, smime: SMIME = SMIME(), digest: DigestAlgorithm = .sha256,
+                cipher: ContentEncryption = .aes256CBC, keyTransport: KeyTransport = .rsaOAEPSHA256) {
+        self.keys = keys
+        self.smime = smime
+        self.digest = digest
+        self.cipher = cipher
+        self.keyTransport = keyTransport
+    }
+
+    /// The key that signs for `address`: its own, else its domain's (Direct AS 1.2 4.0).
+    func signingIdentity(_ address: DirectAddress) async throws -> SMIMEIdentity {
+        var failures: [String] = []
+        for owner in [KeyOwner.address(address), .domain(address.domain)] {
+            do {
+                let c = try await keys.credential(for: owner)
+                return try SMIMEIdentity(certificate: try CertificateSummary(der: c.certificate), key: try LocalPrivateKey(der: c.privateKeyPKCS8))
+            } catch {
+                failures.append("\(owner): \(error)")
+            }
+        }
+        throw AgentError("no-key", "no signing key for \(address) (\(failures.joined(separator: "; ")))")
+    }
+
+    // MARK: outgoing
+
+    /// Wraps and signs `message` as `sender`, then encrypts it to every certificate in `recipients`.
+    public func processOutgoing(_ message: [UInt8], sender: DirectAddress, recipients: [Certificate], at time: Date = Date()) async throws -> [UInt8] {
+        guard !recipients.isEmpty else { throw AgentError("trust", "no trusted recipient certificate") }
+        let identity = try await signingIdentity(sender)
+        // Direct AS 1.2 5.3 / RFC 5751 3.1: the whole message is wrapped, then signed, then encrypted.
+        let signed = try smime.sign(message, identity: identity, digest: digest, wrap: true, signingTime: time)
+        let summaries = try recipients.map { try CertificateSummary(der: try Self.der($0)) }
+        return try smime.encrypt(signed, to: summaries, cipher: cipher, keyTransport: keyTransport, wrap: false)
+    }
+
+    static func der(_ c: Certificate) throws -> [UInt8] {
+        var s = DER.Serializer()
+        try s.serialize(c)
+        return s.serializedBytes
+    }
+
+    // MARK: incoming
+
+    public struct Incoming: Sendable {
+        /// The original message (unwrapped when it was wrapped), as the sender signed it.
+        public let message: [UInt8]
+        public let entity: MIMEEntity
+        /// The From address the signer is bound to.
+        public let sender: DirectAddress
+        public let signer: Certificate
+        /// An MDN or DSN answering an earlier message.
+        public let notification: Notification?
+        /// The sender asked for dispatched/failed MDNs (timely and reliable).
+        public let wantsFinalDeliveryNotice: Bool
+        /// The key that decrypted it.
+        public let decryptedBy: KeyOwner
+    }
+
+    /// Decrypts with a key of one of `recipients` (their own, else their
+    /// domain's), verifies the signature, checks trust for the recipient's
+    /// domain (`trust` gives the anchors of a local domain) and that the signer
+    /// is bound to the From address.
+    public func processIncoming(
+        _ bytes: [UInt8], recipients: [DirectAddress], trust: @Sendable (String) async -> DirectTrust, at time: Date = Date()
+    ) async throws -> Incoming {
+        let outer: MIMEEntity
+        do {
+            outer = try MIMEEntity(parsing: LineEndings.canonicalize(bytes), limits: smime.limits)
+        } catch {
+            throw AgentError("format", "not a MIME message: \(error)", kind: .malformedInput)
+        }
+        let ct = outer.contentType
+        let isEncrypted = ct.mimeType == "application/pkcs7-mime" || ct.mimeType == "application/x-pkcs7-mime"
+            || (ct.mimeType == "application/octet-stream" && (ct[parameter: "name"]?.lowercased().hasSuffix(".p7m") ?? false))
+        // Direct AS 1.2 5.1: every message is encrypted; a plain or signed-only one is refused.
+        guard isEncrypted, ct[parameter: "smime-type"]?.lowercased() != "signed-data" else {
+            throw AgentError("not-encrypted", "the message is \(ct.mimeType), not S/MIME enveloped-data")
+        }
+
+        var owners: [KeyOwner] = []
+        for r in recipients {
+            for o in [KeyOwner.address(r), .domain(r.domain)] where !owners.contains(o) { owners.append(o) }
+        }
+        var decrypted: [UInt8]? = nil
+        var decryptedBy: KeyOwner? = nil
+        var localDomain = recipients.first?.domain ?? ""
+        var failures: [String] = []
+        for owner in owners {
+            let identity: SMIMEIdentity
+            do {
+                let c = try await keys.credential(for: owner)
+                identity = try SMIMEIdentity(certificate: try CertificateSummary(der: c.certificate), key: try LocalPrivateKey(der: c.privateKeyPKCS8))
+            } catch {
+                continue
+            }
+            do {
+                decrypted = try smime.decrypt(outer.source, identity: identity).entity
+                decryptedBy = owner
+                if case .address(let a) = owner { localDomain = a.domain } else if case .domain(let d) = owner { localDomain = d }
+                break
+            } catch let e as DirectError where e.kind == .security || e.kind == .malformedInput || e.kind == .unsupported {
+                failures.append("\(owner): \(e)")
+            } catch {
+                failures.append("\(owner): \(error)")
+            }
+        }
+        guard let decrypted, let decryptedBy else {
+            throw AgentError("decryption", failures.first.map { "no local key opens it (\($0))" } ?? "no local key for \(recipients.map(\.description).joined(separator: ", "))")
+        }
+
+        let domainTrust = await trust(localDomain)
+        let verified: SMIME.Verified
+        do {
+            verified = try await smime.verify(decrypted, trust: SignerTrust(trust: domainTrust, localDomain: localDomain, time: time))
+        } catch let e as SMIMEError {
+            if case .untrustedSigner(let reason) = e { throw AgentError("trust", reason) }
+            throw AgentError("signature", "\(e)")
+        } catch {
+            throw AgentError("signature", "\(error)")
+        }
+        guard let signer = verified.chain.first else { throw AgentError("trust", "no trusted signer") }
+
+        let inner: MIMEEntity
+        do {
+            inner = try MIMEEntity(parsing: verified.content, limits: smime.limits)
+        } catch {
+            throw AgentError("format", "the signed content is not a message: \(error)", kind: .malformedInput)
+        }
+        // Direct AS 1.2 4.0 / RFC 8551 3.1: the signer must be bound to the sender (From).
+        guard let fromText = inner.headers["From"].flatMap({ AddressList.single($0) }), let from = DirectAddress(fromText) else {
+            throw AgentError("sender-binding", "the message has no single From address")
+        }
+        let binding = DirectTrust.bindingCheck(signer, .address(from))
+        guard binding.status == .passed else { throw AgentError("sender-binding", "From \(from): \(binding.detail)") }
+        if verified.wasWrapped, let outerFrom = outer.headers["From"].flatMap({ AddressList.single($0) }),
+           outerFrom.lowercased() != fromText.lowercased() {
+            throw AgentError("sender-binding", "the outer From \(outerFrom) differs from the signed From \(fromText)")
+        }
+        return Incoming(
+            message: verified.content, entity: inner, sender: from, signer: signer, notification: Notifications.parse(inner),
+            wantsFinalDeliveryNotice: Notifications.requestsFinalDestinationDelivery(inner.headers), decryptedBy: decryptedBy)
+    }
+}
