@@ -64,6 +64,7 @@ public final class HISPStore: Sendable {
 
     /// Unlocks an existing store. A wrong key or passphrase is one clear `StoreError.wrongKey`.
     public static func open(database: any StoreDatabase, material: MasterKeyMaterial, actor: String) async throws -> HISPStore {
+        try await migrate(database)
         let (cache, indexKey, auditKey) = try await database.transaction(write: false) { tx in
             guard try await tx.tableExists("meta") else { throw StoreError.notFound("a HISP store in this database") }
             let schema = try await tx.query("SELECT value FROM meta WHERE name = 'schema'")
@@ -87,6 +88,30 @@ public final class HISPStore: Sendable {
     }
 
     public func close() async throws { try await database.close() }
+
+    /// Brings an older store's schema up to date, one version per transaction.
+    static func migrate(_ database: any StoreDatabase) async throws {
+        let current = try await database.transaction(write: false) { tx -> Int? in
+            guard try await tx.tableExists("meta") else { return nil }
+            return try await tx.query("SELECT value FROM meta WHERE name = 'schema'").first.flatMap { Int(try $0.text("value")) }
+        }
+        guard let current, current < Schema.version else { return }
+        try await database.transaction(write: true) { tx in
+            guard try await tx.tableExists("meta") else { return }
+            let rows = try await tx.query("SELECT value FROM meta WHERE name = 'schema'")
+            guard let text = try rows.first?.text("value"), var version = Int(text) else {
+                throw StoreError.integrity("the store records no schema version")
+            }
+            guard version <= Schema.version else {
+                throw StoreError.invalid("the store's schema version \(version) is newer than this hisp (\(Schema.version)); upgrade hisp")
+            }
+            while version < Schema.version {
+                version += 1
+                for statement in Schema.migrations[version] ?? [] { try await tx.execute(statement, []) }
+                try await tx.execute("UPDATE meta SET value = ? WHERE name = 'schema'", .text(String(version)))
+            }
+        }
+    }
 
     // MARK: sealing rows
 
@@ -128,7 +153,7 @@ public final class HISPStore: Sendable {
     public func counts() async throws -> [(table: String, rows: Int)] {
         try await database.transaction(write: false) { tx in
             var out: [(String, Int)] = []
-            for table in ["domains", "addresses", "anchors", "bundles", "messages", "queue", "audit"] {
+            for table in ["domains", "addresses", "anchors", "bundles", "messages", "outbound", "queue", "trace", "audit"] {
                 let rows = try await tx.query("SELECT COUNT(*) AS n FROM \(table)")
                 out.append((table, Int(try rows.first?.integer("n") ?? 0)))
             }

@@ -16,27 +16,44 @@ extension HISPStore {
         guard metadata.recipients.count <= StoreLimits.maxRecipients else {
             throw StoreError.invalid("the message has \(metadata.recipients.count) recipients; the limit is \(StoreLimits.maxRecipients)")
         }
+        return try await database.transaction(write: true) { tx in
+            try await self.insertMessage(mailbox: mailbox, bytes: bytes, metadata: metadata, folder: folder, state: state, received: received, in: tx)
+        }
+    }
+
+    /// `addMessage` inside a caller's transaction.
+    func insertMessage(
+        mailbox: DirectAddress, bytes: [UInt8], metadata: MessageMetadata, folder: String = "inbox", state: String = "new",
+        received: Date = Date(), in tx: any StoreTransaction
+    ) async throws -> String {
         let id = Envelope.newID()
         let recipients = metadata.recipients.joined(separator: "\n")
-        try await database.transaction(write: true) { tx in
-            let (box, _, _) = try await self.addressRow(mailbox, in: tx)
-            let rk = try await self.newRowKey(table: "messages", id: id, in: tx)
-            try await tx.execute(
-                """
-                INSERT INTO messages (id, mailbox_id, folder, state, received, size, kek_id, dek, message_id_index, sender_index,
-                    sender_enc, recipients_enc, subject_enc, message_id_enc, body_enc)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                .text(id), .text(box.id), .text(folder), .text(state), .text(Timestamp.text(received)), .integer(Int64(bytes.count)),
-                .integer(rk.kekID), .blob(rk.wrapped),
-                metadata.messageID.isEmpty ? .null : .blob(self.blindIndex("message-id", metadata.messageID)),
-                metadata.sender.isEmpty ? .null : .blob(self.blindIndex("address", metadata.sender)),
-                try rk.seal("sender_enc", text: metadata.sender), try rk.seal("recipients_enc", text: recipients),
-                try rk.seal("subject_enc", text: metadata.subject), try rk.seal("message_id_enc", text: metadata.messageID),
-                try rk.seal("body_enc", bytes))
-            try await self.audit("message.store", "message \(id)", detail: "mailbox \(box.id), folder \(folder), \(bytes.count) bytes", in: tx)
-        }
+        let (box, _, _) = try await self.addressRow(mailbox, in: tx)
+        let rk = try await self.newRowKey(table: "messages", id: id, in: tx)
+        try await tx.execute(
+            """
+            INSERT INTO messages (id, mailbox_id, folder, state, received, size, kek_id, dek, message_id_index, sender_index,
+                sender_enc, recipients_enc, subject_enc, message_id_enc, body_enc)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            .text(id), .text(box.id), .text(folder), .text(state), .text(Timestamp.text(received)), .integer(Int64(bytes.count)),
+            .integer(rk.kekID), .blob(rk.wrapped),
+            metadata.messageID.isEmpty ? .null : .blob(self.blindIndex("message-id", metadata.messageID)),
+            metadata.sender.isEmpty ? .null : .blob(self.blindIndex("address", metadata.sender)),
+            try rk.seal("sender_enc", text: metadata.sender), try rk.seal("recipients_enc", text: recipients),
+            try rk.seal("subject_enc", text: metadata.subject), try rk.seal("message_id_enc", text: metadata.messageID),
+            try rk.seal("body_enc", bytes))
+        try await self.audit("message.store", "message \(id)", detail: "mailbox \(box.id), folder \(folder), \(bytes.count) bytes", in: tx)
         return id
+    }
+
+    /// Whether `mailbox` already holds a message with this Message-ID (a redelivery).
+    func hasMessage(mailbox: DirectAddress, messageID: String, in tx: any StoreTransaction) async throws -> Bool {
+        guard !messageID.isEmpty else { return false }
+        let (box, _, _) = try await addressRow(mailbox, in: tx)
+        let rows = try await tx.query("SELECT id FROM messages WHERE mailbox_id = ? AND message_id_index = ? LIMIT 1",
+                                      .text(box.id), .blob(blindIndex("message-id", messageID)))
+        return !rows.isEmpty
     }
 
     /// The mailbox's messages, oldest first, with their metadata opened.

@@ -3,7 +3,72 @@
 /// columns named `*_index` hold blind indexes. What stays in clear: ids,
 /// times, states, sizes, domain names, and public CA certificates.
 enum Schema {
-    static let version = 1
+    static let version = 2
+
+    /// Statements that bring a store of version `key - 1` to version `key`.
+    static let migrations: [Int: [String]] = [
+        // Version 1 had a placeholder queue table that nothing wrote to.
+        2: ["DROP TABLE IF EXISTS queue"] + gatewayTables,
+    ]
+
+    /// The gateway's tables: submitted messages, one queue row per recipient,
+    /// and the per-message trace `hisp message trace` reads.
+    static let gatewayTables: [String] = [
+        // One row per message handed to the gateway for sending (a submission or an MDN we send).
+        // `body_enc` is the message as submitted; `wire_enc` the signed and encrypted form once made.
+        """
+        CREATE TABLE outbound (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('message', 'notification')),
+            state TEXT NOT NULL CHECK (state IN ('new', 'ready', 'done')),
+            created TEXT NOT NULL,
+            wants_dispatched INTEGER NOT NULL DEFAULT 0,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            message_id_index BLOB NOT NULL,
+            sender_enc BLOB NOT NULL,
+            message_id_enc BLOB NOT NULL,
+            body_enc BLOB NOT NULL,
+            wire_enc BLOB)
+        """,
+        "CREATE INDEX outbound_state ON outbound (state, created)",
+        "CREATE INDEX outbound_message_id ON outbound (message_id_index)",
+        // One row per outbound message and recipient. The recipient's domain stays in clear to
+        // group deliveries by destination (docs/storage.md); the address is sealed.
+        """
+        CREATE TABLE queue (
+            id TEXT PRIMARY KEY,
+            outbound_id TEXT NOT NULL REFERENCES outbound(id),
+            domain TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT NOT NULL,
+            deadline TEXT,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            recipient_index BLOB NOT NULL,
+            recipient_enc BLOB NOT NULL,
+            last_error_enc BLOB)
+        """,
+        "CREATE INDEX queue_due ON queue (state, next_attempt)",
+        "CREATE INDEX queue_outbound ON queue (outbound_id)",
+        "CREATE INDEX queue_deadline ON queue (state, deadline)",
+        // What happened to a message, step by step, found by its Message-ID's blind index.
+        """
+        CREATE TABLE trace (
+            id TEXT PRIMARY KEY,
+            message_id_index BLOB NOT NULL,
+            at TEXT NOT NULL,
+            step TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            detail_enc BLOB NOT NULL)
+        """,
+        "CREATE INDEX trace_message ON trace (message_id_index, at)",
+    ]
 
     static let statements: [String] = [
         """
@@ -106,23 +171,7 @@ enum Schema {
         """,
         "CREATE INDEX messages_mailbox ON messages (mailbox_id, received)",
         "CREATE INDEX messages_message_id ON messages (message_id_index)",
-        // The outbound queue the gateway works from: one row per message and recipient.
-        """
-        CREATE TABLE queue (
-            id TEXT PRIMARY KEY,
-            message_id TEXT NOT NULL,
-            state TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt TEXT NOT NULL,
-            created TEXT NOT NULL,
-            kek_id INTEGER NOT NULL,
-            dek BLOB NOT NULL,
-            recipient_index BLOB NOT NULL,
-            sender_enc BLOB NOT NULL,
-            recipient_enc BLOB NOT NULL,
-            last_error_enc BLOB)
-        """,
-        "CREATE INDEX queue_due ON queue (state, next_attempt)",
+    ] + gatewayTables + [
         // The audit trail: each event's MAC covers the previous event's MAC.
         """
         CREATE TABLE audit (
@@ -138,5 +187,5 @@ enum Schema {
     ]
 
     /// Tables whose rows carry a wrapped data key (`kek_id`, `dek`), for rotation.
-    static let keyedTables = ["domains", "addresses", "messages", "queue"]
+    static let keyedTables = ["domains", "addresses", "messages", "outbound", "queue", "trace"]
 }

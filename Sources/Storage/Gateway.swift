@@ -1,0 +1,460 @@
+import DirectCore
+import Foundation
+
+/// A recipient's place in the outbound queue.
+public enum QueueState: String, Sendable, CaseIterable {
+    /// Submitted; discovery, signing and encryption not yet done.
+    case pending
+    /// Ready to send (waiting for its next attempt).
+    case queued
+    /// Accepted by the recipient's HISP; waiting for the processed MDN.
+    case sent
+    /// The processed MDN came (final, unless dispatched was asked for).
+    case processed
+    /// The dispatched MDN came (final).
+    case dispatched
+    /// A notification we sent was accepted (notifications are not tracked).
+    case delivered
+    /// Refused or given up; the sender got a failure notice (final).
+    case failed
+    /// No notification within the timeout; the sender got a failure DSN (final).
+    case timedout
+
+    public var isFinal: Bool { [.processed, .dispatched, .delivered, .failed, .timedout].contains(self) }
+}
+
+public enum OutboundKind: String, Sendable {
+    /// A message a user sent; tracked until its MDNs arrive.
+    case message
+    /// An MDN we send; delivered once, never tracked or answered.
+    case notification
+}
+
+/// A message for a local mailbox (a DSN or a passed-on MDN), stored with the change that caused it.
+public struct LocalDelivery: Sendable {
+    public var mailbox: DirectAddress
+    public var bytes: [UInt8]
+    public var metadata: MessageMetadata
+
+    public init(mailbox: DirectAddress, bytes: [UInt8], metadata: MessageMetadata) {
+        self.mailbox = mailbox
+        self.bytes = bytes
+        self.metadata = metadata
+    }
+}
+
+/// A message to send, for `enqueue`.
+public struct OutboundDraft: Sendable {
+    public var kind: OutboundKind
+    public var sender: String
+    public var recipients: [String]
+    public var message: [UInt8]
+    public var messageID: String
+    public var wantsDispatched: Bool
+
+    public init(kind: OutboundKind, sender: String, recipients: [String], message: [UInt8], messageID: String, wantsDispatched: Bool = false) {
+        self.kind = kind
+        self.sender = sender
+        self.recipients = recipients
+        self.message = message
+        self.messageID = messageID
+        self.wantsDispatched = wantsDispatched
+    }
+}
+
+/// A submitted message waiting to be signed and encrypted.
+public struct PendingSubmission: Sendable {
+    public let id: String
+    public let kind: OutboundKind
+    public let sender: String
+    public let messageID: String
+    public let message: [UInt8]
+    public let wantsDispatched: Bool
+    public let recipients: [(queueID: String, address: String)]
+}
+
+/// One row of the queue, opened.
+public struct QueueEntry: Sendable {
+    public let id: String
+    public let outboundID: String
+    public let kind: OutboundKind
+    public let state: QueueState
+    public let domain: String
+    public let recipient: String
+    public let sender: String
+    public let messageID: String
+    public let wantsDispatched: Bool
+    public let attempts: Int
+    public let nextAttempt: Date
+    public let deadline: Date?
+    public let lastError: String?
+    public let created: Date
+    public let updated: Date
+}
+
+/// The result of one delivery attempt for one recipient.
+public enum DeliveryResult: Sendable {
+    /// Accepted by the next hop; wait for notifications until `deadline` (nil: nothing to wait for).
+    case sent(deadline: Date?)
+    case retry(at: Date, error: String)
+    case failed(error: String)
+}
+
+/// What a received MDN or DSN did to the queue.
+public enum NotificationMatch: Sendable, Equatable {
+    /// It moved the recipient on; pass it to the sender.
+    case accepted(sender: String, previous: QueueState, now: QueueState)
+    /// The same notice again.
+    case duplicate
+    /// After the timeout's failure DSN: swallowed (DIRECT-NOTES 4).
+    case late
+    /// No message of ours has this Message-ID for this recipient.
+    case unknown
+}
+
+public struct TraceEvent: Sendable {
+    public let at: Date
+    public let step: String
+    public let outcome: String
+    public let detail: String
+}
+
+extension HISPStore {
+    // MARK: enqueue
+
+    /// Makes a message durable in the outbound queue, one row per recipient.
+    public func enqueue(_ draft: OutboundDraft, trace: String = "accepted for sending") async throws -> String {
+        try await database.transaction(write: true) { tx in try await self.enqueue(draft, trace: trace, in: tx) }
+    }
+
+    func enqueue(_ draft: OutboundDraft, trace: String, in tx: any StoreTransaction, now: Date = Date()) async throws -> String {
+        guard draft.message.count <= StoreLimits.maxMessageBytes else {
+            throw StoreError.invalid("the message has \(draft.message.count) bytes; the limit is \(StoreLimits.maxMessageBytes)")
+        }
+        guard !draft.recipients.isEmpty, draft.recipients.count <= StoreLimits.maxRecipients else {
+            throw StoreError.invalid("a message needs 1 to \(StoreLimits.maxRecipients) recipients")
+        }
+        let id = Envelope.newID()
+        let rk = try await newRowKey(table: "outbound", id: id, in: tx)
+        try await tx.execute(
+            """
+            INSERT INTO outbound (id, kind, state, created, wants_dispatched, kek_id, dek, message_id_index, sender_enc, message_id_enc, body_enc)
+            VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            .text(id), .text(draft.kind.rawValue), .text(Timestamp.text(now)), .integer(draft.wantsDispatched ? 1 : 0),
+            .integer(rk.kekID), .blob(rk.wrapped), .blob(blindIndex("message-id", draft.messageID)),
+            try rk.seal("sender_enc", text: draft.sender), try rk.seal("message_id_enc", text: draft.messageID),
+            try rk.seal("body_enc", draft.message))
+        for recipient in draft.recipients {
+            let qid = Envelope.newID()
+            let qk = try await newRowKey(table: "queue", id: qid, in: tx)
+            let domain = DirectAddress(recipient)?.domain ?? ""
+            try await tx.execute(
+                """
+                INSERT INTO queue (id, outbound_id, domain, state, attempts, next_attempt, created, updated, kek_id, dek, recipient_index, recipient_enc)
+                VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                .text(qid), .text(id), .text(domain), .text(Timestamp.text(now)), .text(Timestamp.text(now)), .text(Timestamp.text(now)),
+                .integer(qk.kekID), .blob(qk.wrapped), .blob(blindIndex("address", recipient.lowercased())),
+                try qk.seal("recipient_enc", text: recipient))
+        }
+        try await addTrace(draft.messageID, step: "queue", outcome: "ok",
+                           detail: "\(trace): \(draft.kind.rawValue) from \(draft.sender) to \(draft.recipients.joined(separator: ", "))", in: tx)
+        try await audit("queue.add", "outbound \(id)", detail: "\(draft.kind.rawValue), \(draft.recipients.count) recipient(s), \(draft.message.count) bytes", in: tx)
+        return id
+    }
+
+    /// Submitted messages not yet signed and encrypted, oldest first.
+    public func pendingSubmissions(limit: Int = 20) async throws -> [PendingSubmission] {
+        try await database.transaction(write: false) { tx in
+            var out: [PendingSubmission] = []
+            for row in try await tx.query("SELECT * FROM outbound WHERE state = 'new' ORDER BY created, id LIMIT ?", .integer(Int64(limit))) {
+                let id = try row.text("id")
+                let rk = try await self.rowKey(table: "outbound", id: id, row: row, in: tx)
+                var recipients: [(String, String)] = []
+                for q in try await tx.query("SELECT * FROM queue WHERE outbound_id = ? AND state = 'pending' ORDER BY id", .text(id)) {
+                    let qid = try q.text("id")
+                    let qk = try await self.rowKey(table: "queue", id: qid, row: q, in: tx)
+                    recipients.append((qid, try qk.openText("recipient_enc", q)))
+                }
+                out.append(PendingSubmission(
+                    id: id, kind: OutboundKind(rawValue: try row.text("kind")) ?? .message, sender: try rk.openText("sender_enc", row),
+                    messageID: try rk.openText("message_id_enc", row), message: try rk.open("body_enc", row),
+                    wantsDispatched: try row.integer("wants_dispatched") != 0, recipients: recipients))
+            }
+            return out
+        }
+    }
+
+    /// Records the outcome of preparing a submission: the signed and encrypted
+    /// form for the recipients that can get it, failures for the rest, and the
+    /// sender's DSN in the same transaction.
+    public func prepared(
+        _ outboundID: String, messageID: String, wire: [UInt8]?, refused: [(queueID: String, reason: String)], dsn: LocalDelivery?,
+        now: Date = Date()
+    ) async throws {
+        try await database.transaction(write: true) { tx in
+            let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(outboundID))
+            guard let row = rows.first else { throw StoreError.notFound("outbound \(outboundID)") }
+            let rk = try await self.rowKey(table: "outbound", id: outboundID, row: row, in: tx)
+            for (qid, reason) in refused {
+                try await self.setQueueState(qid, .failed, error: reason, now: now, in: tx)
+                try await self.addTrace(messageID, step: "trust", outcome: "failed", detail: reason, in: tx)
+            }
+            if let wire {
+                try await tx.execute("UPDATE outbound SET wire_enc = ?, state = 'ready' WHERE id = ?", try rk.seal("wire_enc", wire), .text(outboundID))
+                try await tx.execute("UPDATE queue SET state = 'queued', next_attempt = ?, updated = ? WHERE outbound_id = ? AND state = 'pending'",
+                                     .text(Timestamp.text(now)), .text(Timestamp.text(now)), .text(outboundID))
+                try await self.addTrace(messageID, step: "security", outcome: "ok", detail: "signed and encrypted (\(wire.count) bytes)", in: tx)
+            } else {
+                try await tx.execute("UPDATE queue SET state = 'failed', updated = ? WHERE outbound_id = ? AND state = 'pending'",
+                                     .text(Timestamp.text(now)), .text(outboundID))
+                try await tx.execute("UPDATE outbound SET state = 'done' WHERE id = ?", .text(outboundID))
+            }
+            if let dsn { try await self.deliverLocally(dsn, messageID: messageID, why: "failure notice", in: tx) }
+        }
+    }
+
+    // MARK: delivery
+
+    /// Recipients whose next attempt is due, oldest first.
+    public func dueDeliveries(now: Date = Date(), limit: Int = 100) async throws -> [QueueEntry] {
+        try await entries("WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.id LIMIT ?",
+                          [.text(Timestamp.text(now)), .integer(Int64(limit))])
+    }
+
+    /// The signed and encrypted message of an outbound row.
+    public func wire(_ outboundID: String) async throws -> [UInt8] {
+        try await database.transaction(write: false) { tx in
+            let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(outboundID))
+            guard let row = rows.first, row.optionalBlob("wire_enc") != nil else { throw StoreError.notFound("the prepared message \(outboundID)") }
+            let rk = try await self.rowKey(table: "outbound", id: outboundID, row: row, in: tx)
+            return try rk.open("wire_enc", row)
+        }
+    }
+
+    /// Records one attempt for one recipient, and the sender's DSN with it when it failed.
+    public func recordDelivery(_ entry: QueueEntry, _ result: DeliveryResult, dsn: LocalDelivery?, now: Date = Date()) async throws {
+        try await database.transaction(write: true) { tx in
+            // Counted from what is stored, not from the caller's copy.
+            let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
+            guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
+            guard try row.text("state") == QueueState.queued.rawValue else { return }
+            let attempts = try row.integer("attempts") + 1
+            try await tx.execute("UPDATE queue SET attempts = ? WHERE id = ?", .integer(attempts), .text(entry.id))
+            switch result {
+            case .sent(let deadline):
+                let state: QueueState = entry.kind == .notification || deadline == nil ? .delivered : .sent
+                try await self.setQueueState(entry.id, state, deadline: deadline, now: now, in: tx)
+                try await self.addTrace(entry.messageID, step: "delivery", outcome: "ok",
+                                        detail: "attempt \(attempts): accepted for \(entry.recipient)" + (deadline.map { "; waiting for MDN until \(Timestamp.text($0))" } ?? ""), in: tx)
+            case .retry(let at, let error):
+                try await tx.execute("UPDATE queue SET next_attempt = ?, updated = ? WHERE id = ?", .text(Timestamp.text(at)), .text(Timestamp.text(now)), .text(entry.id))
+                try await self.setError(entry.id, error, in: tx)
+                try await self.addTrace(entry.messageID, step: "delivery", outcome: "deferred",
+                                        detail: "attempt \(attempts) for \(entry.recipient): \(error); next at \(Timestamp.text(at))", in: tx)
+            case .failed(let error):
+                try await self.setQueueState(entry.id, .failed, error: error, now: now, in: tx)
+                try await self.addTrace(entry.messageID, step: "delivery", outcome: "failed", detail: "attempt \(attempts) for \(entry.recipient): \(error)", in: tx)
+            }
+            if let dsn { try await self.deliverLocally(dsn, messageID: entry.messageID, why: "failure notice", in: tx) }
+            try await self.finishOutbound(entry.outboundID, in: tx)
+        }
+    }
+
+    // MARK: notifications
+
+    /// Applies a received MDN or DSN for (`originalMessageID`, `recipient`):
+    /// `disposition` is processed, dispatched or failed. With a match, the
+    /// notification itself is stored for the sender in the same transaction.
+    public func applyNotification(
+        originalMessageID: String, recipient: String, disposition: String, passOn: LocalDelivery?, now: Date = Date()
+    ) async throws -> NotificationMatch {
+        try await database.transaction(write: true) { tx in
+            let rows = try await tx.query(
+                """
+                SELECT q.id, q.state, o.wants_dispatched, o.id AS oid FROM queue q JOIN outbound o ON o.id = q.outbound_id
+                WHERE o.message_id_index = ? AND q.recipient_index = ? AND o.kind = 'message'
+                """, .blob(self.blindIndex("message-id", originalMessageID)), .blob(self.blindIndex("address", recipient.lowercased())))
+            guard let row = rows.first else { return .unknown }
+            let qid = try row.text("id")
+            guard let state = QueueState(rawValue: try row.text("state")) else { throw StoreError.integrity("queue \(qid): unknown state") }
+            let wantsDispatched = try row.integer("wants_dispatched") != 0
+            let next: QueueState?
+            switch (state, disposition) {
+            case (.timedout, _): next = nil
+            case (.sent, "processed"), (.queued, "processed"): next = .processed
+            case (.sent, "dispatched"), (.processed, "dispatched"), (.queued, "dispatched"): next = .dispatched
+            case (.sent, "failed"), (.processed, "failed"), (.queued, "failed"): next = .failed
+            default: next = nil
+            }
+            guard let next else {
+                let verdict: NotificationMatch = state == .timedout ? .late : .duplicate
+                try await self.addTrace(originalMessageID, step: "notification", outcome: "swallowed",
+                                        detail: "\(disposition) from \(recipient) \(verdict == .late ? "after the timeout" : "again")", in: tx)
+                return verdict
+            }
+            // A processed MDN ends the wait unless dispatched was asked for; then the deadline stays.
+            let final = next != .processed || !wantsDispatched
+            if final {
+                try await tx.execute("UPDATE queue SET state = ?, updated = ?, deadline = NULL WHERE id = ?",
+                                     .text(next.rawValue), .text(Timestamp.text(now)), .text(qid))
+            } else {
+                try await tx.execute("UPDATE queue SET state = ?, updated = ? WHERE id = ?", .text(next.rawValue), .text(Timestamp.text(now)), .text(qid))
+            }
+            try await self.addTrace(originalMessageID, step: "notification", outcome: "ok", detail: "\(disposition) from \(recipient)", in: tx)
+            if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "\(disposition) notification", in: tx) }
+            try await self.finishOutbound(try row.text("oid"), in: tx)
+            let sender = try await self.outboundSender(try row.text("oid"), in: tx)
+            return .accepted(sender: sender, previous: state, now: next)
+        }
+    }
+
+    /// Recipients that waited past their deadline: marked timed out, each with the sender's DSN, in one transaction.
+    public func expireNotifications(now: Date = Date(), dsn: @Sendable (QueueEntry) -> LocalDelivery?) async throws -> [QueueEntry] {
+        let due = try await entries(
+            "WHERE q.state IN ('sent', 'processed') AND q.deadline IS NOT NULL AND q.deadline <= ? ORDER BY q.deadline LIMIT 100",
+            [.text(Timestamp.text(now))])
+        guard !due.isEmpty else { return [] }
+        return try await database.transaction(write: true) { tx in
+            var expired: [QueueEntry] = []
+            for e in due {
+                let rows = try await tx.query("SELECT state FROM queue WHERE id = ?", .text(e.id))
+                guard let s = rows.first.flatMap({ try? $0.text("state") }), s == e.state.rawValue else { continue }
+                let missing = e.state == .sent ? "processed" : "dispatched"
+                try await self.setQueueState(e.id, .timedout, error: "no \(missing) MDN by \(e.deadline.map(Timestamp.text) ?? "the deadline")", now: now, in: tx)
+                try await self.addTrace(e.messageID, step: "notification", outcome: "timeout", detail: "no \(missing) MDN from \(e.recipient)", in: tx)
+                if let d = dsn(e) { try await self.deliverLocally(d, messageID: e.messageID, why: "timeout notice", in: tx) }
+                try await self.finishOutbound(e.outboundID, in: tx)
+                expired.append(e)
+            }
+            return expired
+        }
+    }
+
+    // MARK: inbound
+
+    /// Stores a received message in a mailbox and queues the notifications it
+    /// calls for, in one transaction. Returns nil (and stores nothing) when the
+    /// mailbox already holds this Message-ID: a redelivery.
+    public func storeIncoming(_ delivery: LocalDelivery, replies: [OutboundDraft], now: Date = Date()) async throws -> String? {
+        try await database.transaction(write: true) { tx in
+            if try await self.hasMessage(mailbox: delivery.mailbox, messageID: delivery.metadata.messageID, in: tx) {
+                try await self.addTrace(delivery.metadata.messageID, step: "inbound", outcome: "duplicate",
+                                        detail: "\(delivery.mailbox) already has it; not stored again", in: tx)
+                return nil
+            }
+            let id = try await self.insertMessage(mailbox: delivery.mailbox, bytes: delivery.bytes, metadata: delivery.metadata, received: now, in: tx)
+            try await self.addTrace(delivery.metadata.messageID, step: "inbound", outcome: "ok",
+                                    detail: "stored in \(delivery.mailbox) as message \(id)", in: tx)
+            for reply in replies { _ = try await self.enqueue(reply, trace: "notification for \(delivery.metadata.messageID)", in: tx, now: now) }
+            return id
+        }
+    }
+
+    // MARK: operator views
+
+    /// The whole queue, newest first (`hisp queue list`).
+    public func queueEntries(includeFinished: Bool = true, limit: Int = 1000) async throws -> [QueueEntry] {
+        try await entries((includeFinished ? "" : "WHERE q.state IN ('pending', 'queued', 'sent', 'processed') ") + "ORDER BY q.created DESC, q.id LIMIT ?",
+                          [.integer(Int64(limit))])
+    }
+
+    /// Everything known about a Message-ID: its queue rows and its trace.
+    public func trace(messageID: String) async throws -> (entries: [QueueEntry], events: [TraceEvent]) {
+        let entries = try await entries("WHERE o.message_id_index = ? ORDER BY q.created, q.id", [.blob(blindIndex("message-id", messageID))])
+        let events = try await database.transaction(write: false) { tx in
+            var out: [TraceEvent] = []
+            for row in try await tx.query("SELECT * FROM trace WHERE message_id_index = ? ORDER BY at, id", .blob(self.blindIndex("message-id", messageID))) {
+                let id = try row.text("id")
+                let rk = try await self.rowKey(table: "trace", id: id, row: row, in: tx)
+                out.append(TraceEvent(at: Timestamp.date(try row.text("at")), step: try row.text("step"), outcome: try row.text("outcome"),
+                                      detail: try rk.openText("detail_enc", row)))
+            }
+            return out
+        }
+        return (entries, events)
+    }
+
+    /// Records a step of a message's story (also for refusals that store nothing else).
+    public func addTrace(_ messageID: String, step: String, outcome: String, detail: String) async throws {
+        try await database.transaction(write: true) { tx in try await self.addTrace(messageID, step: step, outcome: outcome, detail: detail, in: tx) }
+    }
+
+    // MARK: helpers
+
+    func addTrace(_ messageID: String, step: String, outcome: String, detail: String, in tx: any StoreTransaction) async throws {
+        guard !messageID.isEmpty else { return }
+        let id = Envelope.newID()
+        let rk = try await newRowKey(table: "trace", id: id, in: tx)
+        try await tx.execute(
+            "INSERT INTO trace (id, message_id_index, at, step, outcome, kek_id, dek, detail_enc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            .text(id), .blob(blindIndex("message-id", messageID)), .text(Timestamp.text(Date())), .text(step), .text(outcome),
+            .integer(rk.kekID), .blob(rk.wrapped), try rk.seal("detail_enc", text: String(detail.prefix(2000))))
+    }
+
+    func deliverLocally(_ d: LocalDelivery, messageID: String, why: String, in tx: any StoreTransaction) async throws {
+        let id = try await insertMessage(mailbox: d.mailbox, bytes: d.bytes, metadata: d.metadata, in: tx)
+        try await addTrace(messageID, step: "notice", outcome: "ok", detail: "\(why) stored in \(d.mailbox) as message \(id)", in: tx)
+    }
+
+    func setQueueState(_ qid: String, _ state: QueueState, error: String? = nil, deadline: Date? = nil, now: Date, in tx: any StoreTransaction) async throws {
+        try await tx.execute("UPDATE queue SET state = ?, updated = ?, deadline = ? WHERE id = ?",
+                             .text(state.rawValue), .text(Timestamp.text(now)), deadline.map { .text(Timestamp.text($0)) } ?? .null, .text(qid))
+        if let error { try await setError(qid, error, in: tx) }
+    }
+
+    func setError(_ qid: String, _ error: String, in tx: any StoreTransaction) async throws {
+        let rows = try await tx.query("SELECT * FROM queue WHERE id = ?", .text(qid))
+        guard let row = rows.first else { return }
+        let qk = try await rowKey(table: "queue", id: qid, row: row, in: tx)
+        try await tx.execute("UPDATE queue SET last_error_enc = ? WHERE id = ?", try qk.seal("last_error_enc", text: String(error.prefix(2000))), .text(qid))
+    }
+
+    func finishOutbound(_ oid: String, in tx: any StoreTransaction) async throws {
+        let open = try await tx.query("SELECT COUNT(*) AS n FROM queue WHERE outbound_id = ? AND state IN ('pending', 'queued')", .text(oid))
+        if try open.first?.integer("n") == 0 {
+            try await tx.execute("UPDATE outbound SET state = 'done' WHERE id = ? AND state != 'new'", .text(oid))
+        }
+    }
+
+    func outboundSender(_ oid: String, in tx: any StoreTransaction) async throws -> String {
+        let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(oid))
+        guard let row = rows.first else { throw StoreError.notFound("outbound \(oid)") }
+        return try await rowKey(table: "outbound", id: oid, row: row, in: tx).openText("sender_enc", row)
+    }
+
+    func entries(_ clause: String, _ binds: [StoreValue]) async throws -> [QueueEntry] {
+        try await database.transaction(write: false) { tx in
+            let rows = try await tx.query(
+                """
+                SELECT q.*, o.kind AS o_kind, o.wants_dispatched AS o_wants, o.kek_id AS o_kek_id, o.dek AS o_dek,
+                    o.sender_enc AS o_sender_enc, o.message_id_enc AS o_message_id_enc
+                FROM queue q JOIN outbound o ON o.id = q.outbound_id
+                """ + " " + clause, binds)
+            var out: [QueueEntry] = []
+            var senders: [String: (String, String)] = [:]
+            for row in rows {
+                let qid = try row.text("id")
+                let oid = try row.text("outbound_id")
+                let qk = try await self.rowKey(table: "queue", id: qid, row: row, in: tx)
+                if senders[oid] == nil {
+                    let orow = StoreRow(["kek_id": row["o_kek_id"], "dek": row["o_dek"], "sender_enc": row["o_sender_enc"],
+                                         "message_id_enc": row["o_message_id_enc"]])
+                    let ok = try await self.rowKey(table: "outbound", id: oid, row: orow, in: tx)
+                    senders[oid] = (try ok.openText("sender_enc", orow), try ok.openText("message_id_enc", orow))
+                }
+                let (sender, messageID) = senders[oid] ?? ("", "")
+                out.append(QueueEntry(
+                    id: qid, outboundID: oid, kind: OutboundKind(rawValue: try row.text("o_kind")) ?? .message,
+                    state: QueueState(rawValue: try row.text("state")) ?? .failed, domain: try row.text("domain"),
+                    recipient: try qk.openText("recipient_enc", row), sender: sender, messageID: messageID,
+                    wantsDispatched: try row.integer("o_wants") != 0, attempts: Int(try row.integer("attempts")),
+                    nextAttempt: Timestamp.date(try row.text("next_attempt")), deadline: row.optionalText("deadline").map(Timestamp.date),
+                    lastError: row.optionalBlob("last_error_enc") == nil ? nil : try qk.openText("last_error_enc", row),
+                    created: Timestamp.date(try row.text("created")), updated: Timestamp.date(try row.text("updated"))))
+            }
+            return out
+        }
+    }
+}
