@@ -62,6 +62,16 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        // Tier 4: the gateway: submission and inbound decisions, the durable queue's workers, MDN/DSN tracking.
+        .target(
+            name: "Delivery",
+            dependencies: [
+                "DirectCore", "InternetMessage", "SMTPCore", "SecurityAgent", "DirectTrust", "Storage",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Tier 1: PKCS#12 (RFC 7292) files for moving a key and its chain; legacy ciphers to read old ones.
         .target(
             name: "PKCS12",

@@ -1,0 +1,222 @@
+import DirectCore
+import DirectTrust
+import Foundation
+import InternetMessage
+import Logging
+import SMTPCore
+import SecurityAgent
+import Storage
+import X509
+
+public struct GatewayConfiguration: Sendable {
+    /// The name in MDNs (Reporting-UA) and DSNs (Reporting-MTA).
+    public var hostname: String
+    /// How long to wait for a processed (or dispatched) MDN before a failure DSN (DIRECT-NOTES 4: 1 hour).
+    public var notificationTimeout: Duration
+    /// How long a message may wait for delivery before it fails.
+    public var maxQueueAge: Duration
+    /// Waits between delivery attempts; the last repeats.
+    public var retrySchedule: [Duration]
+    /// Refuse a recipient without a trusted certificate at RCPT instead of sending a DSN later.
+    public var rejectUntrustedAtRCPT: Bool
+    /// How often the queue is looked at when nothing wakes it.
+    public var pollInterval: Duration
+
+    public init(hostname: String, notificationTimeout: Duration = .seconds(3600), maxQueueAge: Duration = .seconds(86_400),
+                retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
+                rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1)) {
+        self.hostname = hostname
+        self.notificationTimeout = notificationTimeout
+        self.maxQueueAge = maxQueueAge
+        self.retrySchedule = retrySchedule
+        self.rejectUntrustedAtRCPT = rejectUntrustedAtRCPT
+        self.pollInterval = pollInterval
+    }
+}
+
+/// The Direct gateway: what the SMTP listeners hand messages to, and the
+/// workers that prepare, send and track them (ARCHITECTURE "How a message flows").
+public final class DirectGateway: Sendable {
+    public let configuration: GatewayConfiguration
+    public let store: HISPStore
+    public let agent: SecurityAgent
+    let certificates: any RecipientCertificates
+    let incomingTrust: any IncomingTrust
+    let transport: any OutboundTransport
+    let logger: Logger
+    let notices: Notices
+    let wake: AsyncStream<Void>.Continuation
+    let wakeups: AsyncStream<Void>
+
+    public init(configuration: GatewayConfiguration, store: HISPStore, agent: SecurityAgent, certificates: any RecipientCertificates,
+                incomingTrust: any IncomingTrust, transport: any OutboundTransport, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.agent = agent
+        self.certificates = certificates
+        self.incomingTrust = incomingTrust
+        self.transport = transport
+        self.logger = logger
+        self.notices = Notices(hostname: configuration.hostname)
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The delegate for the submission listener (authenticated users sending).
+    public var submission: any SMTPServerDelegate { SubmissionDelegate(gateway: self) }
+    /// The delegate for the MX listener (other HISPs delivering).
+    public var inbound: any SMTPServerDelegate { InboundDelegate(gateway: self) }
+
+    /// Runs the queue until the task is cancelled: a pass at every wake-up
+    /// (a new message) and at least every poll interval.
+    public func run() async {
+        let interval = configuration.pollInterval
+        let wake = self.wake
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                wake.yield()
+            }
+        }
+        defer { ticker.cancel() }
+        await runOnce()
+        for await _ in wakeups {
+            if Task.isCancelled { break }
+            await runOnce()
+        }
+    }
+
+    /// One pass: prepare what was submitted, send what is due, expire what waited too long.
+    public func runOnce(now: Date = Date()) async {
+        do {
+            for submission in try await store.pendingSubmissions() { await prepare(submission) }
+        } catch {
+            logger.error("reading submissions failed", metadata: ["error": .string("\(error)")])
+        }
+        do {
+            try await deliverDue(now: now)
+        } catch {
+            logger.error("delivering failed", metadata: ["error": .string("\(error)")])
+        }
+        do {
+            let notices = self.notices
+            let expired = try await store.expireNotifications(now: now) { entry in
+                guard entry.kind == .message, let sender = DirectAddress(entry.sender) else { return nil }
+                let missing = entry.state == .sent ? "processed" : "dispatched"
+                return notices.dsn(to: sender, messageID: entry.messageID, failures: [(
+                    entry.recipient, "4.4.7", "no \(missing) MDN from \(entry.recipient) within the notification timeout")], originalHeaders: nil)
+            }
+            for e in expired { logger.notice("notification timeout", metadata: ["queue": .string(e.id)]) }
+        } catch {
+            logger.error("expiring notifications failed", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    func poke() { wake.yield() }
+
+    // MARK: preparing
+
+    /// Discovery and trust per recipient, then wrap, sign and encrypt once for all the trusted ones.
+    func prepare(_ s: PendingSubmission) async {
+        guard let sender = DirectAddress(s.sender) else {
+            try? await store.prepared(s.id, messageID: s.messageID, wire: nil,
+                                      refused: s.recipients.map { ($0.queueID, "the sender \(s.sender) is not a Direct address") }, dsn: nil)
+            return
+        }
+        var chosen: [Certificate] = []
+        var refused: [(queueID: String, reason: String)] = []
+        for r in s.recipients {
+            guard let address = DirectAddress(r.address) else {
+                refused.append((r.queueID, "\(r.address) is not a Direct address"))
+                continue
+            }
+            let found = await certificates.certificates(for: address, localDomain: sender.domain)
+            if found.chosen.isEmpty {
+                refused.append((r.queueID, "no trusted certificate for \(address): \(found.reason)"))
+            } else {
+                for c in found.chosen where !chosen.contains(c) { chosen.append(c) }
+            }
+        }
+        var wire: [UInt8]? = nil
+        if refused.count < s.recipients.count {
+            do {
+                wire = try await agent.processOutgoing(s.message, sender: sender, recipients: chosen)
+            } catch {
+                logger.error("signing or encrypting failed", metadata: ["outbound": .string(s.id), "error": .string("\(error)")])
+                let reason = "signing or encrypting failed: \(error)"
+                refused = s.recipients.map { ($0.queueID, reason) }
+            }
+        }
+        var dsn: LocalDelivery? = nil
+        if !refused.isEmpty && s.kind == .message {
+            let byID = Dictionary(s.recipients.map { ($0.queueID, $0.address) }, uniquingKeysWith: { a, _ in a })
+            dsn = notices.dsn(to: sender, messageID: s.messageID,
+                              failures: refused.map { (byID[$0.queueID] ?? "", "5.7.1", $0.reason) }, originalHeaders: Notices.headers(s.message))
+        }
+        do {
+            try await store.prepared(s.id, messageID: s.messageID, wire: wire, refused: refused, dsn: dsn)
+            logger.info("prepared", metadata: ["outbound": .string(s.id), "recipients": .stringConvertible(s.recipients.count),
+                                               "refused": .stringConvertible(refused.count)])
+        } catch {
+            logger.error("recording a prepared message failed", metadata: ["outbound": .string(s.id), "error": .string("\(error)")])
+        }
+    }
+
+    // MARK: sending
+
+    func deliverDue(now: Date) async throws {
+        let due = try await store.dueDeliveries(now: now)
+        guard !due.isEmpty else { return }
+        // One transaction per message and destination domain, with all its recipients there.
+        var groups: [String: [QueueEntry]] = [:]
+        var order: [String] = []
+        for e in due {
+            let key = e.outboundID + "|" + e.domain
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(e)
+        }
+        for key in order {
+            guard let entries = groups[key], let first = entries.first else { continue }
+            let wire: [UInt8]
+            do {
+                wire = try await store.wire(first.outboundID)
+            } catch {
+                for e in entries { try await record(e, .failed(error: "the prepared message is unreadable: \(error)"), now: now) }
+                continue
+            }
+            let outcomes = await transport.send(domain: first.domain, from: first.sender, to: entries.map(\.recipient), message: wire)
+            for e in entries {
+                let outcome = outcomes[e.recipient] ?? .transient("no outcome reported")
+                switch outcome {
+                case .accepted:
+                    let deadline = e.kind == .message ? now.addingTimeInterval(configuration.notificationTimeout.seconds) : nil
+                    try await record(e, .sent(deadline: deadline), now: now)
+                case .permanent(let why):
+                    try await record(e, .failed(error: why), now: now)
+                case .transient(let why):
+                    let age = now.timeIntervalSince(e.created)
+                    if age >= configuration.maxQueueAge.seconds {
+                        try await record(e, .failed(error: "gave up after \(Int(age)) s: \(why)"), now: now)
+                    } else {
+                        let step = configuration.retrySchedule.isEmpty ? .seconds(60)
+                            : configuration.retrySchedule[min(e.attempts, configuration.retrySchedule.count - 1)]
+                        try await record(e, .retry(at: now.addingTimeInterval(step.seconds), error: why), now: now)
+                    }
+                }
+            }
+        }
+    }
+
+    func record(_ e: QueueEntry, _ result: DeliveryResult, now: Date) async throws {
+        var dsn: LocalDelivery? = nil
+        if case .failed(let why) = result, e.kind == .message, let sender = DirectAddress(e.sender) {
+            let status = why.range(of: #"\b5\.\d{1,3}\.\d{1,3}\b"#, options: .regularExpression).map { String(why[$0]) } ?? "5.0.0"
+            dsn = notices.dsn(to: sender, messageID: e.messageID, failures: [(e.recipient, status, why)], originalHeaders: nil)
+        }
+        try await store.recordDelivery(e, result, dsn: dsn, now: now)
+        logger.info("delivery attempt", metadata: ["queue": .string(e.id), "result": .string("\(result)")])
+    }
+}
+
+extension Duration {
+    var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,51 @@
+import Crypto
+import DirectCore
+import Foundation
+import InternetMessage
+import Storage
+
+/// The notifications a gateway writes: MDNs it sends, DSNs it files.
+struct Notices: Sendable {
+    let hostname: String
+
+    /// `<random@domain>`: unique per message (ETT compares three).
+    static func messageID(domain: String) -> String {
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        return "<" + bytes.map { String(format: "%02x", $0) }.joined() + "@" + domain + ">"
+    }
+
+    /// A processed / dispatched / failed MDN from `recipient` back to the sender of `original`.
+    func mdn(_ disposition: MDNDisposition, recipient: DirectAddress, to sender: DirectAddress, original: MIMEEntity,
+             finalDestination: Bool, failure: String? = nil) -> OutboundDraft {
+        let originalID = original.headers["Message-ID"]?.trimmingWhitespace() ?? ""
+        let id = Self.messageID(domain: recipient.domain)
+        let subject = original.headers.all("Subject").first?.decodedValue.trimmingWhitespace() ?? ""
+        let bytes = Notifications.mdnMessage(
+            MDN(reportingUA: "\(hostname); DirectHISP", originalRecipient: recipient.description, finalRecipient: recipient.description,
+                originalMessageID: originalID, disposition: disposition, failure: failure, finalDestinationDelivery: finalDestination),
+            from: recipient.description, to: sender.description,
+            subject: "\(disposition.rawValue.capitalized): \(subject)".trimmingWhitespace(), messageID: id, date: Date())
+        return OutboundDraft(kind: .notification, sender: recipient.description, recipients: [sender.description], message: bytes, messageID: id)
+    }
+
+    /// A failure DSN for the local sender of a message (RFC 3464), filed in their mailbox.
+    func dsn(to sender: DirectAddress, messageID: String, failures: [(recipient: String, status: String, diagnostic: String)],
+             originalHeaders: [UInt8]?) -> LocalDelivery {
+        let id = Self.messageID(domain: sender.domain)
+        let list = failures.map { "  \($0.recipient): \($0.diagnostic)" }.joined(separator: "\r\n")
+        let explanation = "Your message \(messageID) could not be delivered to:\r\n\(list)\r\n"
+        let bytes = Notifications.dsnMessage(
+            DSN(reportingMTA: hostname, originalMessageID: messageID,
+                recipients: failures.map { DSNRecipient(finalRecipient: $0.recipient, status: $0.status, diagnostic: $0.diagnostic) }),
+            from: "postmaster@\(sender.domain)", to: sender.description, subject: "Undeliverable: your Direct message",
+            messageID: id, date: Date(), explanation: explanation, originalHeaders: originalHeaders)
+        return LocalDelivery(mailbox: sender, bytes: bytes, metadata: MessageMetadata(
+            sender: "postmaster@\(sender.domain)", recipients: [sender.description], subject: "Undeliverable: your Direct message", messageID: id))
+    }
+
+    /// The header block of a message, for the DSN's text/rfc822-headers part.
+    static func headers(_ message: [UInt8]) -> [UInt8]? {
+        guard let e = try? MIMEEntity(parsing: message) else { return nil }
+        return Array(e.headerBytes)
+    }
+}
