@@ -187,6 +187,21 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Tier 6: configuration and the one composition root that builds the services of `hisp serve`.
+        .target(
+            name: "HISPApp",
+            dependencies: [
+                "DirectCore", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "SMTPCore", "SMTPServer", "SMTPClient",
+                "DNSCore", "DNSServer", "DNSResolver", "LDAPClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Tier 6/7: the command line (a library so tests can drive it in-process).
         .target(
             name: "HISPCommands",

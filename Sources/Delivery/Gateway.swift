@@ -166,42 +166,53 @@ public final class DirectGateway: Sendable {
     func deliverDue(now: Date) async throws {
         let due = try await store.dueDeliveries(now: now)
         guard !due.isEmpty else { return }
-        // One transaction per message and destination domain, with all its recipients there.
-        var groups: [String: [QueueEntry]] = [:]
-        var order: [String] = []
+        // Per destination domain, one connection; per message, one transaction with all its recipients there.
+        var domains: [String] = []
+        var byDomain: [String: [[QueueEntry]]] = [:]
         for e in due {
-            let key = e.outboundID + "|" + e.domain
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(e)
-        }
-        for key in order {
-            guard let entries = groups[key], let first = entries.first else { continue }
-            let wire: [UInt8]
-            do {
-                wire = try await store.wire(first.outboundID)
-            } catch {
-                for e in entries { try await record(e, .failed(error: "the prepared message is unreadable: \(error)"), now: now) }
-                continue
+            if byDomain[e.domain] == nil { domains.append(e.domain) }
+            if let i = byDomain[e.domain]?.firstIndex(where: { $0.first?.outboundID == e.outboundID }) {
+                byDomain[e.domain]?[i].append(e)
+            } else {
+                byDomain[e.domain, default: []].append([e])
             }
-            let outcomes = await transport.send(domain: first.domain, from: first.sender, to: entries.map(\.recipient), message: wire)
-            for e in entries {
-                let outcome = outcomes[e.recipient] ?? .transient("no outcome reported")
-                switch outcome {
-                case .accepted:
-                    let deadline = e.kind == .message ? now.addingTimeInterval(configuration.notificationTimeout.seconds) : nil
-                    try await record(e, .sent(deadline: deadline), now: now)
-                case .permanent(let why):
-                    try await record(e, .failed(error: why), now: now)
-                case .transient(let why):
-                    let age = now.timeIntervalSince(e.created)
-                    if age >= configuration.maxQueueAge.seconds {
-                        try await record(e, .failed(error: "gave up after \(Int(age)) s: \(why)"), now: now)
-                    } else {
-                        let step = configuration.retrySchedule.isEmpty ? .seconds(60)
-                            : configuration.retrySchedule[min(e.attempts, configuration.retrySchedule.count - 1)]
-                        try await record(e, .retry(at: now.addingTimeInterval(step.seconds), error: why), now: now)
-                    }
+        }
+        for domain in domains {
+            var groups: [[QueueEntry]] = []
+            var messages: [OutboundMessage] = []
+            for group in byDomain[domain] ?? [] {
+                guard let first = group.first else { continue }
+                do {
+                    messages.append(OutboundMessage(from: first.sender, recipients: group.map(\.recipient), message: try await store.wire(first.outboundID)))
+                    groups.append(group)
+                } catch {
+                    for e in group { try await record(e, .failed(error: "the prepared message is unreadable: \(error)"), now: now) }
                 }
+            }
+            guard !messages.isEmpty else { continue }
+            let results = await transport.send(domain: domain, messages: messages)
+            for (i, group) in groups.enumerated() {
+                let outcomes = i < results.count ? results[i] : [:]
+                for e in group { try await apply(outcomes[e.recipient] ?? .transient("no outcome reported"), to: e, now: now) }
+            }
+        }
+    }
+
+    func apply(_ outcome: RecipientOutcome, to e: QueueEntry, now: Date) async throws {
+        switch outcome {
+        case .accepted:
+            let deadline = e.kind == .message ? now.addingTimeInterval(configuration.notificationTimeout.seconds) : nil
+            try await record(e, .sent(deadline: deadline), now: now)
+        case .permanent(let why):
+            try await record(e, .failed(error: why), now: now)
+        case .transient(let why):
+            let age = now.timeIntervalSince(e.created)
+            if age >= configuration.maxQueueAge.seconds {
+                try await record(e, .failed(error: "gave up after \(Int(age)) s: \(why)"), now: now)
+            } else {
+                let step = configuration.retrySchedule.isEmpty ? .seconds(60)
+                    : configuration.retrySchedule[min(e.attempts, configuration.retrySchedule.count - 1)]
+                try await record(e, .retry(at: now.addingTimeInterval(step.seconds), error: why), now: now)
             }
         }
     }

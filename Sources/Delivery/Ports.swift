@@ -11,11 +11,25 @@ public enum RecipientOutcome: Sendable, Equatable {
     case permanent(String)
 }
 
+/// One prepared message for one destination domain.
+public struct OutboundMessage: Sendable {
+    public var from: String
+    public var recipients: [String]
+    public var message: [UInt8]
+
+    public init(from: String, recipients: [String], message: [UInt8]) {
+        self.from = from
+        self.recipients = recipients
+        self.message = message
+    }
+}
+
 /// Sends prepared (signed and encrypted) messages to another HISP: the SMTP
 /// client behind MX lookups and configured routes.
 public protocol OutboundTransport: Sendable {
-    /// One transaction to `domain` for `recipients`; an outcome for each.
-    func send(domain: String, from: String, to recipients: [String], message: [UInt8]) async -> [String: RecipientOutcome]
+    /// Sends `messages` to `domain` (over one connection where it can); for
+    /// each message, an outcome per recipient.
+    func send(domain: String, messages: [OutboundMessage]) async -> [[String: RecipientOutcome]]
 }
 
 /// Finds the certificates a message to `address` may be encrypted to, judged

@@ -186,7 +186,7 @@ public final class SMTPClientConnection: @unchecked Sendable {
         tlsActive = true
     }
 
-    static func isIPAddress(_ s: String) -> Bool {
+    public static func isIPAddress(_ s: String) -> Bool {
         s.contains(":") || s.split(separator: ".").count == 4 && s.split(separator: ".").allSatisfy { UInt8($0) != nil }
     }
 

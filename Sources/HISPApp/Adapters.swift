@@ -1,0 +1,186 @@
+import DNSCore
+import DNSResolver
+import Delivery
+import DirectCore
+import DirectTrust
+import Foundation
+import LDAPClient
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import SMTPClient
+import SMTPCore
+import Storage
+import X509
+
+/// The trust anchors in the store, as DirectTrust wants them; reread every few
+/// seconds so `hisp anchor add` takes effect without a restart.
+final class StoreAnchors: IncomingTrust, Sendable {
+    let store: HISPStore
+    let fetcher: (any HTTPFetching)?
+    let logger: Logger
+    private let cached = NIOLockedValueBox<(at: ContinuousClock.Instant, trust: DirectTrust)?>(nil)
+    static let refresh: Duration = .seconds(5)
+
+    init(store: HISPStore, fetcher: (any HTTPFetching)?, logger: Logger) {
+        self.store = store
+        self.fetcher = fetcher
+        self.logger = logger
+    }
+
+    func current() async -> DirectTrust {
+        if let c = cached.withLockedValue({ $0 }), ContinuousClock.now - c.at < Self.refresh { return c.trust }
+        var anchors = TrustAnchors()
+        do {
+            for record in try await store.anchors() {
+                guard let certificate = try? Certificate(derEncoded: record.certificate) else {
+                    logger.warning("unreadable anchor", metadata: ["anchor": .string(record.id)])
+                    continue
+                }
+                let directions: Set<TrustDirection> = switch record.direction {
+                case .incoming: [.incoming]
+                case .outgoing: [.outgoing]
+                case .both: [.incoming, .outgoing]
+                }
+                anchors.add(TrustAnchor(certificate: certificate, directions: directions, source: "anchor \(record.fingerprint.prefix(16))"),
+                            domain: record.domain)
+            }
+        } catch {
+            logger.error("reading anchors failed", metadata: ["error": .string("\(error)")])
+        }
+        let trust = DirectTrust(anchors: anchors, fetcher: fetcher)
+        cached.withLockedValue { $0 = (ContinuousClock.now, trust) }
+        return trust
+    }
+
+    func trust(localDomain: String) async -> DirectTrust { await current() }
+}
+
+/// Certificate discovery (DNS CERT, then LDAP) judged by the store's outgoing anchors.
+struct DiscoveredCertificates: RecipientCertificates {
+    let resolver: DNSResolver
+    let anchors: StoreAnchors
+    let fetcher: (any HTTPFetching)?
+    let ldapTimeout: Duration
+
+    func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String) {
+        let discovery = CertificateDiscovery(
+            dns: ResolverDiscoveryDNS(resolver: resolver), ldap: LDAPDiscoveryClient(timeout: ldapTimeout),
+            trust: await anchors.current(), fetcher: fetcher, localDomain: localDomain)
+        let result = await discovery.discover(address)
+        guard result.chosen.isEmpty else { return (result.chosen, "") }
+        if result.candidates.isEmpty {
+            let errors = result.errors.isEmpty ? "" : " (\(result.errors.prefix(3).joined(separator: "; ")))"
+            return ([], "no certificate published in DNS CERT or LDAP\(errors)")
+        }
+        let reasons = result.candidates.prefix(4).map { c in
+            "\(c.source.name) \(c.location): \(c.verdict.reason ?? "not trusted")"
+        }
+        return ([], (result.decidedBy.map { "\($0): " } ?? "") + reasons.joined(separator: "; "))
+    }
+}
+
+/// How to reach one destination domain.
+struct RouteTarget: Sendable {
+    var hosts: [(name: String, address: String)]
+    var port: Int
+    var tls: SMTPClientTLS
+}
+
+/// Delivery over SMTP: a configured route, else the domain's MX hosts (RFC 5321 5.1)
+/// by preference, each tried in turn; one connection for all messages to a domain.
+struct SMTPTransport: OutboundTransport {
+    let resolver: DNSResolver
+    let routes: [String: AppConfiguration.Route]
+    let mxPort: Int
+    let defaultTLS: SMTPClientTLS
+    let routeTLS: [String: SMTPClientTLS]
+    let client: SMTPClientConfiguration
+    let logger: Logger
+
+    func target(_ domain: String) async throws -> RouteTarget {
+        if let route = routes[domain] {
+            let addresses = SMTPClientConnection.isIPAddress(route.host) ? [route.host] : try await ResolverDiscoveryDNS(resolver: resolver).addresses(route.host)
+            return RouteTarget(hosts: addresses.map { (route.host, $0) }, port: route.port ?? 25, tls: routeTLS[domain] ?? defaultTLS)
+        }
+        let name = try DNSName(domain)
+        let answer = try await resolver.resolve(name, .mx)
+        var exchanges: [(UInt16, String)] = answer.records.compactMap { r in
+            if case .mx(let preference, let exchange) = r.data { return (preference, exchange.description) }
+            return nil
+        }
+        // RFC 5321 5.1: no MX, the domain itself is the host ("implicit MX").
+        if exchanges.isEmpty { exchanges = [(0, domain)] }
+        // RFC 7505: a null MX means the domain accepts no mail.
+        if exchanges.count == 1 && (exchanges[0].1 == "." || exchanges[0].1.isEmpty) { throw SMTPClientError.protocolViolation("\(domain) accepts no mail (null MX)") }
+        var hosts: [(String, String)] = []
+        for (_, host) in exchanges.sorted(by: { $0.0 < $1.0 }).prefix(5) {
+            let h = host.hasSuffix(".") ? String(host.dropLast()) : host
+            for a in (try? await ResolverDiscoveryDNS(resolver: resolver).addresses(h)) ?? [] { hosts.append((h, a)) }
+        }
+        guard !hosts.isEmpty else { throw SMTPClientError.connect(host: domain, port: mxPort, "no address for any MX host") }
+        return RouteTarget(hosts: hosts, port: mxPort, tls: defaultTLS)
+    }
+
+    func send(domain: String, messages: [OutboundMessage]) async -> [[String: RecipientOutcome]] {
+        func all(_ outcome: RecipientOutcome) -> [[String: RecipientOutcome]] {
+            messages.map { m in Dictionary(m.recipients.map { ($0, outcome) }, uniquingKeysWith: { a, _ in a }) }
+        }
+        let target: RouteTarget
+        do {
+            target = try await self.target(domain)
+        } catch {
+            return all(.transient("finding the mail host of \(domain): \(error)"))
+        }
+        var lastError = "no host tried"
+        var out: [[String: RecipientOutcome]] = []
+        for host in target.hosts {
+            var config = client
+            config.tls = target.tls
+            do {
+                try await SMTPClientConnection.withConnection(address: host.address, port: target.port, serverName: host.name, configuration: config) { c in
+                    for m in messages[out.count...] {
+                        do {
+                            let result = try await c.send(from: m.from, to: m.recipients, message: m.message)
+                            out.append(Dictionary(m.recipients.map { r in
+                                let reply = result.replies[r] ?? SMTPReply(451, "4.0.0", "no reply")
+                                let text = "\(host.name) said: \(reply)"
+                                return (r, reply.code < 300 ? .accepted : reply.isPermanent ? .permanent(text) : .transient(text))
+                            }, uniquingKeysWith: { a, _ in a }))
+                        } catch let e as SMTPClientError {
+                            // A temporary refusal of MAIL concerns this message only.
+                            guard case .refused(let reply, _) = e, !reply.isPermanent else { throw e }
+                            out.append(Dictionary(m.recipients.map { ($0, .transient("\(host.name) said: \(reply)")) }, uniquingKeysWith: { a, _ in a }))
+                        }
+                    }
+                }
+                return out
+            } catch let e as SMTPClientError {
+                lastError = "\(e)"
+                logger.notice("delivery attempt failed", metadata: ["domain": .string(domain), "host": .string(host.name), "error": .string(lastError)])
+                if case .refused(let reply, _) = e, reply.isPermanent {
+                    return out + all(.permanent("\(host.name): \(e)")).dropFirst(out.count)
+                }
+            } catch {
+                lastError = "\(error)"
+            }
+        }
+        // What was sent keeps its outcome; the rest waits for the next attempt.
+        return out + all(.transient(lastError)).dropFirst(out.count)
+    }
+}
+
+extension SMTPClientTLS {
+    static func from(verify: String?, trustRoots: String?, required: Bool?) throws -> SMTPClientTLS {
+        let v = verify ?? "full"
+        guard let verification = SMTPClientTLS.Verification(rawValue: v) else {
+            throw ConfigurationError("tls_verify \(v): use full, no-hostname or none")
+        }
+        var roots: [NIOSSLCertificate]? = nil
+        if let trustRoots {
+            do { roots = try NIOSSLCertificate.fromPEMFile(trustRoots) } catch { throw ConfigurationError("trust_roots \(trustRoots): \(error)") }
+        }
+        return SMTPClientTLS(required: required ?? true, verification: verification, trustRoots: roots)
+    }
+}

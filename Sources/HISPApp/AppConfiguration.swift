@@ -1,0 +1,143 @@
+import Foundation
+
+/// The `hisp serve` configuration file (JSON, keys in snake_case; every key
+/// optional). README "Configuration" documents each one.
+public struct AppConfiguration: Codable, Sendable, Equatable {
+    public struct Listener: Codable, Sendable, Equatable {
+        /// HOST:PORT.
+        public var listen: String
+        /// Refuse MAIL until STARTTLS (always so for AUTH).
+        public var requireTLS: Bool?
+    }
+
+    public struct DNS: Codable, Sendable, Equatable {
+        public var listen: String
+        public var enabled: Bool?
+        /// UDP answers per second per client network (0: unlimited).
+        public var rateLimit: Double?
+    }
+
+    public struct TLS: Codable, Sendable, Equatable {
+        /// PEM certificate chain and key for both listeners. Absent: a self-signed pair in DATA/tls/.
+        public var certificate: String?
+        public var key: String?
+    }
+
+    public struct Resolver: Codable, Sendable, Equatable {
+        /// Upstream servers (HOST:PORT); absent: /etc/resolv.conf.
+        public var servers: [String]?
+        /// Servers to ask for a zone and everything under it (a peer HISP's certificate server).
+        public var zones: [String: [String]]?
+        public var timeoutSeconds: Int?
+    }
+
+    public struct Route: Codable, Sendable, Equatable {
+        public var host: String
+        public var port: Int?
+        /// `full` (default), `no-hostname` or `none`.
+        public var tlsVerify: String?
+        /// PEM file of certificates to trust for this route instead of the system's.
+        public var trustRoots: String?
+        /// false: send in clear when the server offers no STARTTLS (not for PHI).
+        public var requireTLS: Bool?
+    }
+
+    public struct Delivery: Codable, Sendable, Equatable {
+        /// The port MX hosts are reached on (25).
+        public var mxPort: Int?
+        /// Certificate checking for MX delivery (routes set their own): `full`, `no-hostname`, `none`.
+        public var tlsVerify: String?
+        public var trustRoots: String?
+        /// Refuse a recipient without a trusted certificate at RCPT instead of a DSN later.
+        public var rejectUntrustedAtRcpt: Bool?
+    }
+
+    public struct Limits: Codable, Sendable, Equatable {
+        public var maxMessageBytes: Int?
+        public var maxRecipients: Int?
+        public var maxConnections: Int?
+        public var maxConnectionsPerAddress: Int?
+    }
+
+    public struct Timeouts: Codable, Sendable, Equatable {
+        public var commandSeconds: Int?
+        public var dataSeconds: Int?
+        /// Wait for a processed (or dispatched) MDN before a failure DSN.
+        public var notificationSeconds: Int?
+        /// Give up delivering after this long.
+        public var maxQueueAgeSeconds: Int?
+        public var retrySeconds: [Int]?
+        public var queuePollSeconds: Double?
+    }
+
+    public struct Log: Codable, Sendable, Equatable {
+        /// `json` (default) or `text`.
+        public var format: String?
+        /// trace, debug, info, notice, warning, error, critical.
+        public var level: String?
+    }
+
+    /// The name this HISP gives in EHLO, greetings, MDNs and DSNs.
+    public var hostname: String?
+    public var inbound: Listener?
+    public var submission: Listener?
+    public var dns: DNS?
+    public var tls: TLS?
+    public var resolver: Resolver?
+    public var routes: [String: Route]?
+    public var delivery: Delivery?
+    public var limits: Limits?
+    public var timeouts: Timeouts?
+    public var log: Log?
+
+    public init() {}
+
+    /// The development defaults of `hisp quickstart`: unprivileged loopback ports.
+    public static let defaultInbound = "127.0.0.1:2525"
+    public static let defaultSubmission = "127.0.0.1:2587"
+    public static let defaultDNS = "127.0.0.1:5353"
+
+    public static func load(_ path: String) throws -> AppConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError("cannot read \(path): \(error.localizedDescription)")
+        }
+        guard data.count <= 1_048_576 else { throw ConfigurationError("\(path) is larger than 1 MiB") }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return try decoder.decode(AppConfiguration.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw ConfigurationError("\(path): not valid JSON (\(context.debugDescription))")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw ConfigurationError("\(path): \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
+    }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// `HOST:PORT` or `[V6]:PORT`.
+public func parseHostPort(_ text: String, what: String) throws -> (host: String, port: Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        throw ConfigurationError("\(what) \(text) is not HOST:PORT")
+    }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty else { throw ConfigurationError("\(what) \(text) has no host") }
+    return (host, port)
+}

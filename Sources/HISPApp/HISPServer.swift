@@ -1,0 +1,186 @@
+import DNSCore
+import DNSResolver
+import DNSServer
+import Delivery
+import DirectCore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import SecurityAgent
+import Storage
+
+/// Everything `hisp serve` runs: the MX and submission listeners, the
+/// certificate DNS server and the gateway's queue, built from one configuration.
+public final class HISPServer: Sendable {
+    public let inbound: SMTPListener
+    public let submission: SMTPListener
+    public let dns: CertificateDNSServer?
+    public let gateway: DirectGateway
+    let queue: Task<Void, Never>
+    let logger: Logger
+
+    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, gateway: DirectGateway, queue: Task<Void, Never>, logger: Logger) {
+        self.inbound = inbound
+        self.submission = submission
+        self.dns = dns
+        self.gateway = gateway
+        self.queue = queue
+        self.logger = logger
+    }
+
+    /// What `start` decided, for the operator.
+    public struct Summary: Sendable {
+        public let hostname: String
+        public let inbound: String
+        public let submission: String
+        public let dns: String?
+        public let tlsCertificate: String
+        public let selfSignedTLS: Bool
+    }
+
+    public static func start(
+        configuration c: AppConfiguration, store: HISPStore, dataDirectory: String, fetcher: (any HTTPFetching)?, logger: Logger
+    ) async throws -> (HISPServer, Summary) {
+        let domains = try await store.domains()
+        let hostname = c.hostname ?? domains.first.map { $0.dns.host } ?? "localhost"
+        let tls = try ListenerTLS.context(certificate: c.tls?.certificate, key: c.tls?.key,
+                                          selfSignedIn: (dataDirectory as NSString).appendingPathComponent("tls"), hostname: hostname)
+
+        // DNS: our own zones are asked of our own server; upstreams for the rest.
+        let dnsListen = try parseHostPort(c.dns?.listen ?? AppConfiguration.defaultDNS, what: "dns.listen")
+        let dnsEnabled = c.dns?.enabled ?? true
+        var dnsServer: CertificateDNSServer? = nil
+        if dnsEnabled {
+            dnsServer = try await CertificateDNSServer.start(
+                store: store,
+                configuration: CertificateDNSServer.Configuration(host: dnsListen.host, port: dnsListen.port, rateLimit: max(0, c.dns?.rateLimit ?? 100)),
+                onReload: { zones, serial in logger.info("zones loaded", metadata: ["zones": .stringConvertible(zones), "serial": .stringConvertible(serial)]) },
+                onError: { logger.warning("dns: \($0)") })
+        }
+        var upstreams: [DNSServerAddress] = []
+        for s in c.resolver?.servers ?? [] {
+            guard let a = DNSServerAddress(s) else { throw ConfigurationError("resolver.servers: \(s) is not IP:PORT") }
+            upstreams.append(a)
+        }
+        if upstreams.isEmpty {
+            upstreams = ResolverConfiguration.nameservers(resolvConf: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "")
+        }
+        var zoneServers: [(zone: DNSName, servers: [DNSServerAddress])] = []
+        for (zone, servers) in (c.resolver?.zones ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let list = try servers.map { s -> DNSServerAddress in
+                guard let a = DNSServerAddress(s) else { throw ConfigurationError("resolver.zones.\(zone): \(s) is not IP:PORT") }
+                return a
+            }
+            zoneServers.append((try DNSName(zone), list))
+        }
+        if let dnsServer {
+            let own = DNSServerAddress(host: dnsListen.host == "0.0.0.0" ? "127.0.0.1" : dnsListen.host, port: dnsServer.udpPort)
+            for d in domains where !zoneServers.contains(where: { $0.zone.description.lowercased() == d.name }) {
+                zoneServers.append((try DNSName(d.name), [own]))
+            }
+        }
+        guard !upstreams.isEmpty || !zoneServers.isEmpty else { throw ConfigurationError("no DNS server: set resolver.servers") }
+        let resolver = DNSResolver(configuration: ResolverConfiguration(
+            servers: upstreams, zoneServers: zoneServers, timeout: .seconds(c.resolver?.timeoutSeconds ?? 3)))
+
+        // Delivery: configured routes, else MX; our own domains go to our own MX listener.
+        let inboundListen = try parseHostPort(c.inbound?.listen ?? AppConfiguration.defaultInbound, what: "inbound.listen")
+        let submissionListen = try parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission.listen")
+        var routes = c.routes ?? [:]
+        var routeTLS: [String: SMTPClientTLS] = [:]
+        for (domain, route) in routes {
+            routeTLS[domain] = try SMTPClientTLS.from(verify: route.tlsVerify, trustRoots: route.trustRoots, required: route.requireTLS)
+        }
+        let anchors = StoreAnchors(store: store, fetcher: fetcher, logger: logger)
+        let timeouts = c.timeouts
+        let gatewayConfig = GatewayConfiguration(
+            hostname: hostname,
+            notificationTimeout: .seconds(timeouts?.notificationSeconds ?? 3600),
+            maxQueueAge: .seconds(timeouts?.maxQueueAgeSeconds ?? 86_400),
+            retrySchedule: (timeouts?.retrySeconds ?? [60, 300, 900, 1800, 3600]).map { .seconds(max(1, $0)) },
+            rejectUntrustedAtRCPT: c.delivery?.rejectUntrustedAtRcpt ?? false,
+            pollInterval: .milliseconds(Int64((timeouts?.queuePollSeconds ?? 1) * 1000)))
+
+        let limits = c.limits
+        func listenerConfig(_ hp: (host: String, port: Int), role: SMTPServerSession.Role, requireTLS: Bool) -> SMTPListener.Configuration {
+            SMTPListener.Configuration(
+                host: hp.host, port: hp.port,
+                policy: SMTPServerSession.Policy(
+                    hostname: hostname, role: role, maxMessageBytes: limits?.maxMessageBytes ?? 32 * 1024 * 1024,
+                    maxRecipients: limits?.maxRecipients ?? 100, requireTLS: requireTLS),
+                commandTimeout: .seconds(Int64(timeouts?.commandSeconds ?? 300)), dataTimeout: .seconds(Int64(timeouts?.dataSeconds ?? 180)),
+                maxConnections: limits?.maxConnections ?? 200, maxConnectionsPerAddress: limits?.maxConnectionsPerAddress ?? 20)
+        }
+
+        // Bind the MX first so that the route to our own domains knows its port.
+        let lateInbound = LateDelegate()
+        let inbound = try await SMTPListener.start(
+            configuration: listenerConfig(inboundListen, role: .inbound, requireTLS: c.inbound?.requireTLS ?? true),
+            tls: tls.context, delegate: lateInbound, logger: logger)
+        for d in domains where routes[d.name] == nil {
+            routes[d.name] = AppConfiguration.Route(host: inboundListen.host == "0.0.0.0" ? "127.0.0.1" : inboundListen.host, port: inbound.port,
+                                                    tlsVerify: "none", trustRoots: nil, requireTLS: true)
+            routeTLS[d.name] = SMTPClientTLS(required: true, verification: .none)
+        }
+        let transport = SMTPTransport(
+            resolver: resolver, routes: routes, mxPort: c.delivery?.mxPort ?? 25,
+            defaultTLS: try SMTPClientTLS.from(verify: c.delivery?.tlsVerify, trustRoots: c.delivery?.trustRoots, required: true),
+            routeTLS: routeTLS, client: SMTPClientConfiguration(heloName: hostname), logger: logger)
+        let gateway = DirectGateway(
+            configuration: gatewayConfig, store: store, agent: SecurityAgent(keys: store),
+            certificates: DiscoveredCertificates(resolver: resolver, anchors: anchors, fetcher: fetcher, ldapTimeout: .seconds(5)),
+            incomingTrust: anchors, transport: transport, logger: logger)
+        lateInbound.set(gateway.inbound)
+        let submission: SMTPListener
+        do {
+            submission = try await SMTPListener.start(
+                configuration: listenerConfig(submissionListen, role: .submission, requireTLS: true),
+                tls: tls.context, delegate: gateway.submission, logger: logger)
+        } catch {
+            await inbound.shutdown(grace: .zero)
+            await dnsServer?.stop()
+            throw error
+        }
+        let queue = Task { await gateway.run() }
+        let summary = Summary(
+            hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
+            dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
+        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, gateway: gateway, queue: queue, logger: logger), summary)
+    }
+
+    /// Graceful shutdown: no new sessions, current ones finish (up to `grace`), the queue stops between steps.
+    public func shutdown(grace: Duration = .seconds(10)) async {
+        logger.info("shutting down")
+        async let a: Void = inbound.shutdown(grace: grace)
+        async let b: Void = submission.shutdown(grace: grace)
+        _ = await (a, b)
+        queue.cancel()
+        _ = await queue.value
+        await dns?.stop()
+        logger.info("stopped")
+    }
+}
+
+/// The MX delegate, set once the gateway exists (the gateway's routes need the MX port first).
+final class LateDelegate: SMTPServerDelegate, Sendable {
+    private let box = NIOLockedValueBox<(any SMTPServerDelegate)?>(nil)
+    func set(_ d: any SMTPServerDelegate) { box.withLockedValue { $0 = d } }
+    private var delegate: (any SMTPServerDelegate)? { box.withLockedValue { $0 } }
+
+    func checkSender(_ path: String, session: SMTPSessionInfo) async -> SMTPReply? {
+        await delegate?.checkSender(path, session: session) ?? SMTPReply(421, "4.3.0", "starting up")
+    }
+    func checkRecipient(_ path: String, mailFrom: String, user: String?, session: SMTPSessionInfo) async -> SMTPReply? {
+        await delegate?.checkRecipient(path, mailFrom: mailFrom, user: user, session: session) ?? SMTPReply(451, "4.3.0", "starting up")
+    }
+    func authenticate(user: String, password: String, session: SMTPSessionInfo) async -> Bool {
+        await delegate?.authenticate(user: user, password: password, session: session) ?? false
+    }
+    func deliver(_ envelope: SMTPEnvelope, message: [UInt8], session: SMTPSessionInfo) async -> SMTPReply {
+        await delegate?.deliver(envelope, message: message, session: session) ?? SMTPReply(451, "4.3.0", "starting up")
+    }
+}

@@ -1,0 +1,66 @@
+import Crypto
+import Foundation
+import NIOSSL
+import SwiftASN1
+import X509
+
+/// The certificate the SMTP listeners present in STARTTLS.
+public enum ListenerTLS {
+    /// A server context (TLS 1.2 or newer, DIRECT-NOTES 6) from PEM files, or
+    /// from a self-signed pair in `directory` (made on first use) when none is given.
+    public static func context(certificate: String?, key: String?, selfSignedIn directory: String, hostname: String) throws
+        -> (context: NIOSSLContext, certificatePath: String, selfSigned: Bool)
+    {
+        var certPath = certificate
+        var keyPath = key
+        var selfSigned = false
+        if certPath == nil && keyPath == nil {
+            (certPath, keyPath) = try selfSignedPair(directory: directory, hostname: hostname)
+            selfSigned = true
+        }
+        guard let certPath, let keyPath else { throw ConfigurationError("tls: give both certificate and key, or neither") }
+        let chain: [NIOSSLCertificate]
+        let privateKey: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certPath)
+            privateKey = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw ConfigurationError("tls: cannot load \(certPath) / \(keyPath): \(error)")
+        }
+        guard !chain.isEmpty else { throw ConfigurationError("tls: \(certPath) holds no certificate") }
+        var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        config.minimumTLSVersion = .tlsv12
+        return (try NIOSSLContext(configuration: config), certPath, selfSigned)
+    }
+
+    /// DIRECTORY/listener.pem and listener.key (mode 0600): ECDSA P-256, one year,
+    /// named for `hostname` and localhost. For development; give a real pair in production.
+    static func selfSignedPair(directory: String, hostname: String) throws -> (String, String) {
+        let certPath = (directory as NSString).appendingPathComponent("listener.pem")
+        let keyPath = (directory as NSString).appendingPathComponent("listener.key")
+        if FileManager.default.fileExists(atPath: certPath) && FileManager.default.fileExists(atPath: keyPath) {
+            return (certPath, keyPath)
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName(hostname) }
+        let now = Date()
+        var sans: [GeneralName] = [.dnsName(hostname), .dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]
+        if hostname == "localhost" { sans.removeFirst() }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: now - 300,
+            notValidAfter: now + 365 * 86_400, issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.serverAuth])
+                SubjectAlternativeNames(sans)
+            },
+            issuerPrivateKey: .init(key))
+        let pem = try certificate.serializeAsPEM().pemString + "\n"
+        guard FileManager.default.createFile(atPath: keyPath, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600]),
+              FileManager.default.createFile(atPath: certPath, contents: Data(pem.utf8), attributes: [.posixPermissions: 0o644])
+        else { throw ConfigurationError("cannot write \(directory)/listener.pem and listener.key") }
+        return (certPath, keyPath)
+    }
+}
