@@ -207,7 +207,8 @@ let package = Package(
             name: "HISPCommands",
             dependencies: [
                 "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch", "PKCS12",
-                "Storage", "SQLiteStore", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient",
+                "Storage", "SQLiteStore", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "HISPApp", "SMTPClient", "SMTPCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

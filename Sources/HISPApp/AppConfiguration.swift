@@ -8,6 +8,11 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var listen: String
         /// Refuse MAIL until STARTTLS (always so for AUTH).
         public var requireTLS: Bool?
+
+        public init(listen: String, requireTLS: Bool? = nil) {
+            self.listen = listen
+            self.requireTLS = requireTLS
+        }
     }
 
     public struct DNS: Codable, Sendable, Equatable {
@@ -15,15 +20,25 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var enabled: Bool?
         /// UDP answers per second per client network (0: unlimited).
         public var rateLimit: Double?
+
+        public init(listen: String, enabled: Bool? = nil, rateLimit: Double? = nil) {
+            self.listen = listen
+            self.enabled = enabled
+            self.rateLimit = rateLimit
+        }
     }
 
     public struct TLS: Codable, Sendable, Equatable {
+        public init() {}
+
         /// PEM certificate chain and key for both listeners. Absent: a self-signed pair in DATA/tls/.
         public var certificate: String?
         public var key: String?
     }
 
     public struct Resolver: Codable, Sendable, Equatable {
+        public init() {}
+
         /// Upstream servers (HOST:PORT); absent: /etc/resolv.conf.
         public var servers: [String]?
         /// Servers to ask for a zone and everything under it (a peer HISP's certificate server).
@@ -40,9 +55,19 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var trustRoots: String?
         /// false: send in clear when the server offers no STARTTLS (not for PHI).
         public var requireTLS: Bool?
+
+        public init(host: String, port: Int? = nil, tlsVerify: String? = nil, trustRoots: String? = nil, requireTLS: Bool? = nil) {
+            self.host = host
+            self.port = port
+            self.tlsVerify = tlsVerify
+            self.trustRoots = trustRoots
+            self.requireTLS = requireTLS
+        }
     }
 
     public struct Delivery: Codable, Sendable, Equatable {
+        public init() {}
+
         /// The port MX hosts are reached on (25).
         public var mxPort: Int?
         /// Certificate checking for MX delivery (routes set their own): `full`, `no-hostname`, `none`.
@@ -53,6 +78,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     }
 
     public struct Limits: Codable, Sendable, Equatable {
+        public init() {}
+
         public var maxMessageBytes: Int?
         public var maxRecipients: Int?
         public var maxConnections: Int?
@@ -60,6 +87,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     }
 
     public struct Timeouts: Codable, Sendable, Equatable {
+        public init() {}
+
         public var commandSeconds: Int?
         public var dataSeconds: Int?
         /// Wait for a processed (or dispatched) MDN before a failure DSN.
@@ -71,6 +100,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     }
 
     public struct Log: Codable, Sendable, Equatable {
+        public init() {}
+
         /// `json` (default) or `text`.
         public var format: String?
         /// trace, debug, info, notice, warning, error, critical.

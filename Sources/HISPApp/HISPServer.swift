@@ -172,15 +172,19 @@ final class LateDelegate: SMTPServerDelegate, Sendable {
     private var delegate: (any SMTPServerDelegate)? { box.withLockedValue { $0 } }
 
     func checkSender(_ path: String, session: SMTPSessionInfo) async -> SMTPReply? {
-        await delegate?.checkSender(path, session: session) ?? SMTPReply(421, "4.3.0", "starting up")
+        guard let d = delegate else { return SMTPReply(421, "4.3.0", "starting up") }
+        return await d.checkSender(path, session: session)
     }
     func checkRecipient(_ path: String, mailFrom: String, user: String?, session: SMTPSessionInfo) async -> SMTPReply? {
-        await delegate?.checkRecipient(path, mailFrom: mailFrom, user: user, session: session) ?? SMTPReply(451, "4.3.0", "starting up")
+        guard let d = delegate else { return SMTPReply(451, "4.3.0", "starting up") }
+        return await d.checkRecipient(path, mailFrom: mailFrom, user: user, session: session)
     }
     func authenticate(user: String, password: String, session: SMTPSessionInfo) async -> Bool {
-        await delegate?.authenticate(user: user, password: password, session: session) ?? false
+        guard let d = delegate else { return false }
+        return await d.authenticate(user: user, password: password, session: session)
     }
     func deliver(_ envelope: SMTPEnvelope, message: [UInt8], session: SMTPSessionInfo) async -> SMTPReply {
-        await delegate?.deliver(envelope, message: message, session: session) ?? SMTPReply(451, "4.3.0", "starting up")
+        guard let d = delegate else { return SMTPReply(451, "4.3.0", "starting up") }
+        return await d.deliver(envelope, message: message, session: session)
     }
 }

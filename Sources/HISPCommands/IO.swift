@@ -109,6 +109,13 @@ enum CommandIO {
         return f.string(from: date)
     }
 
+    /// Date and time in UTC to the second, for what commands print.
+    static func timestamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date)
+    }
+
     static func x509Certificate(_ path: String) throws -> Certificate {
         do {
             return try CertificateLoading.x509(try certificate(path))

@@ -113,7 +113,7 @@ extension CertCommand {
 
 struct MessageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "message", abstract: "Messages in mailboxes (stored encrypted).", subcommands: [Import.self, List.self, Show.self])
+        commandName: "message", abstract: "Messages in mailboxes (stored encrypted).", subcommands: [Import.self, List.self, Show.self, Trace.self])
 
     /// Header facts to keep beside the message (RFC 5322 3.6).
     static func metadata(_ bytes: [UInt8], file: String) throws -> MessageMetadata {

@@ -25,7 +25,7 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens and unlocks the store, runs `body`, and closes it.
-    func withStore<T>(_ body: (HISPStore) async throws -> T) async throws -> T {
+    func withStore<T>(actor: String? = nil, _ body: (HISPStore) async throws -> T) async throws -> T {
         guard FileManager.default.fileExists(atPath: databasePath) else {
             throw CLIFailure.usage("no HISP data directory at \(data) (no \(Self.databaseName)); create one with `hisp init --data \(data) --key-file FILE`")
         }
@@ -33,7 +33,7 @@ struct StoreOptions: ParsableArguments {
         let database = try await SQLiteDatabase.open(path: databasePath, create: false)
         let store: HISPStore
         do {
-            store = try await HISPStore.open(database: database, material: material, actor: Self.actor)
+            store = try await HISPStore.open(database: database, material: material, actor: actor ?? Self.actor)
         } catch {
             try? await database.close()
             throw error

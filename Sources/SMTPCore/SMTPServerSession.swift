@@ -355,7 +355,7 @@ public struct SMTPServerSession: Sendable {
         guard case .sender(let path, let parameters) = pending else { return [] }
         pending = nil
         mode = .command
-        if let refusal { return [.reply(refusal)] }
+        if let refusal { return refuse(refusal) }
         mailFrom = path
         mailParameters = parameters
         return [.reply(SMTPReply(250, "2.1.0", "sender OK"))]
@@ -383,7 +383,7 @@ public struct SMTPServerSession: Sendable {
         guard case .recipient(let path) = pending else { return [] }
         pending = nil
         mode = .command
-        if let refusal { return [.reply(refusal)] }
+        if let refusal { return refuse(refusal) }
         recipients.append(path)
         return [.reply(SMTPReply(250, "2.1.5", "recipient OK"))]
     }
@@ -421,7 +421,14 @@ public struct SMTPServerSession: Sendable {
         pending = nil
         mode = .command
         resetTransaction()
-        return [.reply(reply)]
+        return refuse(reply)
+    }
+
+    /// RFC 5321 3.8: after a 421 the server closes the session.
+    private mutating func refuse(_ reply: SMTPReply) -> [Action] {
+        guard reply.code == 421 else { return [.reply(reply)] }
+        mode = .closed
+        return [.reply(reply), .close]
     }
 
     /// RFC 5321 4.5.3.2.7: the server closes an idle session with 421.

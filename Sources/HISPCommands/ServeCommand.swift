@@ -1,0 +1,135 @@
+import ArgumentParser
+import DirectCore
+import Dispatch
+import Foundation
+import HISPApp
+import HTTPFetch
+import Logging
+import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Listener addresses that flags may set over the configuration file.
+struct ListenOptions: ParsableArguments {
+    @Option(help: "Inbound SMTP (MX) listener, HOST:PORT (default 127.0.0.1:2525; 25 in production).") var inbound: String?
+    @Option(help: "Submission listener, HOST:PORT (default 127.0.0.1:2587; 587 in production).") var submission: String?
+    @Option(name: .customLong("dns"), help: "Certificate DNS server, HOST:PORT (default 127.0.0.1:5353; 53 in production).") var dns: String?
+
+    func apply(to c: inout AppConfiguration) {
+        if let inbound { c.inbound = AppConfiguration.Listener(listen: inbound, requireTLS: c.inbound?.requireTLS) }
+        if let submission { c.submission = AppConfiguration.Listener(listen: submission, requireTLS: c.submission?.requireTLS) }
+        if let dns { c.dns = AppConfiguration.DNS(listen: dns, enabled: c.dns?.enabled, rateLimit: c.dns?.rateLimit) }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HISP: inbound SMTP (MX), submission, the certificate DNS server and the delivery queue.",
+        discussion: "Configuration: a JSON file (README \"Configuration\"); flags override its listen addresses. Stops gracefully on SIGINT or SIGTERM.")
+
+    @Option(help: "The configuration file (JSON).") var config: String?
+    @OptionGroup var listen: ListenOptions
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        var c = AppConfiguration()
+        if let config {
+            do { c = try AppConfiguration.load(config) } catch let e as ConfigurationError { throw CLIFailure.usage(e.description) }
+        }
+        listen.apply(to: &c)
+        try await Serving.run(c, store: store)
+    }
+}
+
+enum Serving {
+    static func logger(_ c: AppConfiguration) throws -> Logger {
+        let levelText = c.log?.level ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else { throw CLIFailure.usage("log.level \(levelText) is not a level") }
+        switch c.log?.format ?? "json" {
+        case "json":
+            return Logger(label: "hisp") { JSONLogHandler(label: $0, level: level) }
+        case "text":
+            return Logger(label: "hisp") { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
+        case let other:
+            throw CLIFailure.usage("log.format \(other): use json or text")
+        }
+    }
+
+    /// Starts everything, prints where it listens, and runs until SIGINT or SIGTERM.
+    static func run(_ c: AppConfiguration, store options: StoreOptions, banner: ((HISPServer.Summary) -> String)? = nil) async throws {
+        let logger = try logger(c)
+        try await options.withStore(actor: "smtp") { s in
+            try await AsyncHTTPFetcher.withFetcher { fetcher in
+                let (server, summary): (HISPServer, HISPServer.Summary)
+                do {
+                    (server, summary) = try await HISPServer.start(configuration: c, store: s, dataDirectory: options.data, fetcher: fetcher, logger: logger)
+                } catch let e as ConfigurationError {
+                    throw CLIFailure.usage(e.description)
+                } catch let e as DirectError {
+                    throw e
+                } catch {
+                    throw CLIFailure.usage("cannot start: \(error)")
+                }
+                var lines = [
+                    "hisp serve: ready as \(summary.hostname)",
+                    "  inbound SMTP (MX):  \(summary.inbound)",
+                    "  submission:         \(summary.submission)",
+                    "  certificate DNS:    \(summary.dns ?? "off")",
+                    "  TLS certificate:    \(summary.tlsCertificate)\(summary.selfSignedTLS ? " (self-signed, for development)" : "")",
+                ]
+                if let banner { lines.append(banner(summary)) }
+                FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+                let signal = await Signals.wait([SIGINT, SIGTERM])
+                FileHandle.standardOutput.write(Data("hisp serve: signal \(signal), stopping\n".utf8))
+                await server.shutdown()
+            }
+        }
+    }
+}
+
+/// Waiting for a signal without a handler that touches global state.
+enum Signals {
+    static func wait(_ signals: [Int32]) async -> Int32 {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            let queue = DispatchQueue(label: "hisp.signals")
+            let fired = SignalLatch(continuation)
+            for s in signals {
+                Glibc.signal(s, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: s, queue: queue)
+                source.setEventHandler { fired.fire(s) }
+                source.resume()
+                fired.keep(source)
+            }
+        }
+    }
+}
+
+final class SignalLatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Int32, Never>?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(_ c: CheckedContinuation<Int32, Never>) { continuation = c }
+
+    func keep(_ s: any DispatchSourceSignal) {
+        lock.lock(); defer { lock.unlock() }
+        sources.append(s)
+    }
+
+    func fire(_ signal: Int32) {
+        lock.lock()
+        let c = continuation
+        continuation = nil
+        let all = sources
+        sources = []
+        lock.unlock()
+        for s in all { s.cancel() }
+        c?.resume(returning: signal)
+    }
+}
