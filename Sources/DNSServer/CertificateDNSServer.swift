@@ -96,6 +96,8 @@ public final class CertificateDNSServer: Sendable {
                         onReload(state.responder.zones.count, current)
                     }
                 } catch {
+                    // Stopping cancels a reload in progress; that is not an error.
+                    if Task.isCancelled { break }
                     onError("reloading zones: \(error)")
                 }
             }

@@ -88,13 +88,14 @@ public final class DirectGateway: Sendable {
     /// One pass: prepare what was submitted, send what is due, expire what waited too long.
     public func runOnce(now: Date = Date()) async {
         do {
-            for submission in try await store.pendingSubmissions() { await prepare(submission) }
+            for submission in try await store.pendingSubmissions() { await prepare(submission, now: now) }
         } catch {
             logger.error("reading submissions failed", metadata: ["error": .string("\(error)")])
         }
         do {
             try await deliverDue(now: now)
         } catch {
+            if Task.isCancelled { return }
             logger.error("delivering failed", metadata: ["error": .string("\(error)")])
         }
         do {
@@ -107,6 +108,7 @@ public final class DirectGateway: Sendable {
             }
             for e in expired { logger.notice("notification timeout", metadata: ["queue": .string(e.id)]) }
         } catch {
+            if Task.isCancelled { return }
             logger.error("expiring notifications failed", metadata: ["error": .string("\(error)")])
         }
     }
@@ -116,14 +118,15 @@ public final class DirectGateway: Sendable {
     // MARK: preparing
 
     /// Discovery and trust per recipient, then wrap, sign and encrypt once for all the trusted ones.
-    func prepare(_ s: PendingSubmission) async {
+    func prepare(_ s: PendingSubmission, now: Date) async {
         guard let sender = DirectAddress(s.sender) else {
             try? await store.prepared(s.id, messageID: s.messageID, wire: nil,
-                                      refused: s.recipients.map { ($0.queueID, "the sender \(s.sender) is not a Direct address") }, dsn: nil)
+                                      refused: s.recipients.map { ($0.queueID, "the sender \(s.sender) is not a Direct address") }, dsn: nil, now: now)
             return
         }
         var chosen: [Certificate] = []
         var refused: [(queueID: String, reason: String)] = []
+        var discovered: [String] = []
         for r in s.recipients {
             guard let address = DirectAddress(r.address) else {
                 refused.append((r.queueID, "\(r.address) is not a Direct address"))
@@ -133,6 +136,7 @@ public final class DirectGateway: Sendable {
             if found.chosen.isEmpty {
                 refused.append((r.queueID, "no trusted certificate for \(address): \(found.reason)"))
             } else {
+                discovered.append("\(address): \(found.reason)")
                 for c in found.chosen where !chosen.contains(c) { chosen.append(c) }
             }
         }
@@ -153,7 +157,7 @@ public final class DirectGateway: Sendable {
                               failures: refused.map { (byID[$0.queueID] ?? "", "5.7.1", $0.reason) }, originalHeaders: Notices.headers(s.message))
         }
         do {
-            try await store.prepared(s.id, messageID: s.messageID, wire: wire, refused: refused, dsn: dsn)
+            try await store.prepared(s.id, messageID: s.messageID, wire: wire, refused: refused, dsn: dsn, discovered: discovered, now: now)
             logger.info("prepared", metadata: ["outbound": .string(s.id), "recipients": .stringConvertible(s.recipients.count),
                                                "refused": .stringConvertible(refused.count)])
         } catch {

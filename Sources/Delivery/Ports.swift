@@ -34,6 +34,7 @@ public protocol OutboundTransport: Sendable {
 
 /// Finds the certificates a message to `address` may be encrypted to, judged
 /// by the outgoing anchors of `localDomain` (discovery, DIRECT-NOTES 3).
+/// `reason` says where the chosen ones came from, or why none was chosen.
 public protocol RecipientCertificates: Sendable {
     func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String)
 }

@@ -69,7 +69,13 @@ struct DiscoveredCertificates: RecipientCertificates {
             dns: ResolverDiscoveryDNS(resolver: resolver), ldap: LDAPDiscoveryClient(timeout: ldapTimeout),
             trust: await anchors.current(), fetcher: fetcher, localDomain: localDomain)
         let result = await discovery.discover(address)
-        guard result.chosen.isEmpty else { return (result.chosen, "") }
+        guard result.chosen.isEmpty else {
+            let trusted = result.candidates.filter { c in result.chosen.contains(c.certificate) }
+            let anchors = Set(trusted.compactMap { $0.verdict.chain.last.map { "\($0.subject)" } }).sorted()
+            let locations = Set(trusted.map(\.location)).sorted()
+            return (result.chosen, "\(result.decidedBy ?? "discovery"): \(result.chosen.count) trusted certificate(s) at \(locations.joined(separator: ", "))"
+                + (anchors.isEmpty ? "" : " under \(anchors.joined(separator: ", "))"))
+        }
         if result.candidates.isEmpty {
             let errors = result.errors.isEmpty ? "" : " (\(result.errors.prefix(3).joined(separator: "; ")))"
             return ([], "no certificate published in DNS CERT or LDAP\(errors)")

@@ -51,8 +51,9 @@ public enum ListenerTLS {
             version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: now - 300,
             notValidAfter: now + 365 * 86_400, issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
+                // No key usage: a self-signed certificate that clients pin as its own trust
+                // root must not be barred from signing itself (RFC 5280 4.2.1.3, OpenSSL/BoringSSL check_issued).
                 Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames(sans)
             },

@@ -72,29 +72,36 @@ struct DNSCommand: AsyncParsableCommand {
         func run() async throws {
             let name = try CommandIO.domainName(domain)
             try await store.withStore { s in
-                let d = try await s.domain(name)
-                let z = try await DNSCommand.zone(s, name)
-                let parent = name.split(separator: ".").dropFirst().joined(separator: ".")
-                let inside = d.dns.host.hasSuffix("." + name)
-                print("At the registrar or DNS host of \(parent), delegate \(name) to this HISP:")
-                print("  \(name).  IN NS  \(d.dns.host).")
-                if inside {
-                    print("and, because \(d.dns.host) is inside \(name), its glue address(es):")
-                    if let v4 = d.dns.ipv4 { print("  \(d.dns.host).  IN A     \(v4)") }
-                    if let v6 = d.dns.ipv6 { print("  \(d.dns.host).  IN AAAA  \(v6)") }
-                    if d.dns.ipv4 == nil && d.dns.ipv6 == nil {
-                        print("  (no address set: run hisp dns set \(name) --ipv4 PUBLIC-ADDRESS)")
-                    }
-                } else {
-                    print("and make sure \(d.dns.host) has an A or AAAA record where it is hosted.")
-                }
-                let certs = z.records.filter { $0.type == .cert }
-                print("This HISP's DNS server (hisp dns serve, port 53 reachable from the internet) then answers for \(name):")
-                print("  SOA and NS, MX 10 \(d.dns.host)., and \(certs.count) CERT record(s):")
-                for r in certs { print("    \(r.name)  CERT PKIX") }
-                print("Check from outside: dig +tcp @\(d.dns.host) \(name) CERT")
-                print("To host the records on your own DNS server instead: hisp dns zone \(name)")
+                for line in try await Records.lines(s, name) { print(line) }
             }
+        }
+
+        /// What to publish for `name`, as `hisp dns records` prints it.
+        static func lines(_ s: HISPStore, _ name: String) async throws -> [String] {
+            var lines: [String] = []
+            let d = try await s.domain(name)
+            let z = try await DNSCommand.zone(s, name)
+            let parent = name.split(separator: ".").dropFirst().joined(separator: ".")
+            let inside = d.dns.host.hasSuffix("." + name)
+            lines.append("At the registrar or DNS host of \(parent), delegate \(name) to this HISP:")
+            lines.append("  \(name).  IN NS  \(d.dns.host).")
+            if inside {
+                lines.append("and, because \(d.dns.host) is inside \(name), its glue address(es):")
+                if let v4 = d.dns.ipv4 { lines.append("  \(d.dns.host).  IN A     \(v4)") }
+                if let v6 = d.dns.ipv6 { lines.append("  \(d.dns.host).  IN AAAA  \(v6)") }
+                if d.dns.ipv4 == nil && d.dns.ipv6 == nil {
+                    lines.append("  (no address set: run hisp dns set \(name) --ipv4 PUBLIC-ADDRESS)")
+                }
+            } else {
+                lines.append("and make sure \(d.dns.host) has an A or AAAA record where it is hosted.")
+            }
+            let certs = z.records.filter { $0.type == .cert }
+            lines.append("This HISP's DNS server (hisp serve, or hisp dns serve; port 53 reachable from the internet) then answers for \(name):")
+            lines.append("  SOA and NS, MX 10 \(d.dns.host)., and \(certs.count) CERT record(s):")
+            for r in certs { lines.append("    \(r.name)  CERT PKIX") }
+            lines.append("Check from outside: dig +tcp @\(d.dns.host) \(name) CERT")
+            lines.append("To host the records on your own DNS server instead: hisp dns zone \(name)")
+            return lines
         }
     }
 

@@ -11,7 +11,7 @@ public struct Hisp: AsyncParsableCommand {
         commandName: "hisp",
         abstract: "DirectHISP: a self-hosted Direct secure health messaging server.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, QueueCommand.self, InitCommand.self, DomainCommand.self, AddressCommand.self, AnchorCommand.self, BundleCommand.self,
+        subcommands: [DemoCommand.self, QuickstartCommand.self, ServeCommand.self, QueueCommand.self, InitCommand.self, DomainCommand.self, AddressCommand.self, AnchorCommand.self, BundleCommand.self,
                       MessageCommand.self, BackupCommand.self, AuditCommand.self, KeyCommand.self, DNSCommand.self, DiscoverCommand.self,
                       CACommand.self, CertCommand.self, CRLCommand.self, PKCS12Command.self, TrustCommand.self, SMIMECommand.self, BenchCommand.self]
     )

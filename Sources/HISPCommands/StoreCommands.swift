@@ -23,33 +23,7 @@ struct InitCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: store.databasePath) {
-            throw CLIFailure.usage("\(store.data) already holds a HISP store")
-        }
-        let keyExisted = store.keyFile.map { fm.fileExists(atPath: $0) } ?? false
-        // Check the key options before creating anything.
-        if let keyFile = store.keyFile { try MasterKeyOptions.refuseInside(keyFile, store.data) }
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: store.data, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw CLIFailure.usage("\(store.data) exists and is not a directory") }
-        } else {
-            do {
-                try fm.createDirectory(atPath: store.data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            } catch {
-                throw CLIFailure.usage("cannot create \(store.data): \(error.localizedDescription)")
-            }
-        }
-        let material = try store.material(creating: true)
-        let database = try await SQLiteDatabase.open(path: store.databasePath, create: true)
-        do {
-            let s = try await HISPStore.create(database: database, material: material, actor: StoreOptions.actor)
-            try await s.close()
-        } catch {
-            try? await database.close()
-            try? fm.removeItem(atPath: store.databasePath)
-            throw error
-        }
+        let (material, keyExisted) = try await Provisioning.createStore(store)
         print("created data directory \(store.data) (store \(store.databasePath), mode 0600)")
         switch material.kind {
         case .keyFile:
@@ -131,32 +105,11 @@ struct DomainCommand: AsyncParsableCommand {
         func run() async throws {
             let name = try CommandIO.domainName(domain)
             let published = try dns.resolve(domain: name)
-            let ca: Issuer
-            let caKeyDER: [UInt8]
-            if let caCert, let caKey {
-                ca = try IssuerOptions.load(cert: caCert, key: caKey, purpose: .certificates)
-                caKeyDER = try CommandIO.privateKey(caKey).pkcs8DER
-            } else {
-                let (key, pem) = try KeySpec.rsa2048.generate()
-                let now = Date()
-                let subject = try DistinguishedName {
-                    CommonName("\(name) Direct CA")
-                    OrganizationName(name)
-                }
-                let cert = try CommandIO.ca {
-                    try CertificateAuthority.createCA(
-                        subject: subject, key: key, notBefore: now - CertificateAuthority.backdating, notAfter: now + Double(caDays) * 86400)
-                }
-                ca = try CommandIO.ca { try Issuer(certificate: cert, key: key, purpose: .certificates) }
-                caKeyDER = try LocalPrivateKey(bytes: Array(pem.utf8)).pkcs8DER
-            }
-            let (cert, key) = try StoredPKI.issue(.domain(name), issuer: ca, days: days)
-            let caDER = try StoredPKI.der(ca.certificate)
+            let given = try caCert.flatMap { cert in try caKey.map { key in
+                (try IssuerOptions.load(cert: cert, key: key, purpose: .certificates), try CommandIO.privateKey(key).pkcs8DER)
+            } }
             try await store.withStore { s in
-                _ = try await s.addDomain(
-                    name, caCertificate: caDER, caPrivateKey: caKeyDER, certificate: try StoredPKI.der(cert), privateKey: key.pkcs8DER,
-                    dns: published)
-                let anchor = try await s.addAnchor(domain: name, direction: .both, certificate: caDER, subject: "\(ca.certificate.subject)")
+                let (ca, cert, anchor) = try await Provisioning.addDomain(name, published: published, ca: given, caDays: caDays, days: days, in: s)
                 print("added domain \(name)")
                 print("  CA: \(ca.certificate.subject)\(caCert == nil ? " (created, RSA 2048, key sealed in the store)" : " (given)")")
                 print("  domain-bound certificate: \(CommandIO.describe(cert)), valid to \(CommandIO.day(cert.notValidAfter))")
@@ -224,10 +177,7 @@ struct AddressCommand: AsyncParsableCommand {
             let a = try AddressCommand.parse(address)
             let hash = try passwordFile.map { try PasswordHash.make(try PKCS12Command.password($0)) }
             try await store.withStore { s in
-                _ = try await s.domain(a.domain)
-                let issuer = try await StoredPKI.issuer(s, domain: a.domain)
-                let (cert, key) = try StoredPKI.issue(.address(a), issuer: issuer, days: days)
-                _ = try await s.addAddress(a, certificate: try StoredPKI.der(cert), privateKey: key.pkcs8DER, passwordHash: hash)
+                let cert = try await Provisioning.addAddress(a, passwordHash: hash, days: days, in: s)
                 print("added address \(a)")
                 print("  certificate: \(CommandIO.describe(cert)), valid to \(CommandIO.day(cert.notValidAfter))")
                 print("  key: RSA 2048, sealed in the store\(hash == nil ? "" : "; password set")")

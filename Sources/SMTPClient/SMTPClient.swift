@@ -192,6 +192,17 @@ public final class SMTPClientConnection: @unchecked Sendable {
 
     public var supportsPipelining: Bool { extensions.contains("PIPELINING") }
 
+    /// RFC 4954 + RFC 4616: AUTH PLAIN, only over TLS (the password must never cross in clear).
+    public func authenticate(user: String, password: String) async throws {
+        guard tlsActive else { throw SMTPClientError.protocolViolation("refusing to send a password to \(host) without TLS") }
+        guard extensions.contains(where: { $0.hasPrefix("AUTH ") && $0.split(separator: " ").contains("PLAIN") }) else {
+            throw SMTPClientError.protocolViolation("\(host) does not offer AUTH PLAIN")
+        }
+        let token = Base64Text.encode([0] + Array(user.utf8) + [0] + Array(password.utf8))
+        let r = try await command("AUTH PLAIN \(token)", during: "AUTH")
+        guard r.code == 235 else { throw SMTPClientError.refused(r, during: "AUTH") }
+    }
+
     /// Sends one message to `recipients`. A message refused for every recipient
     /// is a result, not an error; errors mean the session itself failed.
     public func send(from: String, to recipients: [String], message: [UInt8]) async throws -> SMTPSendResult {

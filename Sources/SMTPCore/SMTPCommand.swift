@@ -191,11 +191,11 @@ extension String {
 import InternetMessage
 
 /// Base64 for AUTH exchanges (RFC 4954 4: no line breaks, no whitespace).
-enum Base64Text {
-    static func decode(_ text: String) -> [UInt8]? {
+public enum Base64Text {
+    public static func decode(_ text: String) -> [UInt8]? {
         guard !text.contains(where: { $0 == " " || $0 == "\t" }) else { return nil }
         return try? Base64.decode(Array(text.utf8))
     }
 
-    static func encode(_ bytes: [UInt8]) -> String { Base64.encodeString(bytes) }
+    public static func encode(_ bytes: [UInt8]) -> String { Base64.encodeString(bytes) }
 }

@@ -168,11 +168,11 @@ extension HISPStore {
     public func pendingSubmissions(limit: Int = 20) async throws -> [PendingSubmission] {
         try await database.transaction(write: false) { tx in
             var out: [PendingSubmission] = []
-            for row in try await tx.query("SELECT * FROM outbound WHERE state = 'new' ORDER BY created, id LIMIT ?", .integer(Int64(limit))) {
+            for row in try await tx.query("SELECT * FROM outbound WHERE state = 'new' ORDER BY created, rowid LIMIT ?", .integer(Int64(limit))) {
                 let id = try row.text("id")
                 let rk = try await self.rowKey(table: "outbound", id: id, row: row, in: tx)
                 var recipients: [(String, String)] = []
-                for q in try await tx.query("SELECT * FROM queue WHERE outbound_id = ? AND state = 'pending' ORDER BY id", .text(id)) {
+                for q in try await tx.query("SELECT * FROM queue WHERE outbound_id = ? AND state = 'pending' ORDER BY rowid", .text(id)) {
                     let qid = try q.text("id")
                     let qk = try await self.rowKey(table: "queue", id: qid, row: q, in: tx)
                     recipients.append((qid, try qk.openText("recipient_enc", q)))
@@ -191,12 +191,15 @@ extension HISPStore {
     /// sender's DSN in the same transaction.
     public func prepared(
         _ outboundID: String, messageID: String, wire: [UInt8]?, refused: [(queueID: String, reason: String)], dsn: LocalDelivery?,
-        now: Date = Date()
+        discovered: [String] = [], now: Date = Date()
     ) async throws {
         try await database.transaction(write: true) { tx in
             let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(outboundID))
             guard let row = rows.first else { throw StoreError.notFound("outbound \(outboundID)") }
             let rk = try await self.rowKey(table: "outbound", id: outboundID, row: row, in: tx)
+            for detail in discovered {
+                try await self.addTrace(messageID, step: "discovery", outcome: "ok", detail: detail, in: tx)
+            }
             for (qid, reason) in refused {
                 try await self.setQueueState(qid, .failed, error: reason, now: now, in: tx)
                 try await self.addTrace(messageID, step: "trust", outcome: "failed", detail: reason, in: tx)
@@ -219,7 +222,9 @@ extension HISPStore {
 
     /// Recipients whose next attempt is due, oldest first.
     public func dueDeliveries(now: Date = Date(), limit: Int = 100) async throws -> [QueueEntry] {
-        try await entries("WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.id LIMIT ?",
+        // Insertion order breaks ties, so a processed MDN leaves before the dispatched one
+        // queued with it (rowid: SQLite; a PostgreSQL port needs a sequence column).
+        try await entries("WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.rowid LIMIT ?",
                           [.text(Timestamp.text(now)), .integer(Int64(limit))])
     }
 
@@ -287,6 +292,13 @@ extension HISPStore {
             case (.sent, "dispatched"), (.processed, "dispatched"), (.queued, "dispatched"): next = .dispatched
             case (.sent, "failed"), (.processed, "failed"), (.queued, "failed"): next = .failed
             default: next = nil
+            }
+            if next == nil && state == .dispatched && disposition == "processed" {
+                // Out of order, not a duplicate: the sender still gets it; the state stays final.
+                try await self.addTrace(originalMessageID, step: "notification", outcome: "ok",
+                                        detail: "processed from \(recipient) (after the dispatched one)", in: tx)
+                if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "processed notification", in: tx) }
+                return .accepted(sender: try await self.outboundSender(try row.text("oid"), in: tx), previous: state, now: state)
             }
             guard let next else {
                 let verdict: NotificationMatch = state == .timedout ? .late : .duplicate
