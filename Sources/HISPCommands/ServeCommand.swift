@@ -84,9 +84,11 @@ enum Serving {
                     "  TLS certificate:    \(summary.tlsCertificate)\(summary.selfSignedTLS ? " (self-signed, for development)" : "")",
                 ]
                 if let banner { lines.append(banner(summary)) }
-                FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+                print(lines.joined(separator: "\n"))
+                fflush(nil)
                 let signal = await Signals.wait([SIGINT, SIGTERM])
-                FileHandle.standardOutput.write(Data("hisp serve: signal \(signal), stopping\n".utf8))
+                print("hisp serve: signal \(signal), stopping")
+                fflush(nil)
                 await server.shutdown()
             }
         }

@@ -80,12 +80,14 @@ struct QuickstartCommand: AsyncParsableCommand {
         for line in records { print("  " + line) }
         print("")
         print("Send a first message (to yourself) through submission, with STARTTLS and AUTH:")
-        print("  swaks --server \(submission.0) --port \(submission.1) --tls --tls-verify-host=0 --tls-verify-ca=0 \\")
+        let caFile = c.tls?.certificate ?? ((options.data as NSString).appendingPathComponent("tls") as NSString).appendingPathComponent("listener.pem")
+        print("  swaks --server \(submission.0) --port \(submission.1) --tls --tls-verify --tls-ca-path \(caFile) \\")
         print("        --auth PLAIN --auth-user \(address) --auth-password '\(password ?? "PASSWORD")' \\")
         print("        --from \(address) --to \(address) --header 'Subject: first Direct message'")
         print("then: hisp message list --mailbox \(address) --data \(options.data)\(options.keyFile.map { " --key-file \($0)" } ?? "")")
         print("Other HISPs deliver to port \(inboundPort) here; in production that is port 25 (see README \"Configuration\").")
         print("")
+        fflush(nil)
         try await Serving.run(c, store: options)
     }
 }
