@@ -10,6 +10,7 @@ public struct ProcessResult: Sendable {
 
 public struct HarnessError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A temporary directory for one test, removed when the test's value goes away.
