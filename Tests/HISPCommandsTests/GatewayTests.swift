@@ -71,12 +71,13 @@ final class Gateways: @unchecked Sendable {
     }
 
     /// The configuration: its own zones from its own DNS server, every other node's zones from that node's server.
-    func configure(_ name: String, mxPort: Int = 2525, notificationSeconds: Int = 60, extraZones: [String: String] = [:]) throws {
+    func configure(_ name: String, mxPort: Int = 2525, notificationSeconds: Int = 60, extraZones: [String: String] = [:],
+                   routes: [String: [String: Any]] = [:]) throws {
         guard let n = nodes[name] else { throw HarnessError(description: "no node \(name)") }
         var zones: [String: [String]] = [:]
         for other in nodes.values where other.name != name { zones[other.domain] = ["\(other.ip):5353"] }
         for (zone, server) in extraZones { zones[zone] = [server] }
-        let config: [String: Any] = [
+        var config: [String: Any] = [
             "hostname": "hisp.\(n.domain)",
             "inbound": ["listen": "\(n.ip):2525"],
             "submission": ["listen": "\(n.ip):2587"],
@@ -87,6 +88,7 @@ final class Gateways: @unchecked Sendable {
             "timeouts": ["notification_seconds": notificationSeconds, "retry_seconds": [1], "queue_poll_seconds": 0.2],
             "log": ["format": "json", "level": "info"],
         ]
+        if !routes.isEmpty { config["routes"] = routes }
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: n.config))
     }
 
@@ -308,5 +310,68 @@ final class Gateways: @unchecked Sendable {
             #expect(box.filter { $0.hasSuffix("  stream \(n)") }.count == 1, "stream \(n) in bob's mailbox: \(box.filter { $0.hasSuffix("  stream \(n)") })")
         }
         #expect(Set(box.map { $0.split(separator: " ").last.map(String.init) ?? "" }).count == box.count, "a message was stored twice: \(box)")
+    }
+
+    /// Postfix between a mail client and our submission port (SASL PLAIN over
+    /// STARTTLS, as a practice's existing mail server would relay), and between
+    /// our SMTP client and the other HISP's MX (a gateway in front of a HISP).
+    @Test func postfixRelaysIntoSubmissionAndReceivesFromOurClient() async throws {
+        let g = try await pair("127.0.0.10", "127.0.0.11", tag: "5")
+        let a = g.nodes["a"]!, b = g.nodes["b"]!
+        _ = try g.ws.write("postfix-tls.ext", "subjectAltName=DNS:postfix.test,IP:127.0.0.12\nextendedKeyUsage=serverAuth\n")
+        try g.ws.mustRun("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "postfix-tls.key",
+                                     "-out", "postfix-tls.csr", "-subj", "/CN=postfix.test"])
+        try g.ws.mustRun("openssl", ["x509", "-req", "-in", "postfix-tls.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial",
+                                     "-days", "2", "-out", "postfix-tls.pem", "-extfile", "postfix-tls.ext"])
+        try g.ws.mustRun("chmod", ["644", g.ws.path("postfix-tls.key")])
+        let postfix = try PostfixServer(g.ws, listen: "127.0.0.12:10025", settings: [
+            // Outbound mail from the practice goes to HISP A's submission port, authenticated as alice.
+            "relayhost": "[\(a.ip)]:2587",
+            "smtp_sasl_auth_enable": "yes",
+            "smtp_sasl_password_maps": "inline:{ [\(a.ip)]:2587=\(a.user):\(a.password) }",
+            "smtp_sasl_security_options": "noanonymous",
+            "smtp_sasl_mechanism_filter": "plain",
+            "smtp_tls_security_level": "encrypt",
+            "smtp_tls_CAfile": g.ws.path("tlsca.pem"),
+            "smtp_tls_loglevel": "1",
+            // Mail for A's domain (the MDNs from B) goes on to A's MX.
+            "relay_domains": a.domain,
+            "transport_maps": "inline:{ \(a.domain)=smtp:[\(a.ip)]:2525 }",
+            "smtpd_tls_cert_file": g.ws.path("postfix-tls.pem"),
+            "smtpd_tls_key_file": g.ws.path("postfix-tls.key"),
+            "smtpd_tls_security_level": "may",
+            "smtpd_tls_loglevel": "1",
+        ])
+        try g.configure("a")
+        // B reaches A's domain through Postfix, verifying Postfix's certificate.
+        try g.configure("b", routes: [a.domain: ["host": "127.0.0.12", "port": 10025, "tls_verify": "full", "trust_roots": g.ws.path("tlsca.pem")]])
+        try g.start("a")
+        try g.start("b")
+
+        let id = "<via-postfix@\(a.domain)>"
+        let message = """
+            From: \(a.user)\r
+            To: \(b.user)\r
+            Subject: Relayed by the practice mail server\r
+            Message-ID: \(id)\r
+            Disposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,true\r
+            \r
+            Patient Jane Roe, DOB 1970-01-01.\r
+
+            """
+        try postfix.sendmail(from: a.user, to: [b.user], message: Array(message.utf8))
+        let t = try await g.waitForTrace("a", id, contains: Self.ack, seconds: 60)
+        // Postfix authenticated over TLS as alice; A signed, encrypted and delivered to B.
+        #expect(t.contains("submitted by \(a.user) over TLS"))
+        #expect(t.contains("processed from \(b.user)"))
+        _ = try await g.waitForMailbox("b", b.user) { $0.contains { $0.contains("Relayed by the practice mail server") } }
+        // B's MDNs went through Postfix, which took them from our client over TLS and passed them to A's MX.
+        let log = postfix.log
+        #expect(log.contains("relay=\(a.ip)[\(a.ip)]:2587") && log.contains("status=sent"), "\(log)")
+        #expect(log.contains("TLS connection established to \(a.ip)[\(a.ip)]:2587"))
+        #expect(log.contains("TLS connection established from"))
+        #expect(log.contains("relay=\(a.ip)[\(a.ip)]:2525"))
+        _ = try await g.waitForMailbox("a", a.user) { $0.contains { $0.contains("Dispatched: Relayed by the practice mail server") } }
+        postfix.stop()
     }
 }
