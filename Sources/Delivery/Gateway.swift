@@ -21,10 +21,17 @@ public struct GatewayConfiguration: Sendable {
     public var rejectUntrustedAtRCPT: Bool
     /// How often the queue is looked at when nothing wakes it.
     public var pollInterval: Duration
+    /// Messages signed and encrypted at the same time.
+    public var preparers: Int
+    /// SMTP connections at the same time to one destination domain.
+    public var connectionsPerDomain: Int
 
     public init(hostname: String, notificationTimeout: Duration = .seconds(3600), maxQueueAge: Duration = .seconds(86_400),
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
-                rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1)) {
+                rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1),
+                preparers: Int = max(2, ProcessInfo.processInfo.activeProcessorCount), connectionsPerDomain: Int = 4) {
+        self.preparers = max(1, preparers)
+        self.connectionsPerDomain = max(1, connectionsPerDomain)
         self.hostname = hostname
         self.notificationTimeout = notificationTimeout
         self.maxQueueAge = maxQueueAge
@@ -88,7 +95,14 @@ public final class DirectGateway: Sendable {
     /// One pass: prepare what was submitted, send what is due, expire what waited too long.
     public func runOnce(now: Date = Date()) async {
         do {
-            for submission in try await store.pendingSubmissions() { await prepare(submission, now: now) }
+            let pending = try await store.pendingSubmissions()
+            let width = configuration.preparers
+            await withTaskGroup(of: Void.self) { group in
+                for (i, submission) in pending.enumerated() {
+                    if i >= width { await group.next() }
+                    group.addTask { await self.prepare(submission, now: now) }
+                }
+            }
         } catch {
             logger.error("reading submissions failed", metadata: ["error": .string("\(error)")])
         }
@@ -170,7 +184,7 @@ public final class DirectGateway: Sendable {
     func deliverDue(now: Date) async throws {
         let due = try await store.dueDeliveries(now: now)
         guard !due.isEmpty else { return }
-        // Per destination domain, one connection; per message, one transaction with all its recipients there.
+        // Per message, one SMTP transaction with all its recipients in that domain.
         var domains: [String] = []
         var byDomain: [String: [[QueueEntry]]] = [:]
         for e in due {
@@ -181,24 +195,46 @@ public final class DirectGateway: Sendable {
                 byDomain[e.domain, default: []].append([e])
             }
         }
+        // Per domain, up to `connectionsPerDomain` connections, each with a contiguous share
+        // (so an MDN queued after another leaves after it on the same connection).
+        var batches: [(domain: String, groups: [[QueueEntry]])] = []
         for domain in domains {
-            var groups: [[QueueEntry]] = []
-            var messages: [OutboundMessage] = []
-            for group in byDomain[domain] ?? [] {
-                guard let first = group.first else { continue }
-                do {
-                    messages.append(OutboundMessage(from: first.sender, recipients: group.map(\.recipient), message: try await store.wire(first.outboundID)))
-                    groups.append(group)
-                } catch {
-                    for e in group { try await record(e, .failed(error: "the prepared message is unreadable: \(error)"), now: now) }
-                }
+            let groups = byDomain[domain] ?? []
+            let k = min(configuration.connectionsPerDomain, groups.count)
+            guard k > 0 else { continue }
+            let share = (groups.count + k - 1) / k
+            for start in stride(from: 0, to: groups.count, by: share) {
+                batches.append((domain, Array(groups[start..<min(start + share, groups.count)])))
             }
-            guard !messages.isEmpty else { continue }
-            let results = await transport.send(domain: domain, messages: messages)
-            for (i, group) in groups.enumerated() {
-                let outcomes = i < results.count ? results[i] : [:]
-                for e in group { try await apply(outcomes[e.recipient] ?? .transient("no outcome reported"), to: e, now: now) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in batches {
+                group.addTask { try await self.deliver(batch.groups, to: batch.domain, now: now) }
             }
+            try await group.waitForAll()
+        }
+    }
+
+    /// One connection's share: the prepared messages, sent, and each recipient's outcome recorded.
+    func deliver(_ share: [[QueueEntry]], to domain: String, now: Date) async throws {
+        var groups: [[QueueEntry]] = []
+        var messages: [OutboundMessage] = []
+        for group in share {
+            guard let first = group.first else { continue }
+            do {
+                messages.append(OutboundMessage(from: first.sender, recipients: group.map(\.recipient), message: try await store.wire(first.outboundID)))
+                groups.append(group)
+            } catch {
+                for e in group { try await record(e, .failed(error: "the prepared message is unreadable: \(error)"), now: now) }
+            }
+        }
+        guard !messages.isEmpty else { return }
+        let results = await transport.send(domain: domain, messages: messages)
+        // The time of the outcome, so the MDN deadline counts from the hand-over.
+        let sentAt = max(now, Date())
+        for (i, group) in groups.enumerated() {
+            let outcomes = i < results.count ? results[i] : [:]
+            for e in group { try await apply(outcomes[e.recipient] ?? .transient("no outcome reported"), to: e, now: sentAt) }
         }
     }
 

@@ -4,6 +4,7 @@ import DirectTrust
 import InternetMessage
 import SMIME
 import SwiftASN1
+import Synchronization
 import X509
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -39,10 +40,15 @@ public struct SecurityAgent: Sendable {
     public var digest: DigestAlgorithm
     public var cipher: ContentEncryption
     public var keyTransport: KeyTransport
+    /// Parsed keys, kept briefly: reading, unsealing and parsing an RSA key
+    /// (with its Montgomery set-up) costs more than the signature it makes.
+    let identities: IdentityCache
 
     public init(keys: any KeyStore, smime: SMIME = SMIME(), digest: DigestAlgorithm = .sha256,
-                cipher: ContentEncryption = .aes256CBC, keyTransport: KeyTransport = .rsaOAEPSHA256) {
+                cipher: ContentEncryption = .aes256CBC, keyTransport: KeyTransport = .rsaOAEPSHA256,
+                keyCacheSeconds: Double = 60) {
         self.keys = keys
+        self.identities = IdentityCache(seconds: keyCacheSeconds)
         self.smime = smime
         self.digest = digest
         self.cipher = cipher
@@ -54,13 +60,21 @@ public struct SecurityAgent: Sendable {
         var failures: [String] = []
         for owner in [KeyOwner.address(address), .domain(address.domain)] {
             do {
-                let c = try await keys.credential(for: owner)
-                return try SMIMEIdentity(certificate: try CertificateSummary(der: c.certificate), key: try LocalPrivateKey(der: c.privateKeyPKCS8))
+                return try await identity(owner)
             } catch {
                 failures.append("\(owner): \(error)")
             }
         }
         throw AgentError("no-key", "no signing key for \(address) (\(failures.joined(separator: "; ")))")
+    }
+
+    /// The key and certificate of `owner`, from the cache or the key store.
+    func identity(_ owner: KeyOwner) async throws -> SMIMEIdentity {
+        if let cached = identities.get(owner) { return cached }
+        let c = try await keys.credential(for: owner)
+        let identity = try SMIMEIdentity(certificate: try CertificateSummary(der: c.certificate), key: try LocalPrivateKey(der: c.privateKeyPKCS8))
+        identities.put(owner, identity)
+        return identity
     }
 
     // MARK: outgoing
@@ -130,8 +144,7 @@ public struct SecurityAgent: Sendable {
         for owner in owners {
             let identity: SMIMEIdentity
             do {
-                let c = try await keys.credential(for: owner)
-                identity = try SMIMEIdentity(certificate: try CertificateSummary(der: c.certificate), key: try LocalPrivateKey(der: c.privateKeyPKCS8))
+                identity = try await self.identity(owner)
             } catch {
                 continue
             }
@@ -181,5 +194,35 @@ public struct SecurityAgent: Sendable {
         return Incoming(
             message: verified.content, entity: inner, sender: from, signer: signer, notification: Notifications.parse(inner),
             wantsFinalDeliveryNotice: Notifications.requestsFinalDestinationDelivery(inner.headers), decryptedBy: decryptedBy)
+    }
+}
+
+/// Parsed identities by owner for a short time (a removed or replaced key is
+/// dropped within `seconds`); bounded so a flood of owners cannot grow it.
+final class IdentityCache: Sendable {
+    private let entries = Mutex<[KeyOwner: (identity: SMIMEIdentity, until: ContinuousClock.Instant)]>([:])
+    private let seconds: Double
+    static let maxEntries = 1024
+
+    init(seconds: Double) { self.seconds = seconds }
+
+    func get(_ owner: KeyOwner) -> SMIMEIdentity? {
+        entries.withLock { entries in
+            guard let e = entries[owner] else { return nil }
+            guard e.until > .now else {
+                entries[owner] = nil
+                return nil
+            }
+            return e.identity
+        }
+    }
+
+    func put(_ owner: KeyOwner, _ identity: SMIMEIdentity) {
+        guard seconds > 0 else { return }
+        let until = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        entries.withLock { entries in
+            if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
+            entries[owner] = (identity, until)
+        }
     }
 }

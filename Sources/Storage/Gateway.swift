@@ -367,8 +367,10 @@ extension HISPStore {
     // MARK: operator views
 
     /// The whole queue, newest first (`hisp queue list`).
+    /// Newest first; without `includeFinished`, only what still waits (a processed
+    /// entry waits only while it has a deadline for the dispatched MDN).
     public func queueEntries(includeFinished: Bool = true, limit: Int = 1000) async throws -> [QueueEntry] {
-        try await entries((includeFinished ? "" : "WHERE q.state IN ('pending', 'queued', 'sent', 'processed') ") + "ORDER BY q.created DESC, q.id LIMIT ?",
+        try await entries((includeFinished ? "" : "WHERE (q.state IN ('pending', 'queued', 'sent') OR (q.state = 'processed' AND q.deadline IS NOT NULL)) ") + "ORDER BY q.created DESC, q.id LIMIT ?",
                           [.integer(Int64(limit))])
     }
 

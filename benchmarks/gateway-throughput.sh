@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# End-to-end Direct messages per second: N messages submitted to HISP A
+# (STARTTLS + AUTH, Python's smtplib, several connections) for mailboxes on
+# HISP B, each discovered, signed, encrypted, delivered, decrypted, verified,
+# stored, and answered with a processed MDN that A decrypts, verifies and
+# matches. Two `hisp serve` processes (release build) on loopback, found
+# through each other's DNS servers, as in the gateway tests.
+#
+# The physical limit, measured in the same run: four RSA-2048 private-key
+# operations per message (A signs, B decrypts, B signs the MDN, A decrypts it)
+# at the raw rate of `hisp bench smime` on one core, times the cores.
+#
+# Usage: benchmarks/gateway-throughput.sh [messages, default 400] [body bytes, default 10000] [connections, default 4]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-400}
+size=${2:-10000}
+connections=${3:-4}
+
+swift build -c release --product hisp >/dev/null
+hisp=$PWD/.build/release/hisp
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+ipA=127.0.0.20; ipB=127.0.0.21
+dA=direct.bench-a.test; dB=direct.bench-b.test
+store() { echo --data "$work/$1" --key-file "$work/$1.key"; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/tlsca.key" -out "$work/tlsca.pem" -days 2 \
+  -subj "/CN=bench TLS CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+for side in a b; do
+  if [ $side = a ]; then ip=$ipA; domain=$dA; peerip=$ipB; peer=$dB; else ip=$ipB; domain=$dB; peerip=$ipA; peer=$dA; fi
+  $hisp init $(store $side) >/dev/null
+  $hisp domain add $domain --ipv4 $ip $(store $side) >/dev/null
+  echo "bench-password-$side" > "$work/$side.pw"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/$side-tls.key" -out "$work/$side-tls.csr" -subj "/CN=hisp.$domain" 2>/dev/null
+  printf "subjectAltName=DNS:hisp.%s\nextendedKeyUsage=serverAuth\n" $domain > "$work/$side.ext"
+  openssl x509 -req -in "$work/$side-tls.csr" -CA "$work/tlsca.pem" -CAkey "$work/tlsca.key" -CAcreateserial -days 2 \
+    -out "$work/$side-tls.pem" -extfile "$work/$side.ext" 2>/dev/null
+  cat > "$work/$side.json" <<JSON
+{ "hostname": "hisp.$domain",
+  "inbound": {"listen": "$ip:2525"}, "submission": {"listen": "$ip:2587"}, "dns": {"listen": "$ip:5353", "rate_limit": 0},
+  "tls": {"certificate": "$work/$side-tls.pem", "key": "$work/$side-tls.key"},
+  "resolver": {"servers": ["$ip:5353"], "zones": {"$peer": ["$peerip:5353"]}},
+  "delivery": {"mx_port": 2525, "tls_verify": "full", "trust_roots": "$work/tlsca.pem"},
+  "limits": {"max_connections": 200},
+  "log": {"format": "json", "level": "warning"} }
+JSON
+done
+$hisp address add alice@$dA --password-file "$work/a.pw" $(store a) >/dev/null
+for i in 1 2 3 4; do $hisp address add bob$i@$dB $(store b) >/dev/null; done
+$hisp cert export $dA --ca --out "$work/a-ca.pem" $(store a) >/dev/null
+$hisp cert export $dB --ca --out "$work/b-ca.pem" $(store b) >/dev/null
+$hisp anchor add "$work/b-ca.pem" --domain $dA $(store a) >/dev/null
+$hisp anchor add "$work/a-ca.pem" --domain $dB $(store b) >/dev/null
+
+$hisp serve --config "$work/a.json" $(store a) >"$work/a.log" 2>&1 &
+pidA=$!; pids+=($pidA)
+$hisp serve --config "$work/b.json" $(store b) >"$work/b.log" 2>&1 &
+pidB=$!; pids+=($pidB)
+for i in $(seq 1 100); do grep -q "ready" "$work/a.log" && grep -q "ready" "$work/b.log" && break; sleep 0.1; done
+
+# The raw RSA-2048 private-key rate on one core, in this run, before and after.
+rsa() { $hisp bench smime --size 1000 --seconds 1 --rounds 3 | sed -n 's/^raw RSA-2048 private-key operations: \([0-9.]*\)\/s/\1/p'; }
+rsa_before=$(rsa)
+
+cat > "$work/push.py" <<'PY'
+import smtplib, ssl, sys, threading, time
+host, user, password, domain, count, size, connections = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+body = ("Patient Jane Roe, referral. " * (size // 28 + 1))[:size]
+lines = "\r\n".join(body[i:i + 76] for i in range(0, len(body), 76))
+def worker(k):
+    ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+    s = smtplib.SMTP(host, 2587, timeout=120); s.starttls(context=ctx); s.login(user, password)
+    for n in range(k, count, connections):
+        to = f"bob{n % 4 + 1}@{domain}"
+        msg = f"From: {user}\r\nTo: {to}\r\nSubject: bench {n}\r\nMessage-ID: <bench-{n}@bench>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n{lines}\r\n"
+        s.sendmail(user, [to], msg.encode())
+    s.quit()
+threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
+start = time.time()
+for t in threads: t.start()
+for t in threads: t.join()
+print(f"{time.time() - start:.3f}")
+PY
+
+start=$(date +%s.%N)
+submit_seconds=$(python3 "$work/push.py" $ipA alice@$dA bench-password-a $dB $count $size $connections)
+# Done when A's queue has nothing in progress (every message processed, i.e. its MDN arrived).
+while true; do
+  active=$($hisp queue list --active --limit 100000 $(store a) | grep -c -v "the queue is empty" || true)
+  [ "$active" -eq 0 ] && break
+  sleep 1
+done
+end=$(date +%s.%N)
+if [ -n "${TRACE:-}" ]; then for n in 0 100 199; do $hisp message trace "<bench-$n@bench>" $(store a); $hisp message trace "<bench-$n@bench>" $(store b); done; fi
+rsa_after=$(rsa)
+processed=$($hisp queue list --limit 100000 $(store a) | grep -c " processed " || true)
+failed=$($hisp queue list --limit 100000 $(store a) | grep -c -E " failed | timedout " || true)
+hwmA=$(grep VmHWM /proc/$pidA/status | awk '{print $2}')
+hwmB=$(grep VmHWM /proc/$pidB/status | awk '{print $2}')
+cores=$(nproc)
+
+python3 - "$count" "$size" "$connections" "$start" "$end" "$submit_seconds" "$rsa_before" "$rsa_after" "$processed" "$failed" "$hwmA" "$hwmB" "$cores" <<'PY'
+import sys, platform
+count, size, conns = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+start, end, submit = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+rsa = (float(sys.argv[7]) + float(sys.argv[8])) / 2
+processed, failed, hwmA, hwmB, cores = int(sys.argv[9]), int(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12]), int(sys.argv[13])
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+rate = count / (end - start)
+limit = rsa * cores / 4
+print(f"machine: {cpu}, {cores} cores (client, both HISPs and the bench share them)")
+print(f"messages: {count} of {size} body bytes, {conns} submission connections; processed {processed}, failed {failed}")
+print(f"submission accepted all in {submit:.2f} s ({count / submit:.1f} msg/s)")
+print(f"end to end with processed MDNs: {end - start:.2f} s, {rate:.1f} msg/s")
+print(f"raw RSA-2048 private-key operations: {rsa:.1f}/s per core (mean of before {float(sys.argv[7]):.1f} and after {float(sys.argv[8]):.1f})")
+print(f"limit: 4 private-key operations per message on {cores} cores = {limit:.1f} msg/s; measured = {100 * rate / limit:.0f}% of it")
+print(f"memory peak (VmHWM): HISP A {hwmA / 1024:.0f} MiB, HISP B {hwmB / 1024:.0f} MiB")
+PY
