@@ -219,52 +219,56 @@ public final class DirectGateway: Sendable {
     func deliver(_ share: [[QueueEntry]], to domain: String, now: Date) async throws {
         var groups: [[QueueEntry]] = []
         var messages: [OutboundMessage] = []
+        var records: [(entry: QueueEntry, result: DeliveryResult, dsn: LocalDelivery?)] = []
+        let wires = try await store.wires(share.compactMap { $0.first?.outboundID })
         for group in share {
             guard let first = group.first else { continue }
-            do {
-                messages.append(OutboundMessage(from: first.sender, recipients: group.map(\.recipient), message: try await store.wire(first.outboundID)))
+            switch wires[first.outboundID] ?? .failure(StoreError.notFound("the prepared message \(first.outboundID)")) {
+            case .success(let wire):
+                messages.append(OutboundMessage(from: first.sender, recipients: group.map(\.recipient), message: wire))
                 groups.append(group)
-            } catch {
-                for e in group { try await record(e, .failed(error: "the prepared message is unreadable: \(error)"), now: now) }
+            case .failure(let error):
+                for e in group { records.append(record(e, .failed(error: "the prepared message is unreadable: \(error)"))) }
             }
         }
-        guard !messages.isEmpty else { return }
-        let results = await transport.send(domain: domain, messages: messages)
-        // The time of the outcome, so the MDN deadline counts from the hand-over.
-        let sentAt = max(now, Date())
-        for (i, group) in groups.enumerated() {
-            let outcomes = i < results.count ? results[i] : [:]
-            for e in group { try await apply(outcomes[e.recipient] ?? .transient("no outcome reported"), to: e, now: sentAt) }
+        if !messages.isEmpty {
+            let results = await transport.send(domain: domain, messages: messages)
+            // The time of the outcome, so the MDN deadline counts from the hand-over.
+            let sentAt = max(now, Date())
+            for (i, group) in groups.enumerated() {
+                let outcomes = i < results.count ? results[i] : [:]
+                for e in group { records.append(record(e, result(outcomes[e.recipient] ?? .transient("no outcome reported"), for: e, now: sentAt))) }
+            }
         }
+        // One transaction for the whole connection's outcomes.
+        try await store.recordDeliveries(records, now: max(now, Date()))
+        for r in records { logger.info("delivery attempt", metadata: ["queue": .string(r.entry.id), "result": .string("\(r.result)")]) }
     }
 
-    func apply(_ outcome: RecipientOutcome, to e: QueueEntry, now: Date) async throws {
+    /// What an SMTP outcome means for the queue: sent (with the MDN deadline), retry later, or failed.
+    func result(_ outcome: RecipientOutcome, for e: QueueEntry, now: Date) -> DeliveryResult {
         switch outcome {
         case .accepted:
-            let deadline = e.kind == .message ? now.addingTimeInterval(configuration.notificationTimeout.seconds) : nil
-            try await record(e, .sent(deadline: deadline), now: now)
+            return .sent(deadline: e.kind == .message ? now.addingTimeInterval(configuration.notificationTimeout.seconds) : nil)
         case .permanent(let why):
-            try await record(e, .failed(error: why), now: now)
+            return .failed(error: why)
         case .transient(let why):
             let age = now.timeIntervalSince(e.created)
-            if age >= configuration.maxQueueAge.seconds {
-                try await record(e, .failed(error: "gave up after \(Int(age)) s: \(why)"), now: now)
-            } else {
-                let step = configuration.retrySchedule.isEmpty ? .seconds(60)
-                    : configuration.retrySchedule[min(e.attempts, configuration.retrySchedule.count - 1)]
-                try await record(e, .retry(at: now.addingTimeInterval(step.seconds), error: why), now: now)
-            }
+            if age >= configuration.maxQueueAge.seconds { return .failed(error: "gave up after \(Int(age)) s: \(why)") }
+            let step = configuration.retrySchedule.isEmpty ? .seconds(60)
+                : configuration.retrySchedule[min(e.attempts, configuration.retrySchedule.count - 1)]
+            return .retry(at: now.addingTimeInterval(step.seconds), error: why)
         }
     }
 
-    func record(_ e: QueueEntry, _ result: DeliveryResult, now: Date) async throws {
+    /// The result with the sender's failure DSN when it failed (RFC 3464; never for a notification).
+    func record(_ e: QueueEntry, _ result: DeliveryResult) -> (entry: QueueEntry, result: DeliveryResult, dsn: LocalDelivery?) {
         var dsn: LocalDelivery? = nil
         if case .failed(let why) = result, e.kind == .message, let sender = DirectAddress(e.sender) {
             let status = why.range(of: #"\b5\.\d{1,3}\.\d{1,3}\b"#, options: .regularExpression).map { String(why[$0]) } ?? "5.0.0"
             dsn = notices.dsn(to: sender, messageID: e.messageID, failures: [(e.recipient, status, why)], originalHeaders: nil)
         }
-        try await store.recordDelivery(e, result, dsn: dsn, now: now)
-        logger.info("delivery attempt", metadata: ["queue": .string(e.id), "result": .string("\(result)")])
+        return (e, result, dsn)
     }
 }
 

@@ -62,7 +62,14 @@ public enum Envelope {
 
     /// A fresh row identifier: 128 random bits as 32 hex digits.
     public static func newID() -> String {
-        randomBytes(16).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for b in randomBytes(16) {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

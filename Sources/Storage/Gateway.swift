@@ -228,6 +228,24 @@ extension HISPStore {
                           [.text(Timestamp.text(now)), .integer(Int64(limit))])
     }
 
+    /// The signed and encrypted messages of several outbound rows, read in one transaction;
+    /// an unreadable one is an error in its place.
+    public func wires(_ outboundIDs: [String]) async throws -> [String: Result<[UInt8], StoreError>] {
+        try await database.transaction(write: false) { tx in
+            var out: [String: Result<[UInt8], StoreError>] = [:]
+            for id in outboundIDs {
+                do {
+                    let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(id))
+                    guard let row = rows.first, row.optionalBlob("wire_enc") != nil else { throw StoreError.notFound("the prepared message \(id)") }
+                    out[id] = .success(try await self.rowKey(table: "outbound", id: id, row: row, in: tx).open("wire_enc", row))
+                } catch let e as StoreError {
+                    out[id] = .failure(e)
+                }
+            }
+            return out
+        }
+    }
+
     /// The signed and encrypted message of an outbound row.
     public func wire(_ outboundID: String) async throws -> [UInt8] {
         try await database.transaction(write: false) { tx in
@@ -240,31 +258,41 @@ extension HISPStore {
 
     /// Records one attempt for one recipient, and the sender's DSN with it when it failed.
     public func recordDelivery(_ entry: QueueEntry, _ result: DeliveryResult, dsn: LocalDelivery?, now: Date = Date()) async throws {
+        try await recordDeliveries([(entry, result, dsn)], now: now)
+    }
+
+    /// Several attempts in one transaction (one connection's outcomes).
+    public func recordDeliveries(_ items: [(entry: QueueEntry, result: DeliveryResult, dsn: LocalDelivery?)], now: Date = Date()) async throws {
+        guard !items.isEmpty else { return }
         try await database.transaction(write: true) { tx in
-            // Counted from what is stored, not from the caller's copy.
-            let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
-            guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
-            guard try row.text("state") == QueueState.queued.rawValue else { return }
-            let attempts = try row.integer("attempts") + 1
-            try await tx.execute("UPDATE queue SET attempts = ? WHERE id = ?", .integer(attempts), .text(entry.id))
-            switch result {
-            case .sent(let deadline):
-                let state: QueueState = entry.kind == .notification || deadline == nil ? .delivered : .sent
-                try await self.setQueueState(entry.id, state, deadline: deadline, now: now, in: tx)
-                try await self.addTrace(entry.messageID, step: "delivery", outcome: "ok",
-                                        detail: "attempt \(attempts): accepted for \(entry.recipient)" + (deadline.map { "; waiting for MDN until \(Timestamp.text($0))" } ?? ""), in: tx)
-            case .retry(let at, let error):
-                try await tx.execute("UPDATE queue SET next_attempt = ?, updated = ? WHERE id = ?", .text(Timestamp.text(at)), .text(Timestamp.text(now)), .text(entry.id))
-                try await self.setError(entry.id, error, in: tx)
-                try await self.addTrace(entry.messageID, step: "delivery", outcome: "deferred",
-                                        detail: "attempt \(attempts) for \(entry.recipient): \(error); next at \(Timestamp.text(at))", in: tx)
-            case .failed(let error):
-                try await self.setQueueState(entry.id, .failed, error: error, now: now, in: tx)
-                try await self.addTrace(entry.messageID, step: "delivery", outcome: "failed", detail: "attempt \(attempts) for \(entry.recipient): \(error)", in: tx)
-            }
-            if let dsn { try await self.deliverLocally(dsn, messageID: entry.messageID, why: "failure notice", in: tx) }
-            try await self.finishOutbound(entry.outboundID, in: tx)
+            for item in items { try await self.recordDelivery(item.entry, item.result, dsn: item.dsn, now: now, in: tx) }
         }
+    }
+
+    func recordDelivery(_ entry: QueueEntry, _ result: DeliveryResult, dsn: LocalDelivery?, now: Date, in tx: any StoreTransaction) async throws {
+        // Counted from what is stored, not from the caller's copy.
+        let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
+        guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
+        guard try row.text("state") == QueueState.queued.rawValue else { return }
+        let attempts = try row.integer("attempts") + 1
+        try await tx.execute("UPDATE queue SET attempts = ? WHERE id = ?", .integer(attempts), .text(entry.id))
+        switch result {
+        case .sent(let deadline):
+            let state: QueueState = entry.kind == .notification || deadline == nil ? .delivered : .sent
+            try await self.setQueueState(entry.id, state, deadline: deadline, now: now, in: tx)
+            try await self.addTrace(entry.messageID, step: "delivery", outcome: "ok",
+                                    detail: "attempt \(attempts): accepted for \(entry.recipient)" + (deadline.map { "; waiting for MDN until \(Timestamp.text($0))" } ?? ""), in: tx)
+        case .retry(let at, let error):
+            try await tx.execute("UPDATE queue SET next_attempt = ?, updated = ? WHERE id = ?", .text(Timestamp.text(at)), .text(Timestamp.text(now)), .text(entry.id))
+            try await self.setError(entry.id, error, in: tx)
+            try await self.addTrace(entry.messageID, step: "delivery", outcome: "deferred",
+                                    detail: "attempt \(attempts) for \(entry.recipient): \(error); next at \(Timestamp.text(at))", in: tx)
+        case .failed(let error):
+            try await self.setQueueState(entry.id, .failed, error: error, now: now, in: tx)
+            try await self.addTrace(entry.messageID, step: "delivery", outcome: "failed", detail: "attempt \(attempts) for \(entry.recipient): \(error)", in: tx)
+        }
+        if let dsn { try await self.deliverLocally(dsn, messageID: entry.messageID, why: "failure notice", in: tx) }
+        try await self.finishOutbound(entry.outboundID, in: tx)
     }
 
     // MARK: notifications
