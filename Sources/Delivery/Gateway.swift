@@ -195,17 +195,29 @@ public final class DirectGateway: Sendable {
                 byDomain[e.domain, default: []].append([e])
             }
         }
-        // Per domain, up to `connectionsPerDomain` connections, each with a contiguous share
-        // (so an MDN queued after another leaves after it on the same connection).
+        // Per domain, up to `connectionsPerDomain` connections: messages in contiguous shares;
+        // notifications by their recipient, so a processed MDN and the dispatched one queued
+        // after it leave in that order on the same connection.
         var batches: [(domain: String, groups: [[QueueEntry]])] = []
         for domain in domains {
             let groups = byDomain[domain] ?? []
-            let k = min(configuration.connectionsPerDomain, groups.count)
-            guard k > 0 else { continue }
-            let share = (groups.count + k - 1) / k
-            for start in stride(from: 0, to: groups.count, by: share) {
-                batches.append((domain, Array(groups[start..<min(start + share, groups.count)])))
+            let k = max(1, configuration.connectionsPerDomain)
+            let messages = groups.filter { $0.first?.kind != .notification }
+            var notices = Array(repeating: [[QueueEntry]](), count: k)
+            for g in groups where g.first?.kind == .notification {
+                var hasher = Hasher()
+                hasher.combine(g.first?.recipient.lowercased() ?? "")
+                notices[Int(UInt(bitPattern: hasher.finalize()) % UInt(k))].append(g)
             }
+            let share = max(1, (messages.count + k - 1) / k)
+            for (i, start) in stride(from: 0, to: max(messages.count, 1), by: share).enumerated() {
+                let part = Array(messages[min(start, messages.count)..<min(start + share, messages.count)])
+                let combined = part + (i < k ? notices[i] : [])
+                if !combined.isEmpty { batches.append((domain, combined)) }
+            }
+            // Buckets of notifications without a share of messages.
+            let used = max(1, (messages.count + share - 1) / share)
+            for i in min(used, k)..<k where !notices[i].isEmpty { batches.append((domain, notices[i])) }
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for batch in batches {

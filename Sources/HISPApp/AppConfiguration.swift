@@ -136,6 +136,10 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError("cannot read \(path): \(error.localizedDescription)")
         }
         guard data.count <= 1_048_576 else { throw ConfigurationError("\(path) is larger than 1 MiB") }
+        // A misspelt key would otherwise be ignored in silence and its default used.
+        if let object = try? JSONSerialization.jsonObject(with: data) {
+            if let unknown = unknownKeys(object).first { throw ConfigurationError("\(path): unknown key \(unknown)") }
+        }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
@@ -147,6 +151,38 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         } catch {
             throw ConfigurationError("\(path): \(error)")
         }
+    }
+
+    /// The keys each section may hold (README "Configuration").
+    static let sections: [String: Set<String>] = [
+        "": ["hostname", "inbound", "submission", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "log"],
+        "inbound": ["listen", "require_tls"], "submission": ["listen", "require_tls"],
+        "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key"],
+        "resolver": ["servers", "zones", "timeout_seconds"],
+        "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],
+        "delivery": ["mx_port", "tls_verify", "trust_roots", "reject_untrusted_at_rcpt"],
+        "limits": ["max_message_bytes", "max_recipients", "max_connections", "max_connections_per_address"],
+        "timeouts": ["command_seconds", "data_seconds", "notification_seconds", "max_queue_age_seconds", "retry_seconds", "queue_poll_seconds"],
+        "log": ["format", "level"],
+    ]
+
+    /// Dotted paths of keys no section knows.
+    static func unknownKeys(_ object: Any) -> [String] {
+        guard let top = object as? [String: Any] else { return [] }
+        var unknown: [String] = []
+        for (key, value) in top.sorted(by: { $0.key < $1.key }) {
+            guard sections[""]?.contains(key) == true else { unknown.append(key); continue }
+            if key == "routes", let routes = value as? [String: Any] {
+                for (domain, route) in routes.sorted(by: { $0.key < $1.key }) {
+                    for k in ((route as? [String: Any]) ?? [:]).keys.sorted() where sections["route"]?.contains(k) != true {
+                        unknown.append("routes.\(domain).\(k)")
+                    }
+                }
+            } else if let section = value as? [String: Any], let allowed = sections[key] {
+                for k in section.keys.sorted() where !allowed.contains(k) { unknown.append("\(key).\(k)") }
+            }
+        }
+        return unknown
     }
 
     public func encoded() throws -> Data {

@@ -374,4 +374,74 @@ final class Gateways: @unchecked Sendable {
         _ = try await g.waitForMailbox("a", a.user) { $0.contains { $0.contains("Dispatched: Relayed by the practice mail server") } }
         postfix.stop()
     }
+
+    /// The README's example configuration is accepted as written; a misspelt key is refused, not ignored.
+    @Test func theREADMEConfigurationLoadsAndUnknownKeysAreRefused() throws {
+        let ws = try Workspace()
+        let readme = try String(contentsOf: Tools.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let parts = readme.components(separatedBy: "```json\n")
+        #expect(parts.count == 2, "one JSON example in the README")
+        let example = String(parts.last?.components(separatedBy: "```").first ?? "")
+        // The store is checked after the configuration: reaching it means the file was accepted.
+        let good = try ws.hisp(["serve", "--config", try ws.write("readme.json", example), "--data", ws.path("none")])
+        #expect(good.status == 2)
+        #expect(good.stderr.contains("no HISP data directory"), "\(good.stderr)")
+        let bad = try ws.hisp(["serve", "--config", try ws.write("bad.json", #"{"timeouts": {"notification_second": 5}}"#), "--data", ws.path("none")])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("unknown key timeouts.notification_second"), "\(bad.stderr)")
+        let route = try ws.hisp(["serve", "--config", try ws.write("route.json", #"{"routes": {"x.test": {"host": "h", "tls": "none"}}}"#), "--data", ws.path("none")])
+        #expect(route.stderr.contains("unknown key routes.x.test.tls"), "\(route.stderr)")
+    }
+
+    /// The README's first command: two HISPs in one process, one message, both MDNs.
+    @Test func demoRunsEndToEnd() async throws {
+        let ws = try Workspace()
+        let r = try await ws.runDetached(Tools.hisp, ["demo", "--timeout", "60"])
+        #expect(r.status == 0, "\(r.stdoutText) \(r.stderr)")
+        let out = r.stdoutText
+        for step in ["discovery ok: bob@direct.clinic-b.test: dns address-bound", "security ok: signed and encrypted",
+                     "delivery ok: attempt 1: accepted", "inbound ok: stored in bob@direct.clinic-b.test",
+                     "notification ok: processed from bob@", "notification ok: dispatched from bob@", "done: bob@direct.clinic-b.test has 1 message(s)"] {
+            #expect(out.contains(step), "missing \"\(step)\" in:\n\(out)")
+        }
+    }
+
+    /// `hisp quickstart` on an empty directory: everything created, served, and the printed swaks command delivers.
+    @Test func quickstartSetsUpAndServes() async throws {
+        let ws = try Workspace()
+        let server = try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),
+                                                            "--inbound", "127.0.0.13:2525", "--submission", "127.0.0.13:2587", "--dns", "127.0.0.13:5353"],
+                                           readyMarker: "hisp serve: ready", seconds: 60)
+        let log = server.log
+        #expect(log.contains("master key: \(ws.path("hisp-master.key")) (new, mode 0600)"))
+        #expect(log.contains("provider.direct.quick.test.  CERT PKIX"))
+        let password = log.split(separator: "\n").first { $0.contains("  password: ") }?.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+        #expect(password.count == 20)
+        // The command it printed, as printed.
+        guard let swaks = log.split(separator: "\n").firstIndex(where: { $0.contains("swaks --server") }) else {
+            Issue.record("no swaks line in \(log)")
+            return
+        }
+        let lines = log.split(separator: "\n")
+        let command = (lines[swaks...].prefix(3)).map { $0.replacingOccurrences(of: "\\", with: "") }.joined(separator: " ")
+        let sent = try await ws.runDetached("bash", ["-c", command])
+        #expect(sent.status == 0, "\(sent.stdoutText) \(sent.stderr)")
+        let mailbox = ["message", "list", "--mailbox", "provider@direct.quick.test", "--data", ws.path("data"), "--key-file", ws.path("hisp-master.key")]
+        var listing = ""
+        for _ in 0..<40 {
+            listing = try await ws.runDetached(Tools.hisp, mailbox).stdoutText
+            if listing.contains("Processed: first Direct message") { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(listing.contains("  first Direct message"), "\(listing)")
+        #expect(listing.contains("Processed: first Direct message"), "\(listing)")
+        server.stop()
+        // Run again: it reuses what exists.
+        let again = try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),
+                                                           "--inbound", "127.0.0.13:2525", "--submission", "127.0.0.13:2587", "--dns", "127.0.0.13:5353"],
+                                          readyMarker: "hisp serve: ready", seconds: 60)
+        #expect(again.log.contains("using the data directory"))
+        #expect(again.log.contains("mailbox provider@direct.quick.test: exists"))
+        again.stop()
+    }
 }
