@@ -142,6 +142,8 @@ struct SMTPTransport: OutboundTransport {
         var lastError = "no host tried"
         var out: [[String: RecipientOutcome]] = []
         for host in target.hosts {
+            logger.info("connecting", metadata: ["domain": .string(domain), "host": .string(host.name), "address": .string("\(host.address):\(target.port)"),
+                                                 "messages": .stringConvertible(messages.count - out.count)])
             var config = client
             config.tls = target.tls
             do {

@@ -341,6 +341,8 @@ final class Gateways: @unchecked Sendable {
             "smtpd_tls_key_file": g.ws.path("postfix-tls.key"),
             "smtpd_tls_security_level": "may",
             "smtpd_tls_loglevel": "1",
+            // A deferred message is tried again within seconds, not minutes.
+            "queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
         ])
         try g.configure("a")
         // B reaches A's domain through Postfix, verifying Postfix's certificate.
@@ -360,7 +362,13 @@ final class Gateways: @unchecked Sendable {
 
             """
         try postfix.sendmail(from: a.user, to: [b.user], message: Array(message.utf8))
-        let t = try await g.waitForTrace("a", id, contains: Self.ack, seconds: 60)
+        let t: String
+        do {
+            t = try await g.waitForTrace("a", id, contains: Self.ack, seconds: 60)
+        } catch {
+            Issue.record("\(error)\nPostfix log:\n\(postfix.log)\nB log:\n\(g.log("b").suffix(4000))")
+            return
+        }
         // Postfix authenticated over TLS as alice; A signed, encrypted and delivered to B.
         #expect(t.contains("submitted by \(a.user) over TLS"))
         #expect(t.contains("processed from \(b.user)"))

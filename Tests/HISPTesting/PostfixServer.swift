@@ -55,7 +55,13 @@ public final class PostfixServer: @unchecked Sendable {
         guard check.status == 0 else { throw HarnessError(description: "postfix check failed: \(check.stderr) \((try? String(contentsOfFile: "\(directory)/postfix.log", encoding: .utf8)) ?? "")") }
         process = try BackgroundProcess(workspace, "postfix", ["-c", "\(directory)/etc", "start-fg"], readyMarker: "", seconds: 1)
         let started = poll(seconds: 15) { self.log.contains("daemon started") ? true : nil }
-        guard started == true else { throw HarnessError(description: "postfix did not start: \(process.log) \(log)") }
+        // A listener another instance holds would take connections and never answer.
+        let bindFailed = log.contains("bind") && log.contains("Address already in use")
+        guard started == true, !bindFailed else {
+            let why = "postfix did not start: \(process.log) \(log)"
+            stop()
+            throw HarnessError(description: why)
+        }
     }
 
     public var log: String { (try? String(contentsOfFile: "\(directory)/postfix.log", encoding: .utf8)) ?? "" }
@@ -65,8 +71,14 @@ public final class PostfixServer: @unchecked Sendable {
         try workspace.mustRun("/usr/sbin/sendmail", ["-C", "\(directory)/etc", "-f", from] + to, stdin: message)
     }
 
+    /// `postfix stop`, then SIGKILL to the master if it is still there (it outlives
+    /// the `postfix start-fg` process the test started).
     public func stop() {
         _ = try? workspace.run("postfix", ["-c", "\(directory)/etc", "stop"])
+        if let text = try? String(contentsOfFile: "\(directory)/queue/pid/master.pid", encoding: .utf8),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
+            kill(pid, SIGKILL)
+        }
         process.stop()
     }
 
