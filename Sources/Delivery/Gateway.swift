@@ -195,29 +195,24 @@ public final class DirectGateway: Sendable {
                 byDomain[e.domain, default: []].append([e])
             }
         }
-        // Per domain, up to `connectionsPerDomain` connections: messages in contiguous shares;
-        // notifications by their recipient, so a processed MDN and the dispatched one queued
-        // after it leave in that order on the same connection.
+        // Per domain, up to `connectionsPerDomain` connections, each with a contiguous share in
+        // queue order. A share is not cut between notifications queued together for one recipient
+        // (same time), so a processed MDN and the dispatched one leave in that order on one connection.
         var batches: [(domain: String, groups: [[QueueEntry]])] = []
         for domain in domains {
             let groups = byDomain[domain] ?? []
-            let k = max(1, configuration.connectionsPerDomain)
-            let messages = groups.filter { $0.first?.kind != .notification }
-            var notices = Array(repeating: [[QueueEntry]](), count: k)
-            for g in groups where g.first?.kind == .notification {
-                var hasher = Hasher()
-                hasher.combine(g.first?.recipient.lowercased() ?? "")
-                notices[Int(UInt(bitPattern: hasher.finalize()) % UInt(k))].append(g)
+            let target = max(1, (groups.count + configuration.connectionsPerDomain - 1) / configuration.connectionsPerDomain)
+            var current: [[QueueEntry]] = []
+            for g in groups {
+                if current.count >= target, let last = current.last?.first, let next = g.first,
+                   !(last.kind == .notification && next.kind == .notification && last.created == next.created
+                     && last.recipient.lowercased() == next.recipient.lowercased()) {
+                    batches.append((domain, current))
+                    current = []
+                }
+                current.append(g)
             }
-            let share = max(1, (messages.count + k - 1) / k)
-            for (i, start) in stride(from: 0, to: max(messages.count, 1), by: share).enumerated() {
-                let part = Array(messages[min(start, messages.count)..<min(start + share, messages.count)])
-                let combined = part + (i < k ? notices[i] : [])
-                if !combined.isEmpty { batches.append((domain, combined)) }
-            }
-            // Buckets of notifications without a share of messages.
-            let used = max(1, (messages.count + share - 1) / share)
-            for i in min(used, k)..<k where !notices[i].isEmpty { batches.append((domain, notices[i])) }
+            if !current.isEmpty { batches.append((domain, current)) }
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for batch in batches {
