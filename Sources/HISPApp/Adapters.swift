@@ -12,16 +12,22 @@ import NIOSSL
 import SMTPClient
 import SMTPCore
 import Storage
+import SwiftASN1
 import X509
 
-/// The trust anchors in the store, as DirectTrust wants them; reread every few
-/// seconds so `hisp anchor add` takes effect without a restart.
+/// The trust anchors in the store and those of its trust bundle subscriptions,
+/// as DirectTrust wants them. `run` rereads them every few seconds, so `hisp
+/// anchor add` and `hisp bundle add` take effect without a restart; bundles are
+/// fetched again on their own interval, keeping the last good set when a fetch
+/// fails (DIRECT-NOTES 2).
 final class StoreAnchors: IncomingTrust, Sendable {
     let store: HISPStore
     let fetcher: (any HTTPFetching)?
     let logger: Logger
-    private let cached = NIOLockedValueBox<(at: ContinuousClock.Instant, trust: DirectTrust)?>(nil)
+    private let cached = NIOLockedValueBox<DirectTrust?>(nil)
+    private let bundles = NIOLockedValueBox<[String: (record: BundleRecord, subscription: TrustBundleSubscriptions)]>([:])
     static let refresh: Duration = .seconds(5)
+    static let maxBundleBytes = 16 << 20
 
     init(store: HISPStore, fetcher: (any HTTPFetching)?, logger: Logger) {
         self.store = store
@@ -30,7 +36,23 @@ final class StoreAnchors: IncomingTrust, Sendable {
     }
 
     func current() async -> DirectTrust {
-        if let c = cached.withLockedValue({ $0 }), ContinuousClock.now - c.at < Self.refresh { return c.trust }
+        if let trust = cached.withLockedValue({ $0 }) { return trust }
+        return await reload()
+    }
+
+    func trust(localDomain: String) async -> DirectTrust { await current() }
+
+    /// Rereads until cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.refresh)
+            if Task.isCancelled { break }
+            _ = await reload()
+        }
+    }
+
+    @discardableResult
+    func reload(now: Date = Date()) async -> DirectTrust {
         var anchors = TrustAnchors()
         do {
             for record in try await store.anchors() {
@@ -38,23 +60,81 @@ final class StoreAnchors: IncomingTrust, Sendable {
                     logger.warning("unreadable anchor", metadata: ["anchor": .string(record.id)])
                     continue
                 }
-                let directions: Set<TrustDirection> = switch record.direction {
-                case .incoming: [.incoming]
-                case .outgoing: [.outgoing]
-                case .both: [.incoming, .outgoing]
-                }
-                anchors.add(TrustAnchor(certificate: certificate, directions: directions, source: "anchor \(record.fingerprint.prefix(16))"),
-                            domain: record.domain)
+                anchors.add(TrustAnchor(certificate: certificate, directions: Self.directions(record.direction),
+                                        source: "anchor \(record.fingerprint.prefix(16))"), domain: record.domain)
+            }
+            for (record, anchorsOfBundle) in await bundleAnchors(try await store.bundles(), now: now) {
+                for anchor in anchorsOfBundle { anchors.add(anchor, domain: record.domain) }
             }
         } catch {
             logger.error("reading anchors failed", metadata: ["error": .string("\(error)")])
+            if let trust = cached.withLockedValue({ $0 }) { return trust }
         }
         let trust = DirectTrust(anchors: anchors, fetcher: fetcher)
-        cached.withLockedValue { $0 = (ContinuousClock.now, trust) }
+        cached.withLockedValue { $0 = trust }
         return trust
     }
 
-    func trust(localDomain: String) async -> DirectTrust { await current() }
+    /// The anchors each subscribed bundle contributes now (fetched when due).
+    func bundleAnchors(_ records: [BundleRecord], now: Date) async -> [(BundleRecord, [TrustAnchor])] {
+        let known = bundles.withLockedValue { $0 }
+        var current: [String: (record: BundleRecord, subscription: TrustBundleSubscriptions)] = [:]
+        for record in records {
+            if let existing = known[record.id] {
+                current[record.id] = existing
+                continue
+            }
+            var signers: [Certificate] = []
+            if let pem = record.signersPEM {
+                do {
+                    signers = try PEMDocument.parseMultiple(pemString: pem).map { try Certificate(derEncoded: $0.derBytes) }
+                } catch {
+                    logger.error("bundle signers unreadable", metadata: ["bundle": .string(record.source), "error": .string("\(error)")])
+                    continue
+                }
+            }
+            let source = TrustBundleSource(location: record.source, signingAnchors: signers, directions: Self.directions(record.direction),
+                                           refreshInterval: .seconds(max(60, record.refreshSeconds)))
+            let fetcher = self.fetcher
+            current[record.id] = (record, TrustBundleSubscriptions([source], fetcher: fetcher) { location in
+                try await Self.load(location, fetcher: fetcher)
+            })
+        }
+        bundles.withLockedValue { $0 = current }
+        var out: [(BundleRecord, [TrustAnchor])] = []
+        for (_, entry) in current.sorted(by: { $0.key < $1.key }) {
+            for report in await entry.subscription.refreshDue(at: now) {
+                if let error = report.error {
+                    logger.warning("trust bundle refresh failed", metadata: ["bundle": .string(report.location), "error": .string(error)])
+                } else {
+                    logger.info("trust bundle loaded", metadata: ["bundle": .string(report.location), "anchors": .stringConvertible(report.anchorCount)])
+                }
+            }
+            out.append((entry.record, await entry.subscription.anchors()))
+        }
+        return out
+    }
+
+    /// A bundle's bytes: https:// (or http:// for a signed bundle, checked by the reader) through the fetcher, else a file.
+    static func load(_ location: String, fetcher: (any HTTPFetching)?) async throws -> [UInt8] {
+        if location.hasPrefix("https://") || location.hasPrefix("http://") {
+            guard let fetcher else { throw ConfigurationError("no HTTP client for \(location)") }
+            return try await fetcher.get(location, maxBytes: maxBundleBytes, timeout: .seconds(30))
+        }
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: location),
+              let size = attributes[.size] as? Int, size <= maxBundleBytes,
+              let data = FileManager.default.contents(atPath: location)
+        else { throw ConfigurationError("cannot read \(location) (missing, unreadable or over \(maxBundleBytes) bytes)") }
+        return Array(data)
+    }
+
+    static func directions(_ d: AnchorDirection) -> Set<TrustDirection> {
+        switch d {
+        case .incoming: [.incoming]
+        case .outgoing: [.outgoing]
+        case .both: [.incoming, .outgoing]
+        }
+    }
 }
 
 /// Certificate discovery (DNS CERT, then LDAP) judged by the store's outgoing anchors.

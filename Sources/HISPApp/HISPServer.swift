@@ -21,14 +21,17 @@ public final class HISPServer: Sendable {
     public let dns: CertificateDNSServer?
     public let gateway: DirectGateway
     let queue: Task<Void, Never>
+    let anchors: Task<Void, Never>
     let logger: Logger
 
-    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, gateway: DirectGateway, queue: Task<Void, Never>, logger: Logger) {
+    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, gateway: DirectGateway, queue: Task<Void, Never>,
+         anchors: Task<Void, Never>, logger: Logger) {
         self.inbound = inbound
         self.submission = submission
         self.dns = dns
         self.gateway = gateway
         self.queue = queue
+        self.anchors = anchors
         self.logger = logger
     }
 
@@ -145,11 +148,14 @@ public final class HISPServer: Sendable {
             await dnsServer?.stop()
             throw error
         }
+        // Anchors and bundles are read (bundles fetched) before the first message, then kept fresh.
+        await anchors.reload()
+        let refresher = Task { await anchors.run() }
         let queue = Task { await gateway.run() }
         let summary = Summary(
             hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
             dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
-        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, gateway: gateway, queue: queue, logger: logger), summary)
+        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, gateway: gateway, queue: queue, anchors: refresher, logger: logger), summary)
     }
 
     /// Graceful shutdown: no new sessions, current ones finish (up to `grace`), the queue stops between steps.
@@ -159,7 +165,9 @@ public final class HISPServer: Sendable {
         async let b: Void = submission.shutdown(grace: grace)
         _ = await (a, b)
         queue.cancel()
+        anchors.cancel()
         _ = await queue.value
+        _ = await anchors.value
         await dns?.stop()
         logger.info("stopped")
     }

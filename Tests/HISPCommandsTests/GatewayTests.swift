@@ -452,4 +452,31 @@ final class Gateways: @unchecked Sendable {
         #expect(again.log.contains("mailbox provider@direct.quick.test: exists"))
         again.stop()
     }
+
+    /// Trust from a bundle subscription, added while `hisp serve` runs: before it, B's certificates are not
+    /// trusted; a few seconds after `hisp bundle add`, the same message goes through with its MDN.
+    @Test func aTrustBundleAddedWhileServingIsUsed() async throws {
+        let g = try Gateways()
+        let a = try await g.add("a", ip: "127.0.0.14", domain: "direct.a6.test", user: "alice")
+        let b = try await g.add("b", ip: "127.0.0.15", domain: "direct.b6.test", user: "bob")
+        try await g.trust("b", caOf: a.domain, on: "a", forDomain: b.domain)
+        try g.configure("a")
+        try g.configure("b")
+        try g.start("a")
+        try g.start("b")
+        let before = "<before-bundle@\(a.domain)>"
+        try await g.submit(from: "a", to: [b.user], subject: "before the bundle", messageID: before)
+        let t1 = try await g.waitForTrace("a", before, contains: "failed:")
+        #expect(t1.contains("no trusted certificate for \(b.user)"))
+
+        let bundle = g.ws.path("bundle.pem")
+        try await g.hisp(["cert", "export", b.domain, "--ca", "--out", bundle] + b.store)
+        try await g.hisp(["bundle", "add", "--domain", a.domain, bundle] + a.store)
+        try await Task.sleep(for: .seconds(6))
+        let after = "<after-bundle@\(a.domain)>"
+        try await g.submit(from: "a", to: [b.user], subject: "after the bundle", messageID: after)
+        let t2 = try await g.waitForTrace("a", after, contains: "processed by the recipient's HISP (final)")
+        #expect(t2.contains("discovery  ok  \(b.user)"))
+        #expect(g.log("a").contains("trust bundle loaded"))
+    }
 }
