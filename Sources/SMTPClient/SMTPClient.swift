@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import SMTPCore
 
 /// How the client protects a connection (RFC 3207; DIRECT-NOTES 6: TLS 1.2+).
@@ -177,9 +178,15 @@ public final class SMTPClientConnection: @unchecked Sendable {
             let context = try NIOSSLContext(configuration: config)
             let name = Self.isIPAddress(host) ? nil : host
             let ch = channel.channel
+            let handshake = ch.eventLoop.makePromise(of: Void.self)
             try await ch.eventLoop.submit {
-                try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: name), position: .first)
+                let tls = try NIOSSLClientHandler(context: context, serverHostname: name)
+                try ch.pipeline.syncOperations.addHandler(tls, position: .first)
+                try ch.pipeline.syncOperations.addHandler(HandshakeWaiter(handshake), position: .after(tls))
             }.get()
+            // Wait for the handshake, so a refused certificate is reported as such and not
+            // as whatever the next read or write runs into.
+            try await handshake.futureResult.get()
         } catch {
             throw SMTPClientError.tls(host: host, "\(error)")
         }
@@ -326,6 +333,40 @@ public final class SMTPClientConnection: @unchecked Sendable {
             }
             chunk.withUnsafeReadableBytes { input.append($0) }
         }
+    }
+}
+
+/// Completes `promise` when the TLS handshake ends: done, failed, or the connection gone.
+final class HandshakeWaiter: ChannelInboundHandler, @unchecked Sendable {
+    // Touched only on the channel's event loop.
+    typealias InboundIn = ByteBuffer
+    private var promise: EventLoopPromise<Void>?
+
+    init(_ promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            promise?.succeed(())
+            promise = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise?.fail(error)
+        promise = nil
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise?.fail(ChannelError.ioOnClosedChannel)
+        promise = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        promise?.fail(ChannelError.ioOnClosedChannel)
+        promise = nil
     }
 }
 

@@ -246,22 +246,8 @@ extension HISPStore {
         }
     }
 
-    /// The signed and encrypted message of an outbound row.
-    public func wire(_ outboundID: String) async throws -> [UInt8] {
-        try await database.transaction(write: false) { tx in
-            let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(outboundID))
-            guard let row = rows.first, row.optionalBlob("wire_enc") != nil else { throw StoreError.notFound("the prepared message \(outboundID)") }
-            let rk = try await self.rowKey(table: "outbound", id: outboundID, row: row, in: tx)
-            return try rk.open("wire_enc", row)
-        }
-    }
-
-    /// Records one attempt for one recipient, and the sender's DSN with it when it failed.
-    public func recordDelivery(_ entry: QueueEntry, _ result: DeliveryResult, dsn: LocalDelivery?, now: Date = Date()) async throws {
-        try await recordDeliveries([(entry, result, dsn)], now: now)
-    }
-
-    /// Several attempts in one transaction (one connection's outcomes).
+    /// Delivery attempts, each for one recipient with the sender's DSN when it failed,
+    /// in one transaction (one connection's outcomes).
     public func recordDeliveries(_ items: [(entry: QueueEntry, result: DeliveryResult, dsn: LocalDelivery?)], now: Date = Date()) async throws {
         guard !items.isEmpty else { return }
         try await database.transaction(write: true) { tx in
@@ -394,9 +380,8 @@ extension HISPStore {
 
     // MARK: operator views
 
-    /// The whole queue, newest first (`hisp queue list`).
-    /// Newest first; without `includeFinished`, only what still waits (a processed
-    /// entry waits only while it has a deadline for the dispatched MDN).
+    /// The queue, newest first (`hisp queue list`); without `includeFinished`, only what
+    /// still waits (a processed entry waits only while it has a deadline for the dispatched MDN).
     public func queueEntries(includeFinished: Bool = true, limit: Int = 1000) async throws -> [QueueEntry] {
         try await entries((includeFinished ? "" : "WHERE (q.state IN ('pending', 'queued', 'sent') OR (q.state = 'processed' AND q.deadline IS NOT NULL)) ") + "ORDER BY q.created DESC, q.id LIMIT ?",
                           [.integer(Int64(limit))])
