@@ -26,6 +26,8 @@ final class StoreAnchors: IncomingTrust, Sendable {
     let logger: Logger
     private let cached = NIOLockedValueBox<DirectTrust?>(nil)
     private let bundles = NIOLockedValueBox<[String: (record: BundleRecord, subscription: TrustBundleSubscriptions)]>([:])
+    /// CRLs and AIA issuers fetched, kept across rereads of the anchors.
+    private let fetchCache = TrustFetchCache()
     static let refresh: Duration = .seconds(5)
     static let maxBundleBytes = 16 << 20
 
@@ -70,7 +72,7 @@ final class StoreAnchors: IncomingTrust, Sendable {
             logger.error("reading anchors failed", metadata: ["error": .string("\(error)")])
             if let trust = cached.withLockedValue({ $0 }) { return trust }
         }
-        let trust = DirectTrust(anchors: anchors, fetcher: fetcher)
+        let trust = DirectTrust(anchors: anchors, fetcher: fetcher, cache: fetchCache)
         cached.withLockedValue { $0 = trust }
         return trust
     }

@@ -54,7 +54,9 @@ struct QuickstartCommand: AsyncParsableCommand {
             }
         }
         let inboundPort = (try? parseHostPort(c.inbound?.listen ?? AppConfiguration.defaultInbound, what: "inbound"))?.port ?? 2525
-        let submission = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission")) ?? ("127.0.0.1", 2587)
+        var submission = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission")) ?? ("127.0.0.1", 2587)
+        // Listening on every address: a client on this machine connects to loopback (in the certificate).
+        if submission.0 == "0.0.0.0" || submission.0 == "::" { submission.0 = "127.0.0.1" }
         var password: String? = nil
         let records: [String] = try await options.withStore { s in
             if try await s.domains().contains(where: { $0.name == name }) {

@@ -306,6 +306,8 @@ public final class SMTPClientConnection: @unchecked Sendable {
         do {
             try await outbound.write(channel.channel.allocator.buffer(string: text))
         } catch {
+            // The reply timeout closes the connection; say so rather than "closed".
+            if idle.fired { throw SMTPClientError.timeout(during: "writing") }
             throw SMTPClientError.closed(during: "writing")
         }
     }

@@ -79,7 +79,8 @@ struct TestListener {
         SMTPClientConfiguration(
             heloName: "client.test",
             tls: SMTPClientTLS(verification: verification, trustRoots: try NIOSSLCertificate.fromPEMFile(certPath)),
-            replyTimeout: .seconds(10))
+            // Generous: the whole suite runs at once on a small machine.
+            replyTimeout: .seconds(60))
     }
 
     /// swaks against this listener; returns its transcript and exit status.
