@@ -9,10 +9,9 @@ struct Notices: Sendable {
     let hostname: String
 
     /// `<random@domain>`: unique per message (ETT compares three).
-    static func messageID(domain: String) -> String {
-        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
-        return "<" + bytes.map { String(format: "%02x", $0) }.joined() + "@" + domain + ">"
-    }
+    static func messageID(domain: String) -> String { "<\(Envelope.newID())@\(domain)>" }
+
+    static let dsnSubject = "Undeliverable: your Direct message"
 
     /// A processed / dispatched / failed MDN from `recipient` back to the sender of `original`.
     func mdn(_ disposition: MDNDisposition, recipient: DirectAddress, to sender: DirectAddress, original: MIMEEntity,
@@ -37,10 +36,10 @@ struct Notices: Sendable {
         let bytes = Notifications.dsnMessage(
             DSN(reportingMTA: hostname, originalMessageID: messageID,
                 recipients: failures.map { DSNRecipient(finalRecipient: $0.recipient, status: $0.status, diagnostic: $0.diagnostic) }),
-            from: "postmaster@\(sender.domain)", to: sender.description, subject: "Undeliverable: your Direct message",
+            from: "postmaster@\(sender.domain)", to: sender.description, subject: Self.dsnSubject,
             messageID: id, date: Date(), explanation: explanation, originalHeaders: originalHeaders)
         return LocalDelivery(mailbox: sender, bytes: bytes, metadata: MessageMetadata(
-            sender: "postmaster@\(sender.domain)", recipients: [sender.description], subject: "Undeliverable: your Direct message", messageID: id))
+            sender: "postmaster@\(sender.domain)", recipients: [sender.description], subject: Self.dsnSubject, messageID: id))
     }
 
     /// The header block of a message, for the DSN's text/rfc822-headers part.

@@ -62,7 +62,7 @@ final class StoreAnchors: IncomingTrust, Sendable {
                     logger.warning("unreadable anchor", metadata: ["anchor": .string(record.id)])
                     continue
                 }
-                anchors.add(TrustAnchor(certificate: certificate, directions: Self.directions(record.direction),
+                anchors.add(TrustAnchor(certificate: certificate, directions: record.direction.trustDirections,
                                         source: "anchor \(record.fingerprint.prefix(16))"), domain: record.domain)
             }
             for (record, anchorsOfBundle) in await bundleAnchors(try await store.bundles(), now: now) {
@@ -95,7 +95,7 @@ final class StoreAnchors: IncomingTrust, Sendable {
                     continue
                 }
             }
-            let source = TrustBundleSource(location: record.source, signingAnchors: signers, directions: Self.directions(record.direction),
+            let source = TrustBundleSource(location: record.source, signingAnchors: signers, directions: record.direction.trustDirections,
                                            refreshInterval: .seconds(max(60, record.refreshSeconds)))
             let fetcher = self.fetcher
             current[record.id] = (record, TrustBundleSubscriptions([source], fetcher: fetcher) { location in
@@ -129,9 +129,12 @@ final class StoreAnchors: IncomingTrust, Sendable {
         else { throw ConfigurationError("cannot read \(location) (missing, unreadable or over \(maxBundleBytes) bytes)") }
         return Array(data)
     }
+}
 
-    static func directions(_ d: AnchorDirection) -> Set<TrustDirection> {
-        switch d {
+extension AnchorDirection {
+    /// The directions DirectTrust knows for a stored anchor or bundle.
+    public var trustDirections: Set<TrustDirection> {
+        switch self {
         case .incoming: [.incoming]
         case .outgoing: [.outgoing]
         case .both: [.incoming, .outgoing]

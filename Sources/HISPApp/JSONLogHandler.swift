@@ -1,3 +1,4 @@
+import DirectCore
 import Foundation
 import Logging
 
@@ -23,7 +24,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var object: [String: Any] = [
-            "time": Self.utc(Date()),
+            "time": UTCTime.rfc3339(Date()),
             "level": event.level.rawValue,
             "message": "\(event.message)",
             "source": event.source,
@@ -40,14 +41,5 @@ public struct JSONLogHandler: LogHandler {
         case .array(let a): return a.map(plain)
         case .dictionary(let d): return d.mapValues(plain)
         }
-    }
-
-    /// RFC 3339 UTC to the second, without a formatter per line.
-    static func utc(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var t = tm()
-        gmtime_r(&seconds, &t)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday))T\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))Z"
     }
 }

@@ -110,11 +110,7 @@ enum CommandIO {
     }
 
     /// Date and time in UTC to the second, for what commands print.
-    static func timestamp(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: date)
-    }
+    static func timestamp(_ date: Date) -> String { UTCTime.rfc3339(date) }
 
     static func x509Certificate(_ path: String) throws -> Certificate {
         do {

@@ -3,6 +3,7 @@ import CryptographicMessageSyntax
 import DirectCore
 import DirectTrust
 import Foundation
+import HISPApp
 import HTTPFetch
 import PKCS12
 import Storage
@@ -96,9 +97,8 @@ struct BundleCommand: AsyncParsableCommand {
             let isURL = source.hasPrefix("http://") || source.hasPrefix("https://")
             let location = isURL ? source : URL(fileURLWithPath: source).standardizedFileURL.path
             let signers = try signer.flatMap { try CommandIO.x509Certificates($0) }
-            let dirs: Set<TrustDirection> = direction == .both ? [.incoming, .outgoing] : direction == .incoming ? [.incoming] : [.outgoing]
             let bundleSource = TrustBundleSource(
-                location: location, signingAnchors: signers, directions: dirs, refreshInterval: .seconds(refreshHours * 3600))
+                location: location, signingAnchors: signers, directions: direction.trustDirections, refreshInterval: .seconds(refreshHours * 3600))
             let loaded = try await AsyncHTTPFetcher.withFetcher { fetcher in
                 try await CommandIO.bundle(bundleSource, at: Date(), fetcher: fetcher)
             }

@@ -1,3 +1,4 @@
+import DirectCore
 import Foundation
 
 /// RFC 8098 dispositions Direct uses (Direct Implementation Guide for
@@ -220,10 +221,8 @@ public enum Notifications {
 
     /// RFC 5322 3.3 date-time in UTC.
     public static func rfc5322Date(_ date: Date) -> String {
-        // RFC 5322 3.3, in UTC; gmtime_r rather than a Calendar (ICU) per message.
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var t = tm()
-        gmtime_r(&seconds, &t)
+        // RFC 5322 3.3, in UTC.
+        let t = UTCTime.fields(date)
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }

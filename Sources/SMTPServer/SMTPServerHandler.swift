@@ -106,8 +106,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
             case .closed, .waiting:
                 return
             case .data:
-                if reader == nil { reader = session.dataReader() }
-                guard let outcome = input.read(into: &reader!) else { return }
+                var current = reader ?? session.dataReader()
+                guard let outcome = input.read(into: &current) else {
+                    reader = current
+                    return
+                }
                 reader = nil
                 run(session.dataFinished(outcome), context: context)
             case .command:

@@ -97,52 +97,10 @@ public struct MessageSummary: Sendable {
 }
 
 /// Times in the store: RFC 3339 UTC with milliseconds (`2026-11-23T08:41:48.658Z`),
-/// which sort as text. Written and read by hand: a formatter per call cost a
-/// fifth of the gateway's CPU.
+/// which sort as text.
 enum Timestamp {
-    static func text(_ date: Date) -> String {
-        let t = date.timeIntervalSince1970
-        var seconds = time_t(t.rounded(.down))
-        var millis = Int(((t - Double(seconds)) * 1000).rounded())
-        if millis >= 1000 { seconds += 1; millis -= 1000 }
-        var tm = tm()
-        gmtime_r(&seconds, &tm)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-        }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T"
-            + "\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
-    }
+    static func text(_ date: Date) -> String { UTCTime.rfc3339(date, milliseconds: true) }
 
     /// Reads what `text` writes (the fraction optional); anything else is the epoch.
-    static func date(_ text: String) -> Date {
-        let b = Array(text.utf8)
-        func number(_ from: Int, _ count: Int) -> Int? {
-            guard from + count <= b.count else { return nil }
-            var n = 0
-            for c in b[from..<(from + count)] {
-                guard c >= 0x30 && c <= 0x39 else { return nil }
-                n = n * 10 + Int(c - 0x30)
-            }
-            return n
-        }
-        guard b.count >= 20, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b.last == 0x5A,
-              let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
-              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2)
-        else { return Date(timeIntervalSince1970: 0) }
-        var fraction = 0.0
-        if b.count > 20 {
-            guard b[19] == 0x2E, b.count - 21 <= 9, let f = number(20, b.count - 21) else { return Date(timeIntervalSince1970: 0) }
-            fraction = Double(f) / pow(10, Double(b.count - 21))
-        }
-        var tm = tm()
-        tm.tm_year = Int32(year - 1900)
-        tm.tm_mon = Int32(month - 1)
-        tm.tm_mday = Int32(day)
-        tm.tm_hour = Int32(hour)
-        tm.tm_min = Int32(minute)
-        tm.tm_sec = Int32(second)
-        return Date(timeIntervalSince1970: Double(timegm(&tm)) + fraction)
-    }
+    static func date(_ text: String) -> Date { UTCTime.parseRFC3339(text) ?? Date(timeIntervalSince1970: 0) }
 }
