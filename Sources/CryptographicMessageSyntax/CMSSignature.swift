@@ -88,7 +88,8 @@ public enum CMSSignature {
     /// nil to use eContent). Returns the signers in order; throws at the first
     /// signer whose signature fails, naming the check.
     public static func verifySignatures(
-        _ signedData: SignedData, detachedContent: ArraySlice<UInt8>?, policy: AlgorithmPolicy = .direct
+        _ signedData: SignedData, detachedContent: ArraySlice<UInt8>?, policy: AlgorithmPolicy = .direct,
+        certificateCache: CertificateCache? = nil
     ) throws -> [VerifiedSigner] {
         guard !signedData.signerInfos.isEmpty else { throw CMSError.noSignerInfos }
         let content: ArraySlice<UInt8>
@@ -99,7 +100,9 @@ public enum CMSSignature {
         } else {
             throw CMSError.noContentToVerify
         }
-        let certificates = signedData.certificates.compactMap { try? CertificateSummary(der: $0) }
+        let certificates = signedData.certificates.compactMap { der in
+            try? certificateCache.map { try $0.summary(der) } ?? CertificateSummary(der: der)
+        }
         var verified: [VerifiedSigner] = []
         for signer in signedData.signerInfos {
             // Policy before any work: the digest algorithm.

@@ -20,16 +20,26 @@ public struct DirectTrust: Sendable {
     /// then follow `policy.revocationUnreachable`).
     public let fetcher: (any HTTPFetching)?
     public let cache: TrustFetchCache
+    /// Trusted verdicts reused for `verdictLifetime` (zero, the default: none).
+    public let verdicts: TrustVerdictCache
 
     public init(anchors: TrustAnchors, policy: TrustPolicy = .direct, fetcher: (any HTTPFetching)? = nil,
-                cache: TrustFetchCache = TrustFetchCache()) {
+                cache: TrustFetchCache = TrustFetchCache(), verdictLifetime: Duration = .zero) {
         self.anchors = anchors
         self.policy = policy
         self.fetcher = fetcher
         self.cache = cache
+        self.verdicts = TrustVerdictCache(lifetime: verdictLifetime)
     }
 
     public func evaluate(_ request: TrustRequest) async -> TrustVerdict {
+        if let kept = verdicts.verdict(for: request) { return kept }
+        let verdict = await evaluateAfresh(request)
+        verdicts.keep(verdict, for: request)
+        return verdict
+    }
+
+    func evaluateAfresh(_ request: TrustRequest) async -> TrustVerdict {
         let leaf = request.certificate
         var checks: [TrustCheck] = []
         func done(_ chain: [Certificate] = []) -> TrustVerdict {

@@ -38,7 +38,7 @@ public struct TrustAnchor: Sendable, Hashable {
 
 /// Trust anchors per local domain. The domain `*` holds anchors that apply
 /// to every local domain (what `hisp trust check --anchor` configures).
-public struct TrustAnchors: Sendable {
+public struct TrustAnchors: Sendable, Equatable {
     public static let everyDomain = "*"
     public private(set) var byDomain: [String: [TrustAnchor]] = [:]
 

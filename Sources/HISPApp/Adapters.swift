@@ -72,7 +72,10 @@ final class StoreAnchors: IncomingTrust, Sendable {
             logger.error("reading anchors failed", metadata: ["error": .string("\(error)")])
             if let trust = cached.withLockedValue({ $0 }) { return trust }
         }
-        let trust = DirectTrust(anchors: anchors, fetcher: fetcher, cache: fetchCache)
+        // Unchanged anchors keep the same DirectTrust and its kept verdicts.
+        if let trust = cached.withLockedValue({ $0 }), trust.anchors == anchors { return trust }
+        let trust = DirectTrust(anchors: anchors, fetcher: fetcher, cache: fetchCache,
+                                verdictLifetime: TrustVerdictCache.serverLifetime)
         cached.withLockedValue { $0 = trust }
         return trust
     }

@@ -12,10 +12,14 @@ import Foundation
 public struct SMIME: Sendable {
     public var policy: AlgorithmPolicy
     public var limits: MessageLimits
+    /// Signers' certificates parsed once across the messages this value verifies.
+    public let certificateCache: CertificateCache
 
-    public init(policy: AlgorithmPolicy = .direct, limits: MessageLimits = .default) {
+    public init(policy: AlgorithmPolicy = .direct, limits: MessageLimits = .default,
+                certificateCache: CertificateCache = CertificateCache()) {
         self.policy = policy
         self.limits = limits
+        self.certificateCache = certificateCache
     }
 
     func parse(_ bytes: [UInt8]) throws -> MIMEEntity {
@@ -31,6 +35,30 @@ public struct SMIME: Sendable {
         _ bytes: [UInt8], identity: SMIMEIdentity, digest: DigestAlgorithm = .sha256, opaque: Bool = false,
         wrap: Bool = true, signingTime: Date = Date()
     ) throws -> [UInt8] {
+        let signed = try signedEntity(bytes, identity: identity, digest: digest, opaque: opaque, wrap: wrap, signingTime: signingTime)
+        return Wrapping.assemble(outer: signed.outer, contentType: signed.contentType, extraHeaders: signed.contentHeaders, body: signed.body)
+    }
+
+    /// Wraps, signs and encrypts, as Direct sends (Direct AS 1.2 5.3, RFC 5751
+    /// 3.1): the same bytes as `encrypt(sign(...), wrap: false)`, without
+    /// writing out and re-reading the signed message in between.
+    public func signAndEncrypt(
+        _ bytes: [UInt8], identity: SMIMEIdentity, to recipients: [CertificateSummary], digest: DigestAlgorithm = .sha256,
+        cipher: ContentEncryption = .aes256CBC, keyTransport: KeyTransport = .rsaOAEPSHA256, wrap: Bool = true,
+        signingTime: Date = Date()
+    ) throws -> [UInt8] {
+        let signed = try signedEntity(bytes, identity: identity, digest: digest, opaque: false, wrap: wrap, signingTime: signingTime)
+        let inner = EntityBuilder(headers: [("Content-Type", signed.contentType.description)] + signed.contentHeaders,
+                                  body: signed.body).serialize()
+        return try envelope(inner, outer: signed.outer, to: recipients, cipher: cipher, keyTransport: keyTransport)
+    }
+
+    /// The signed entity, before it is written out: the headers that stay
+    /// outside, its Content-Type and other content headers, and its body.
+    private func signedEntity(
+        _ bytes: [UInt8], identity: SMIMEIdentity, digest: DigestAlgorithm, opaque: Bool, wrap: Bool, signingTime: Date
+    ) throws -> (outer: [(name: String, value: String)], contentType: ContentType,
+                 contentHeaders: [(name: String, value: String)], body: [UInt8]) {
         let message = try parse(bytes)
         let inner: [UInt8]
         let outer: [(name: String, value: String)]
@@ -48,10 +76,9 @@ public struct SMIME: Sendable {
             // RFC 8551 3.5.2: application/pkcs7-mime; smime-type=signed-data.
             let ct = ContentType(type: "application", subtype: "pkcs7-mime",
                                  parameters: [("smime-type", "signed-data"), ("name", "smime.p7m")])
-            return Wrapping.assemble(
-                outer: outer, contentType: ct,
-                extraHeaders: [("Content-Transfer-Encoding", "base64"), ("Content-Disposition", "attachment; filename=smime.p7m")],
-                body: Base64.encode(signedData))
+            return (outer, ct,
+                    [("Content-Transfer-Encoding", "base64"), ("Content-Disposition", "attachment; filename=smime.p7m")],
+                    Base64.encode(signedData))
         }
         // RFC 8551 3.5.3: multipart/signed with a detached signature.
         let boundary = Multipart.makeBoundary()
@@ -67,7 +94,7 @@ public struct SMIME: Sendable {
         ])
         let body = Multipart.body(parts: [inner, signaturePart], boundary: boundary,
                                   preamble: "This is an S/MIME signed message")
-        return Wrapping.assemble(outer: outer, contentType: ct, body: body)
+        return (outer, ct, [], body)
     }
 
     // MARK: Encrypt
@@ -88,6 +115,14 @@ public struct SMIME: Sendable {
             inner = Wrapping.wrappedEntity(message)
             outer = Wrapping.headers(message) { n in Wrapping.routingHeaders.contains { $0.caseInsensitiveEquals(n) } }
         }
+        return try envelope(inner, outer: outer, to: recipients, cipher: cipher, keyTransport: keyTransport)
+    }
+
+    /// `inner` enveloped to the recipients, under the outer headers.
+    private func envelope(
+        _ inner: [UInt8], outer: [(name: String, value: String)], to recipients: [CertificateSummary],
+        cipher: ContentEncryption, keyTransport: KeyTransport
+    ) throws -> [UInt8] {
         let envelope = try CMSEnvelope.encrypt(
             content: inner, recipients: recipients.map { EnvelopeRecipient(certificate: $0) }, cipher: cipher,
             keyTransport: keyTransport, policy: policy)
@@ -168,11 +203,12 @@ public struct SMIME: Sendable {
             throw SMIMEError.notSMIME(expected: "signed", found: ct.description)
         }
 
-        let signers = try CMSSignature.verifySignatures(signedData, detachedContent: content, policy: policy)
+        let signers = try CMSSignature.verifySignatures(
+            signedData, detachedContent: content, policy: policy, certificateCache: certificateCache)
         // Each included certificate is parsed once; the signer's own is the
         // leaf, the others are candidate intermediates.
         let included: [(der: [UInt8], certificate: Certificate)] = signedData.certificates.compactMap { der in
-            (try? Certificate(derEncoded: der)).map { (der, $0) }
+            (try? certificateCache.certificate(der)).map { (der, $0) }
         }
         var firstFailure: String? = nil
         var trustedChain: [Certificate]? = nil

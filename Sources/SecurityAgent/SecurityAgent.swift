@@ -84,9 +84,9 @@ public struct SecurityAgent: Sendable {
         guard !recipients.isEmpty else { throw AgentError("trust", "no trusted recipient certificate") }
         let identity = try await signingIdentity(sender)
         // Direct AS 1.2 5.3 / RFC 5751 3.1: the whole message is wrapped, then signed, then encrypted.
-        let signed = try smime.sign(message, identity: identity, digest: digest, wrap: true, signingTime: time)
-        let summaries = try recipients.map { try CertificateSummary(der: try Self.der($0)) }
-        return try smime.encrypt(signed, to: summaries, cipher: cipher, keyTransport: keyTransport, wrap: false)
+        let summaries = try recipients.map { try smime.certificateCache.summary(try Self.der($0)) }
+        return try smime.signAndEncrypt(message, identity: identity, to: summaries, digest: digest, cipher: cipher,
+                                        keyTransport: keyTransport, wrap: true, signingTime: time)
     }
 
     static func der(_ c: Certificate) throws -> [UInt8] {

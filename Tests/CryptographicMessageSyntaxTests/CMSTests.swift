@@ -200,3 +200,47 @@ import HISPTesting
         #expect(UTCDateTime(year: 2026, month: 13, day: 1, hour: 0, minute: 0, second: 0).date == nil)
     }
 }
+
+/// Certificates parsed once by their bytes: the same answer as a fresh
+/// parse, failures never kept, and a bound on what is kept.
+@Suite struct CertificateCacheTests {
+    @Test func keptParsesEqualFreshOnes() throws {
+        let der = try MemoryIdentity.make("cached@direct.a.example").summary.der
+        let cache = CertificateCache()
+        #expect(try cache.summary(der) == CertificateSummary(der: der))
+        #expect(try cache.certificate(der) == Certificate(derEncoded: der))
+        #expect(cache.count == 1)
+        // A copy of the bytes finds the same entry.
+        #expect(try cache.summary(Array(der[...])) == CertificateSummary(der: der))
+        #expect(cache.count == 1)
+    }
+
+    @Test func certificatesThatDifferOnlyInTheirSignatureAreDifferentEntries() throws {
+        var der = try MemoryIdentity.make("tampered@direct.a.example").summary.der
+        let cache = CertificateCache()
+        let original = try cache.summary(der)
+        der[der.count - 1] ^= 0x01
+        let tampered = try cache.summary(der)
+        #expect(tampered.der != original.der)
+        #expect(cache.count == 2)
+    }
+
+    @Test func whatFailsToParseIsNotKeptAndFailsEachTime() throws {
+        let cache = CertificateCache()
+        let garbage: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x01]
+        for _ in 0..<2 {
+            #expect(throws: (any Error).self) { try cache.summary(garbage) }
+            #expect(throws: (any Error).self) { try cache.certificate(garbage) }
+        }
+        #expect(cache.count == 0)
+    }
+
+    @Test func theCacheStaysWithinItsCapacity() throws {
+        let cache = CertificateCache(capacity: 2)
+        for i in 0..<3 { _ = try cache.summary(try MemoryIdentity.make("c\(i)@direct.a.example").summary.der) }
+        #expect(cache.count <= 2)
+        let off = CertificateCache(capacity: 0)
+        _ = try off.summary(try MemoryIdentity.make("none@direct.a.example").summary.der)
+        #expect(off.count == 0)
+    }
+}

@@ -3,6 +3,7 @@ import DirectTrust
 import Foundation
 import HISPTesting
 import InternetMessage
+import SwiftASN1
 import Testing
 @testable import SMIME
 
@@ -61,6 +62,44 @@ import Testing
         #expect(try MIMEEntity(parsing: inner).contentType.mimeType == "multipart/signed")
         let verified = try await SMIME().verify(inner, trust: validator())
         #expect(verified.wasWrapped)
+    }
+
+    @Test func signAndEncryptWritesWhatSignThenEncryptWrites() async throws {
+        let msg = sampleMessage()
+        let time = Date(timeIntervalSince1970: 1_795_000_000)
+        let smime = SMIME()
+        let bob = try Self.bob.get().summary
+        let one = try smime.signAndEncrypt(msg, identity: identity(Self.alice), to: [bob], signingTime: time)
+        let two = try smime.encrypt(try smime.sign(msg, identity: identity(Self.alice), signingTime: time), to: [bob], wrap: false)
+        func fields(_ e: MIMEEntity) -> [String] { e.headers.fields.map { "\($0.name): \($0.value)" } }
+        #expect(fields(try MIMEEntity(parsing: one)) == fields(try MIMEEntity(parsing: two)))
+        // Inside: the same signed entity but for its boundary and signature bytes.
+        let inner1 = try MIMEEntity(parsing: try smime.decrypt(one, identity: identity(Self.bob)).entity)
+        let inner2 = try MIMEEntity(parsing: try smime.decrypt(two, identity: identity(Self.bob)).entity)
+        #expect(inner1.headers.fields.map(\.name) == inner2.headers.fields.map(\.name))
+        #expect(inner1.contentType.mimeType == "multipart/signed")
+        #expect(inner1.contentType[parameter: "micalg"] == inner2.contentType[parameter: "micalg"])
+        #expect(inner1.parts.count == 2 && inner2.parts.count == 2)
+        #expect(inner1.parts[0].bytes == inner2.parts[0].bytes)
+        let verified = try await smime.verify(try smime.decrypt(one, identity: identity(Self.bob)).entity, trust: validator())
+        #expect(verified.wasWrapped)
+        #expect(verified.content == msg)
+    }
+
+    /// What the gateway sends, read by OpenSSL: decrypted, then verified.
+    @Test func opensslDecryptsAndVerifiesWhatSignAndEncryptWrites() throws {
+        let ws = try Workspace()
+        let alice = try Self.alice.get(), bob = try Self.bob.get()
+        _ = try ws.write("alice.pem", PEMDocument(type: "CERTIFICATE", derBytes: alice.summary.der).pemString + "\n")
+        _ = try ws.write("bob.pem", PEMDocument(type: "CERTIFICATE", derBytes: bob.summary.der).pemString + "\n")
+        _ = try ws.write("bob.key", PEMDocument(type: "PRIVATE KEY", derBytes: bob.key.pkcs8DER).pemString + "\n")
+        let msg = sampleMessage()
+        _ = try ws.write("e.eml", try SMIME().signAndEncrypt(msg, identity: identity(Self.alice), to: [bob.summary]))
+        try ws.mustRun("openssl", ["cms", "-decrypt", "-in", "e.eml", "-recip", "bob.pem", "-inkey", "bob.key", "-out", "d.eml"])
+        try ws.mustRun("openssl", ["cms", "-verify", "-in", "d.eml", "-CAfile", "alice.pem", "-out", "o.eml"])
+        let wrapped = try MIMEEntity(parsing: LineEndings.canonicalize(try ws.read("o.eml")))
+        #expect(wrapped.contentType.mimeType == "message/rfc822")
+        #expect(Array(wrapped.bodyBytes) == msg)
     }
 
     @Test func aKeyThatIsNotTheCertificatesIsRefused() throws {

@@ -1,0 +1,79 @@
+import Synchronization
+import X509
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Certificates parsed once and kept by their exact DER bytes: a peer
+/// includes the same certificates in every message it signs, and parsing
+/// them (ours for CMS, swift-certificates' for chain validation) costs more
+/// than checking the signature with them. Parsing is a pure function of the
+/// bytes, so a kept result is the one a fresh parse would give; what fails
+/// to parse is not kept and fails again, with its own error, each time.
+public final class CertificateCache: Sendable {
+    public static let defaultCapacity = 1024
+
+    struct Entry {
+        var summary: CertificateSummary?
+        var certificate: Certificate?
+    }
+
+    /// The DER bytes as the key. Hashing takes only the length and the last
+    /// bytes (the issuer's signature, different in every certificate), so a
+    /// lookup does not hash a whole certificate; equality compares it all.
+    struct Key: Hashable {
+        let der: [UInt8]
+
+        static func == (a: Key, b: Key) -> Bool {
+            guard a.der.count == b.der.count else { return false }
+            return a.der.withUnsafeBytes { x in
+                b.der.withUnsafeBytes { y in
+                    guard let p = x.baseAddress, let q = y.baseAddress else { return true }  // both empty
+                    return memcmp(p, q, x.count) == 0
+                }
+            }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(der.count)
+            der.withUnsafeBufferPointer { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.suffix(32)))) }
+        }
+    }
+
+    public let capacity: Int
+    private let entries = Mutex<[Key: Entry]>([:])
+
+    /// A capacity of zero keeps nothing.
+    public init(capacity: Int = CertificateCache.defaultCapacity) {
+        self.capacity = max(0, capacity)
+    }
+
+    /// Our parse of `der` (`CertificateSummary(der:)`).
+    public func summary(_ der: [UInt8]) throws -> CertificateSummary {
+        if let kept = entries.withLock({ $0[Key(der: der)]?.summary }) { return kept }
+        let parsed = try CertificateSummary(der: der)
+        keep(der) { $0.summary = parsed }
+        return parsed
+    }
+
+    /// swift-certificates' parse of `der`.
+    public func certificate(_ der: [UInt8]) throws -> Certificate {
+        if let kept = entries.withLock({ $0[Key(der: der)]?.certificate }) { return kept }
+        let parsed = try Certificate(derEncoded: der)
+        keep(der) { $0.certificate = parsed }
+        return parsed
+    }
+
+    private func keep(_ der: [UInt8], _ update: (inout Entry) -> Void) {
+        guard capacity > 0, der.count <= CertificateSummary.maxSize else { return }
+        let key = Key(der: der)
+        entries.withLock { entries in
+            if entries[key] == nil, entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            update(&entries[key, default: Entry()])
+        }
+    }
+
+    public var count: Int { entries.withLock { $0.count } }
+}
