@@ -107,6 +107,36 @@ public struct ContentInfo: CMSCodable, DERNodeConvertible, Hashable {
         .constructed(identifier, [try .value(contentType), .explicit(0, content)])
     }
 
+    /// Parses a ContentInfo without parsing its content, which `unwrap`
+    /// parses once, as the type its content type names. swift-asn1 builds
+    /// the node tree of everything it parses, so a full parse here would
+    /// parse a SignedData (with its certificates) twice. What the shallow
+    /// reader does not handle (indefinite lengths, as `openssl cms -stream`
+    /// writes, high tag numbers, anything malformed) goes to the full parse,
+    /// which reports the error.
+    public static func parse(_ bytes: some Collection<UInt8>) throws -> ContentInfo {
+        let array = Array(bytes)
+        if let info = shallow(array[...]) { return info }
+        do {
+            return try ContentInfo(berEncoded: BER.parse(array))
+        } catch let e as CMSError {
+            throw e
+        } catch {
+            throw CMSError.malformed("ContentInfo: \(error)")
+        }
+    }
+
+    static func shallow(_ b: ArraySlice<UInt8>) -> ContentInfo? {
+        // RFC 5652 3: SEQUENCE { OBJECT IDENTIFIER, [0] EXPLICIT content }, nothing after it.
+        guard let outer = TLVHeader(b, at: b.startIndex, end: b.endIndex), outer.tag == 0x30, outer.end == b.endIndex,
+            let oid = TLVHeader(b, at: outer.contentStart, end: outer.end), oid.tag == 0x06,
+            let type = try? ASN1ObjectIdentifier(derEncoded: b[oid.start..<oid.end]),
+            let explicit = TLVHeader(b, at: oid.end, end: outer.end), explicit.tag == 0xA0, explicit.end == outer.end,
+            let inner = TLVHeader(b, at: explicit.contentStart, end: explicit.end), inner.end == explicit.end
+        else { return nil }
+        return ContentInfo(contentType: type, content: .encoded(b[inner.start..<inner.end]))
+    }
+
     /// The content parsed as `T`, after checking the content type.
     public func unwrap<T: CMSCodable>(_ type: T.Type, expecting oid: ASN1ObjectIdentifier) throws -> T {
         guard contentType == oid else {
@@ -226,5 +256,40 @@ public struct CMSAttribute: CMSCodable, Hashable {
             try coder.serialize(type)
             try coder.serializeSetOf(values)
         }
+    }
+}
+
+/// One definite-length BER/DER identifier and length (X.690 8.1.2, 8.1.3),
+/// read without building nodes. Nil for what it leaves to swift-asn1: the
+/// high-tag-number form, the indefinite length, lengths of more than four
+/// octets, and a length that runs past `end`.
+struct TLVHeader {
+    let tag: UInt8
+    let start: Int
+    let contentStart: Int
+    let end: Int
+
+    init?(_ b: ArraySlice<UInt8>, at i: Int, end limit: Int) {
+        guard i >= b.startIndex, limit <= b.endIndex, i + 2 <= limit else { return nil }
+        let tag = b[i]
+        guard tag & 0x1F != 0x1F else { return nil }
+        let first = b[i + 1]
+        var p = i + 2
+        var length = 0
+        if first < 0x80 {
+            length = Int(first)
+        } else {
+            let octets = Int(first & 0x7F)
+            guard (1...4).contains(octets), p + octets <= limit else { return nil }
+            for _ in 0..<octets {
+                length = length << 8 | Int(b[p])
+                p += 1
+            }
+        }
+        guard length <= limit - p else { return nil }
+        self.tag = tag
+        self.start = i
+        self.contentStart = p
+        self.end = p + length
     }
 }

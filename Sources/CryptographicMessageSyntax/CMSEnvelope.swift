@@ -64,7 +64,7 @@ public enum CMSEnvelope {
     /// Encrypts `content` to every recipient and returns the DER of a ContentInfo.
     public static func encrypt(
         content: [UInt8], recipients: [EnvelopeRecipient], cipher: ContentEncryption = .aes256CBC,
-        keyTransport: KeyTransport = .rsaOAEPSHA256, policy: AlgorithmPolicy = .direct
+        keyTransport: KeyTransport = .rsaOAEPSHA256, policy: AlgorithmPolicy = .direct, certificateCache: CertificateCache? = nil
     ) throws -> [UInt8] {
         guard !recipients.isEmpty else { throw CMSError.notAddressedToUs(recipients: []) }
         guard recipients.count <= maxRecipientInfos else {
@@ -79,7 +79,8 @@ public enum CMSEnvelope {
         let cekBytes = cek.withUnsafeBytes { Array($0) }
         let transportAlg = try keyTransport.algorithmIdentifier
         let recipientInfos: [RecipientInfo] = try recipients.map { r in
-            let encryptedKey = try PublicKeyOperations.encryptContentKey(cekBytes, to: r.certificate, transport: keyTransport)
+            let encryptedKey = try PublicKeyOperations.encryptContentKey(
+                cekBytes, to: r.certificate, transport: keyTransport, cache: certificateCache)
             let rid: CertificateIdentifier
             if r.useSubjectKeyIdentifier {
                 guard let ski = r.certificate.subjectKeyIdentifier else {

@@ -141,7 +141,9 @@ public enum CMSSignature {
                 // RFC 5652 5.4: without attributes the signature covers the content itself.
                 signedBytes = Array(content)
             }
-            guard try PublicKeyOperations.verify(signature: signer.signature, over: signedBytes, digest: digest, certificate: cert) else {
+            guard try PublicKeyOperations.verify(
+                signature: signer.signature, over: signedBytes, digest: digest, certificate: cert, cache: certificateCache)
+            else {
                 throw CMSError.signatureInvalid("signature of \(cert.displayName) does not match the signed data")
             }
             verified.append(VerifiedSigner(certificate: cert, digest: digest, signingTime: signingTime))

@@ -1,3 +1,4 @@
+import CryptoExtras
 import Synchronization
 import X509
 #if canImport(Glibc)
@@ -18,6 +19,11 @@ public final class CertificateCache: Sendable {
     struct Entry {
         var summary: CertificateSummary?
         var certificate: Certificate?
+        /// Parsed RSA public keys: BoringSSL sets up a key's Montgomery
+        /// context on its first use, which costs about as much as the
+        /// public-key operation itself.
+        var rsaVerifying: _RSA.Signing.PublicKey?
+        var rsaEncryption: _RSA.Encryption.PublicKey?
     }
 
     /// The DER bytes as the key. Hashing takes only the length and the last
@@ -64,6 +70,22 @@ public final class CertificateCache: Sendable {
         let parsed = try Certificate(derEncoded: der)
         keep(der) { $0.certificate = parsed }
         return parsed
+    }
+
+    /// The RSA key of `certificate`, to check signatures with.
+    public func rsaVerifyingKey(_ certificate: CertificateSummary) throws -> _RSA.Signing.PublicKey {
+        if let kept = entries.withLock({ $0[Key(der: certificate.der)]?.rsaVerifying }) { return kept }
+        let key = try _RSA.Signing.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
+        keep(certificate.der) { $0.rsaVerifying = key }
+        return key
+    }
+
+    /// The RSA key of `certificate`, to encrypt a content-encryption key to.
+    public func rsaEncryptionKey(_ certificate: CertificateSummary) throws -> _RSA.Encryption.PublicKey {
+        if let kept = entries.withLock({ $0[Key(der: certificate.der)]?.rsaEncryption }) { return kept }
+        let key = try _RSA.Encryption.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
+        keep(certificate.der) { $0.rsaEncryption = key }
+        return key
     }
 
     private func keep(_ der: [UInt8], _ update: (inout Entry) -> Void) {

@@ -264,11 +264,13 @@ public struct LocalPrivateKey: CMSSigningKey, CMSKeyTransportDecrypter {
 public enum PublicKeyOperations {
     /// Verifies a SignerInfo signature (RFC 5652 5.6) with the certificate's key.
     public static func verify(
-        signature: ArraySlice<UInt8>, over data: [UInt8], digest: DigestAlgorithm, certificate: CertificateSummary
+        signature: ArraySlice<UInt8>, over data: [UInt8], digest: DigestAlgorithm, certificate: CertificateSummary,
+        cache: CertificateCache? = nil
     ) throws -> Bool {
         switch certificate.keyType {
         case .rsa:
-            let key = try _RSA.Signing.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
+            let key = try cache.map { try $0.rsaVerifyingKey(certificate) }
+                ?? _RSA.Signing.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
             let sig = _RSA.Signing.RSASignature(rawRepresentation: signature)
             switch digest {
             case .sha256: return key.isValidSignature(sig, for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5)
@@ -297,12 +299,15 @@ public enum PublicKeyOperations {
     }
 
     /// Encrypts a content-encryption key to an RSA certificate.
-    public static func encryptContentKey(_ cek: [UInt8], to certificate: CertificateSummary, transport: KeyTransport) throws -> [UInt8] {
+    public static func encryptContentKey(
+        _ cek: [UInt8], to certificate: CertificateSummary, transport: KeyTransport, cache: CertificateCache? = nil
+    ) throws -> [UInt8] {
         guard case .rsa = certificate.keyType else {
             throw CMSError.unsupportedRecipientType(
                 "recipient has an \(certificate.keyType) key; encryption to EC certificates (key agreement) is not supported (\(certificate.displayName))")
         }
-        let key = try _RSA.Encryption.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
+        let key = try cache.map { try $0.rsaEncryptionKey(certificate) }
+            ?? _RSA.Encryption.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
         switch transport {
         case .rsaOAEPSHA256: return Array(try key.encrypt(cek, padding: .PKCS1_OAEP_SHA256))
         case .rsaOAEPSHA1: return Array(try key.encrypt(cek, padding: .PKCS1_OAEP))

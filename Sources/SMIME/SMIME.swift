@@ -12,7 +12,8 @@ import Foundation
 public struct SMIME: Sendable {
     public var policy: AlgorithmPolicy
     public var limits: MessageLimits
-    /// Signers' certificates parsed once across the messages this value verifies.
+    /// Signers' and recipients' certificates (and their RSA keys) parsed
+    /// once across the messages this value handles.
     public let certificateCache: CertificateCache
 
     public init(policy: AlgorithmPolicy = .direct, limits: MessageLimits = .default,
@@ -125,7 +126,7 @@ public struct SMIME: Sendable {
     ) throws -> [UInt8] {
         let envelope = try CMSEnvelope.encrypt(
             content: inner, recipients: recipients.map { EnvelopeRecipient(certificate: $0) }, cipher: cipher,
-            keyTransport: keyTransport, policy: policy)
+            keyTransport: keyTransport, policy: policy, certificateCache: certificateCache)
         // RFC 8551 3.3 / RFC 8551 3.4 (authEnveloped-data).
         let smimeType = cipher.isAuthenticated ? "authEnveloped-data" : "enveloped-data"
         let ct = ContentType(type: "application", subtype: "pkcs7-mime",
