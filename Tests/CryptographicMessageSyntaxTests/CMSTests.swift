@@ -132,6 +132,33 @@ import HISPTesting
         }
         #expect(throws: CMSError.self) { try ContentInfo.parse([0x30, 0x80, 0x01]) }
     }
+
+    /// The shallow ContentInfo reader gives what swift-asn1's full parse
+    /// gives, leaves what it does not read to it, and lets nothing malformed
+    /// through: trailing bytes and a content longer than its [0] are refused.
+    @Test func shallowContentInfoParseAgreesWithTheFullParse() throws {
+        let id = try Self.rsa.get()
+        for size in [3, 200, 70_000] {
+            let der = try CMSSignature.sign(content: Array(repeating: 7, count: size), detached: false, key: id.key, certificate: id.summary)
+            let shallow = try #require(ContentInfo.shallow(der[...]))
+            let full = try ContentInfo(berEncoded: BER.parse(der))
+            #expect(shallow == full)
+            #expect(try ContentInfo.parse(der) == full)
+            // Trailing bytes: not taken by the shallow reader, refused by the full parse.
+            #expect(ContentInfo.shallow((der + [0x00])[...]) == nil)
+            #expect(throws: CMSError.self) { try ContentInfo.parse(der + [0x00]) }
+        }
+        // BER with indefinite lengths (as `openssl cms -stream` writes) goes to the full parse.
+        let oid: [UInt8] = [0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01]  // id-data
+        let indefinite: [UInt8] = [0x30, 0x80] + oid + [0xA0, 0x80, 0x04, 0x02, 0x41, 0x42, 0x00, 0x00, 0x00, 0x00]
+        #expect(ContentInfo.shallow(indefinite[...]) == nil)
+        let parsed = try ContentInfo.parse(indefinite)
+        #expect(parsed.contentType == CMSOID.data)
+        // An inner value that runs past its [0] is not split by the shallow reader.
+        let overrun: [UInt8] = [0x30, 0x11] + oid + [0xA0, 0x04, 0x04, 0x05, 0x41, 0x42]
+        #expect(ContentInfo.shallow(overrun[...]) == nil)
+        #expect(throws: CMSError.self) { try ContentInfo.parse(overrun) }
+    }
 }
 
 @Suite struct DERWriterTests {
