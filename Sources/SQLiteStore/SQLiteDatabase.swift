@@ -1,7 +1,12 @@
 import Foundation
-import NIOCore
-import SQLiteNIO
 import Storage
+import Synchronization
+// The SQLite library that sqlite-nio bundles (its functions carry a
+// `sqlite_nio_` prefix). We call it directly: sqlite-nio runs every
+// statement as a job on a thread pool and hands every row back through an
+// event loop, two thread hops per statement, which made the store's
+// transactions, not RSA, the gateway's limit.
+import VaporCSQLite
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,14 +17,37 @@ import Glibc
 /// is on disk before `transaction` returns (the gateway answers SMTP 250 only
 /// then); a process killed at any moment leaves a database that opens with
 /// every committed transaction in it. Files are created mode 0600.
-public final class SQLiteDatabase: StoreDatabase {
-    let connection: SQLiteConnection
-    let gate = TransactionGate()
+///
+/// One connection, one transaction at a time, in arrival order. A
+/// transaction runs on the database's own thread (a task executor), where
+/// its statements are plain calls into SQLite with statements prepared once
+/// and reused; the fsync of a COMMIT blocks that thread, not the threads of
+/// Swift's cooperative pool that the rest of the gateway runs on.
+public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
+    // @unchecked: `handle`, `statements` and `closed` are only touched by
+    // the holder of `gate` (and by open and deinit, before and after any).
+    private let handle: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+    private let gate = TransactionGate()
+    private let executor: SQLiteThread
     public let path: String
+    /// Prepared statements kept (the store has a few dozen distinct ones).
+    static let maxPreparedStatements = 256
 
-    init(connection: SQLiteConnection, path: String) {
-        self.connection = connection
+    private var closed = false
+
+    private init(handle: OpaquePointer, path: String) {
+        self.handle = handle
         self.path = path
+        self.executor = SQLiteThread(name: "hisp-sqlite")
+    }
+
+    deinit {
+        if !closed {
+            for (_, statement) in statements { sqlite_nio_sqlite3_finalize(statement) }
+            sqlite_nio_sqlite3_close_v2(handle)
+        }
+        executor.stop()
     }
 
     /// Opens the database at `path`; with `create`, makes a new file (which must not exist).
@@ -31,28 +59,33 @@ public final class SQLiteDatabase: StoreDatabase {
         } else {
             guard FileManager.default.fileExists(atPath: path) else { throw StoreError.notFound("database \(path)") }
         }
-        let connection: SQLiteConnection
-        do {
-            connection = try await SQLiteConnection.open(storage: .file(path: path))
-        } catch {
-            throw StoreError.database("cannot open \(path): \(error)")
+        var raw: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW
+        guard sqlite_nio_sqlite3_open_v2(path, &raw, flags, nil) == SQLITE_OK, let handle = raw else {
+            let message = raw.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite_nio_sqlite3_close_v2(raw)
+            throw StoreError.database("cannot open \(path): \(message)")
         }
-        let db = SQLiteDatabase(connection: connection, path: path)
+        let db = SQLiteDatabase(handle: handle, path: path)
         do {
-            // WAL: readers (a backup) never block the writer (https://sqlite.org/wal.html).
-            _ = try await connection.query("PRAGMA journal_mode = WAL")
-            // FULL: the WAL is synced at every commit, so an acknowledged write survives power loss.
-            _ = try await connection.query("PRAGMA synchronous = FULL")
-            _ = try await connection.query("PRAGMA foreign_keys = ON")
-            // Freed pages are zeroed, so removed rows do not linger in the file.
-            _ = try await connection.query("PRAGMA secure_delete = ON")
-            // Wait (sleeping, not spinning) up to 30 s for another process's write lock.
-            _ = try await connection.query("PRAGMA busy_timeout = 30000")
-            // Reading the catalogue fails here, with a clear message, when the file is not a database.
-            _ = try await connection.query("PRAGMA schema_version")
+            for pragma in [
+                // WAL: readers (a backup) never block the writer (https://sqlite.org/wal.html).
+                "PRAGMA journal_mode = WAL",
+                // FULL: the WAL is synced at every commit, so an acknowledged write survives power loss.
+                "PRAGMA synchronous = FULL",
+                "PRAGMA foreign_keys = ON",
+                // Freed pages are zeroed, so removed rows do not linger in the file.
+                "PRAGMA secure_delete = ON",
+                // Wait (sleeping, not spinning) up to 30 s for another process's write lock.
+                "PRAGMA busy_timeout = 30000",
+                // Reading the catalogue fails here, with a clear message, when the file is not a database.
+                "PRAGMA schema_version",
+            ] {
+                _ = try db.run(pragma, [], keep: false)
+            }
         } catch {
-            try? await connection.close()
-            throw StoreError.database("\(path) is not a usable SQLite database: \(Self.describe(error))")
+            try? await db.close()
+            throw StoreError.database("\(path) is not a usable SQLite database: \(error)")
         }
         return db
     }
@@ -60,14 +93,16 @@ public final class SQLiteDatabase: StoreDatabase {
     public func transaction<T: Sendable>(write: Bool, _ body: @Sendable (any StoreTransaction) async throws -> T) async throws -> T {
         await gate.acquire()
         do {
-            try await run(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED")
-            let result: T
-            do {
-                result = try await body(SQLiteTransaction(connection: connection))
-                try await run("COMMIT")
-            } catch {
-                try? await run("ROLLBACK")
-                throw error
+            let result = try await withTaskExecutorPreference(executor) {
+                _ = try run(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", [], keep: true)
+                do {
+                    let result = try await body(SQLiteTransaction(database: self))
+                    _ = try run("COMMIT", [], keep: true)
+                    return result
+                } catch {
+                    _ = try? run("ROLLBACK", [], keep: true)
+                    throw error
+                }
             }
             await gate.release()
             return result
@@ -83,11 +118,11 @@ public final class SQLiteDatabase: StoreDatabase {
         do {
             // VACUUM INTO reads inside one read transaction: a consistent copy while other
             // connections keep writing (https://sqlite.org/lang_vacuum.html#vacuuminto).
-            _ = try await connection.query("VACUUM INTO ?", [.text(path)])
+            _ = try await withTaskExecutorPreference(executor) { try run("VACUUM INTO ?", [.text(path)], keep: false) }
             await gate.release()
         } catch {
             await gate.release()
-            throw StoreError.database("snapshot to \(path) failed: \(Self.describe(error))")
+            throw StoreError.database("snapshot to \(path) failed: \(error)")
         }
     }
 
@@ -99,66 +134,117 @@ public final class SQLiteDatabase: StoreDatabase {
     }
 
     public func close() async throws {
-        try await connection.close()
+        await gate.acquire()
+        guard !closed else {
+            await gate.release()
+            return
+        }
+        for (_, statement) in statements { sqlite_nio_sqlite3_finalize(statement) }
+        statements.removeAll()
+        let result = sqlite_nio_sqlite3_close_v2(handle)
+        closed = true
+        executor.stop()
+        await gate.release()
+        guard result == SQLITE_OK else { throw StoreError.database("closing \(path): \(String(cString: sqlite_nio_sqlite3_errstr(result)))") }
     }
 
-    func run(_ sql: String) async throws {
-        do { _ = try await connection.query(sql) } catch { throw StoreError.database("\(sql): \(Self.describe(error))") }
+    private func message() -> String { String(cString: sqlite_nio_sqlite3_errmsg(handle)) }
+
+    /// Runs one statement and returns its rows. Called only by the holder of
+    /// `gate`. With `keep`, the prepared statement is kept for the next call.
+    func run(_ sql: String, _ binds: [StoreValue], keep: Bool) throws -> [StoreRow] {
+        let statement: OpaquePointer
+        if let kept = statements[sql] {
+            statement = kept
+        } else {
+            var raw: OpaquePointer?
+            guard sqlite_nio_sqlite3_prepare_v2(handle, sql, -1, &raw, nil) == SQLITE_OK, let prepared = raw else {
+                throw StoreError.database(message())
+            }
+            statement = prepared
+            if keep && statements.count < Self.maxPreparedStatements { statements[sql] = prepared }
+        }
+        let kept = statements[sql] == statement
+        defer {
+            if kept {
+                sqlite_nio_sqlite3_reset(statement)
+                sqlite_nio_sqlite3_clear_bindings(statement)
+            } else {
+                sqlite_nio_sqlite3_finalize(statement)
+            }
+        }
+        guard Int(sqlite_nio_sqlite3_bind_parameter_count(statement)) == binds.count else {
+            throw StoreError.database("\(sql): \(binds.count) values for \(sqlite_nio_sqlite3_bind_parameter_count(statement)) parameters")
+        }
+        for (i, value) in binds.enumerated() {
+            let index = Int32(i + 1)
+            let result: Int32
+            switch value {
+            case .null: result = sqlite_nio_sqlite3_bind_null(statement, index)
+            case .integer(let v): result = sqlite_nio_sqlite3_bind_int64(statement, index, v)
+            case .text(let s):
+                result = sqlite_nio_sqlite3_bind_text64(statement, index, s, UInt64(s.utf8.count), Self.transient, UInt8(SQLITE_UTF8))
+            case .blob(let b):
+                result = b.withUnsafeBytes {
+                    sqlite_nio_sqlite3_bind_blob64(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64($0.count), Self.transient)
+                }
+            }
+            guard result == SQLITE_OK else { throw StoreError.database("\(sql): \(message())") }
+        }
+        let count = sqlite_nio_sqlite3_column_count(statement)
+        let names = (0..<count).map { String(cString: sqlite_nio_sqlite3_column_name(statement, $0)) }
+        var rows: [StoreRow] = []
+        while true {
+            let step = sqlite_nio_sqlite3_step(statement)
+            if step == SQLITE_DONE { break }
+            guard step == SQLITE_ROW else { throw StoreError.database("\(sql): \(message())") }
+            var columns: [String: StoreValue] = [:]
+            columns.reserveCapacity(Int(count))
+            for c in 0..<count {
+                columns[names[Int(c)]] = Self.value(statement, c)
+            }
+            rows.append(StoreRow(columns))
+        }
+        return rows
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let e = error as? SQLiteError { return e.message.isEmpty ? "\(e.reason)" : e.message }
-        return "\(error)"
+    static func value(_ statement: OpaquePointer, _ column: Int32) -> StoreValue {
+        switch sqlite_nio_sqlite3_column_type(statement, column) {
+        case SQLITE_INTEGER: return .integer(sqlite_nio_sqlite3_column_int64(statement, column))
+        case SQLITE_FLOAT: return .text(String(sqlite_nio_sqlite3_column_double(statement, column)))
+        case SQLITE_TEXT:
+            guard let text = sqlite_nio_sqlite3_column_text(statement, column) else { return .text("") }
+            let length = Int(sqlite_nio_sqlite3_column_bytes(statement, column))
+            return .text(String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self))
+        case SQLITE_BLOB:
+            let length = Int(sqlite_nio_sqlite3_column_bytes(statement, column))
+            guard length > 0, let bytes = sqlite_nio_sqlite3_column_blob(statement, column) else { return .blob([]) }
+            return .blob(Array(UnsafeRawBufferPointer(start: bytes, count: length)))
+        default: return .null
+        }
     }
+
+    /// SQLITE_TRANSIENT: SQLite copies a bound value before the call returns.
+    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 }
 
 struct SQLiteTransaction: StoreTransaction {
-    let connection: SQLiteConnection
+    let database: SQLiteDatabase
 
     func execute(_ sql: String, _ binds: [StoreValue]) async throws {
-        _ = try await query(sql, binds)
+        _ = try database.run(sql, binds, keep: true)
     }
 
     func query(_ sql: String, _ binds: [StoreValue]) async throws -> [StoreRow] {
-        let rows: [SQLiteRow]
-        do {
-            rows = try await connection.query(sql, binds.map(Self.data))
-        } catch {
-            throw StoreError.database(SQLiteDatabase.describe(error))
-        }
-        return rows.map { row in
-            var columns: [String: StoreValue] = [:]
-            for column in row.columns { columns[column.name] = Self.value(column.data) }
-            return StoreRow(columns)
-        }
+        try database.run(sql, binds, keep: true)
     }
 
     func tableExists(_ name: String) async throws -> Bool {
         try await !query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [.text(name)]).isEmpty
     }
-
-    static func data(_ value: StoreValue) -> SQLiteData {
-        switch value {
-        case .null: return .null
-        case .integer(let i): return .integer(.init(i))
-        case .text(let s): return .text(s)
-        case .blob(let b): return .blob(ByteBuffer(bytes: b))
-        }
-    }
-
-    static func value(_ data: SQLiteData) -> StoreValue {
-        switch data {
-        case .null: return .null
-        case .integer(let i): return .integer(Int64(i))
-        case .float(let d): return .text(String(d))
-        case .text(let s): return .text(s)
-        case .blob(let b): return .blob(Array(b.readableBytesView))
-        }
-    }
 }
 
-/// One transaction at a time on the connection, in arrival order (the
-/// connection's statements run on a thread pool and would otherwise interleave).
+/// One transaction at a time on the connection, in arrival order.
 actor TransactionGate {
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -176,6 +262,52 @@ actor TransactionGate {
             busy = false
         } else {
             waiters.removeFirst().resume()
+        }
+    }
+}
+
+/// A thread of its own that runs the jobs of tasks preferring it (SE-0417),
+/// so that blocking SQLite calls never hold a thread of the cooperative pool.
+final class SQLiteThread: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `jobs` and `stopped` are guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+
+    init(name: String) {
+        // The thread holds the executor until `stop`.
+        let thread = Thread { self.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopped { condition.wait() }
+            if jobs.isEmpty && stopped {
+                condition.unlock()
+                return
+            }
+            let batch = jobs
+            jobs.removeAll(keepingCapacity: true)
+            condition.unlock()
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
         }
     }
 }
