@@ -85,15 +85,22 @@ for t in threads: t.join()
 print(f"{time.time() - start:.3f}")
 PY
 
+# CPU seconds (user + system) a process has used so far.
+cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' /proc/$1/stat; }
+cpuA0=$(cpu $pidA); cpuB0=$(cpu $pidB)
+# PROFILE=file: a perf profile (with call graphs) of both HISPs while the messages flow.
+if [ -n "${PROFILE:-}" ]; then perf record -F 999 --call-graph dwarf,16384 -p "$pidA,$pidB" -o "$PROFILE" >/dev/null 2>&1 & pids+=($!); fi
 start=$(date +%s.%N)
 submit_seconds=$(python3 "$work/push.py" $ipA alice@$dA bench-password-a $dB $count $size $connections)
 # Done when A's queue has nothing in progress (every message processed, i.e. its MDN arrived).
 while true; do
   active=$($hisp queue list --active --limit 100000 $(store a) | grep -c -v "the queue is empty" || true)
   [ "$active" -eq 0 ] && break
-  sleep 1
+  sleep 0.2
 done
 end=$(date +%s.%N)
+if [ -n "${PROFILE:-}" ]; then kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; fi
+cpuA=$(awk -v a="$(cpu $pidA)" -v b="$cpuA0" 'BEGIN {print a - b}'); cpuB=$(awk -v a="$(cpu $pidB)" -v b="$cpuB0" 'BEGIN {print a - b}')
 if [ -n "${TRACE:-}" ]; then for n in 0 100 199; do $hisp message trace "<bench-$n@bench>" $(store a); $hisp message trace "<bench-$n@bench>" $(store b); done; fi
 rsa_after=$(rsa)
 processed=$($hisp queue list --limit 100000 $(store a) | grep -c " processed " || true)
@@ -102,7 +109,7 @@ hwmA=$(grep VmHWM /proc/$pidA/status | awk '{print $2}')
 hwmB=$(grep VmHWM /proc/$pidB/status | awk '{print $2}')
 cores=$(nproc)
 
-python3 - "$count" "$size" "$connections" "$start" "$end" "$submit_seconds" "$rsa_before" "$rsa_after" "$processed" "$failed" "$hwmA" "$hwmB" "$cores" <<'PY'
+python3 - "$count" "$size" "$connections" "$start" "$end" "$submit_seconds" "$rsa_before" "$rsa_after" "$processed" "$failed" "$hwmA" "$hwmB" "$cores" "$cpuA" "$cpuB" <<'PY'
 import sys, platform
 count, size, conns = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 start, end, submit = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
@@ -118,4 +125,7 @@ print(f"end to end with processed MDNs: {end - start:.2f} s, {rate:.1f} msg/s")
 print(f"raw RSA-2048 private-key operations: {rsa:.1f}/s per core (mean of before {float(sys.argv[7]):.1f} and after {float(sys.argv[8]):.1f})")
 print(f"limit: 4 private-key operations per message on {cores} cores = {limit:.1f} msg/s; measured = {100 * rate / limit:.0f}% of it")
 print(f"memory peak (VmHWM): HISP A {hwmA / 1024:.0f} MiB, HISP B {hwmB / 1024:.0f} MiB")
+cpuA, cpuB = float(sys.argv[14]), float(sys.argv[15])
+print(f"CPU per message: HISP A {1000 * cpuA / count:.2f} ms, HISP B {1000 * cpuB / count:.2f} ms "
+      f"(two private-key operations each: {2000 / rsa:.2f} ms); {100 * (cpuA + cpuB) / (cores * (end - start)):.0f}% of the cores busy with the HISPs")
 PY

@@ -29,6 +29,11 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
     private let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
     private let gate = TransactionGate()
+    private let batches = TransactionBatches()
+    private let counts = Mutex<(transactions: Int, commits: Int)>((0, 0))
+    /// Transactions run and COMMITs written since the database was opened
+    /// (fewer commits than transactions: group commit at work).
+    public var commitCounts: (transactions: Int, commits: Int) { counts.withLock { $0 } }
     private let executor: SQLiteThread
     public let path: String
     /// Prepared statements kept (the store has a few dozen distinct ones).
@@ -90,25 +95,85 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
         return db
     }
 
-    public func transaction<T: Sendable>(write: Bool, _ body: @Sendable (any StoreTransaction) async throws -> T) async throws -> T {
-        await gate.acquire()
-        do {
-            let result = try await withTaskExecutorPreference(executor) {
-                _ = try run(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", [], keep: true)
+    /// Group commit: transactions that arrive while a batch is being written
+    /// wait and are written together in the next one, each inside a
+    /// savepoint (rolled back alone when its body throws), with one COMMIT
+    /// and so one fsync for all of them. No caller hears of success before
+    /// that COMMIT is on disk. The first caller to find no batch running
+    /// writes batches until none is waiting.
+    public func transaction<T: Sendable>(
+        write: Bool, _ body: @escaping @Sendable (any StoreTransaction) async throws -> T
+    ) async throws -> T {
+        let outcome = Outcome<T>()
+        let pending = PendingTransaction(
+            write: write,
+            run: { tx in
                 do {
-                    let result = try await body(SQLiteTransaction(database: self))
-                    _ = try run("COMMIT", [], keep: true)
-                    return result
+                    let value = try await body(tx)
+                    return (true, { commitError in outcome.deliver(commitError.map { .failure($0) } ?? .success(value)) })
                 } catch {
-                    _ = try? run("ROLLBACK", [], keep: true)
-                    throw error
+                    return (false, { _ in outcome.deliver(.failure(error)) })
                 }
-            }
-            await gate.release()
-            return result
+            },
+            fail: { outcome.deliver(.failure($0)) })
+        if await batches.enqueue(pending) {
+            // Its own task, on the database's thread: a caller cancelled
+            // meanwhile must not cancel the other callers' bodies it runs.
+            await Task(executorPreference: executor) { await self.writeWaitingBatches() }.value
+        }
+        return try await outcome.value()
+    }
+
+    private func writeWaitingBatches() async {
+        await gate.acquire()
+        while true {
+            let batch = await batches.take(max: Self.maxBatch)
+            if batch.isEmpty { break }
+            await write(batch)
+        }
+        await gate.release()
+    }
+
+    /// Transactions written together at most.
+    static let maxBatch = 64
+
+    private func write(_ batch: [PendingTransaction]) async {
+        let anyWrite = batch.contains { $0.write }
+        do {
+            _ = try run(anyWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", [], keep: true)
         } catch {
-            await gate.release()
-            throw error
+            for p in batch { p.fail(error) }
+            return
+        }
+        let tx = SQLiteTransaction(database: self)
+        var deliveries: [@Sendable ((any Error)?) -> Void] = []
+        for (i, p) in batch.enumerated() {
+            do {
+                _ = try run("SAVEPOINT txn", [], keep: true)
+                let (succeeded, deliver) = await p.run(tx)
+                if !succeeded { _ = try run("ROLLBACK TO txn", [], keep: true) }
+                _ = try run("RELEASE txn", [], keep: true)
+                deliveries.append(deliver)
+            } catch {
+                // A statement error that ended the whole transaction (SQLite
+                // rolls back on I/O errors and a full disk) takes the batch
+                // with it: nobody in it is told of a commit that did not happen.
+                _ = try? run("ROLLBACK", [], keep: true)
+                for d in deliveries { d(error) }
+                for q in batch[i...] { q.fail(error) }
+                return
+            }
+        }
+        do {
+            _ = try run("COMMIT", [], keep: true)
+            counts.withLock {
+                $0.transactions += batch.count
+                $0.commits += 1
+            }
+            for d in deliveries { d(nil) }
+        } catch {
+            _ = try? run("ROLLBACK", [], keep: true)
+            for d in deliveries { d(error) }
         }
     }
 
@@ -226,6 +291,68 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
 
     /// SQLITE_TRANSIENT: SQLite copies a bound value before the call returns.
     static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
+
+/// A caller's transaction waiting for a batch: `run` executes its body and
+/// says whether it succeeded and how to tell the caller once the batch's
+/// COMMIT is known; `fail` tells it of an error before its body ran.
+struct PendingTransaction: Sendable {
+    let write: Bool
+    let run: @Sendable (SQLiteTransaction) async -> (Bool, @Sendable ((any Error)?) -> Void)
+    let fail: @Sendable (any Error) -> Void
+}
+
+/// The transactions waiting for the next batch, and whether a caller is writing batches.
+actor TransactionBatches {
+    private var waiting: [PendingTransaction] = []
+    private var writing = false
+
+    /// Adds `p`; true when the caller is to write batches (none is being written).
+    func enqueue(_ p: PendingTransaction) -> Bool {
+        waiting.append(p)
+        if writing { return false }
+        writing = true
+        return true
+    }
+
+    /// The next batch, in arrival order; empty (and no writer any more) when none is waiting.
+    func take(max: Int) -> [PendingTransaction] {
+        guard !waiting.isEmpty else {
+            writing = false
+            return []
+        }
+        let batch = Array(waiting.prefix(max))
+        waiting.removeFirst(batch.count)
+        return batch
+    }
+}
+
+/// A value delivered once, awaited once, in either order.
+final class Outcome<T: Sendable>: Sendable {
+    private let state = Mutex<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
+
+    func deliver(_ result: Result<T, any Error>) {
+        let waiter = state.withLock { s -> CheckedContinuation<T, any Error>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.result = result
+            return nil
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLock { s -> Result<T, any Error>? in
+                if let r = s.result { return r }
+                s.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
 }
 
 struct SQLiteTransaction: StoreTransaction {

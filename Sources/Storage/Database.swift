@@ -5,8 +5,10 @@ public protocol StoreDatabase: Sendable {
     /// Runs `body` in one transaction: committed when it returns, rolled back
     /// when it throws. `write` transactions take the write lock at the start so
     /// that two writers never deadlock upgrading a read lock. A write
-    /// transaction is durable on disk when this returns.
-    func transaction<T: Sendable>(write: Bool, _ body: @Sendable (any StoreTransaction) async throws -> T) async throws -> T
+    /// transaction is durable on disk when this returns. An adapter may
+    /// commit several callers' transactions together (each still all or
+    /// nothing, and isolated from the others as if run one after another).
+    func transaction<T: Sendable>(write: Bool, _ body: @escaping @Sendable (any StoreTransaction) async throws -> T) async throws -> T
 
     /// Writes a consistent copy of the whole database to `path` (a file that
     /// must not exist), while other connections go on reading and writing.

@@ -337,7 +337,7 @@ extension HISPStore {
     }
 
     /// Recipients that waited past their deadline: marked timed out, each with the sender's DSN, in one transaction.
-    public func expireNotifications(now: Date = Date(), dsn: @Sendable (QueueEntry) -> LocalDelivery?) async throws -> [QueueEntry] {
+    public func expireNotifications(now: Date = Date(), dsn: @escaping @Sendable (QueueEntry) -> LocalDelivery?) async throws -> [QueueEntry] {
         let due = try await entries(
             "WHERE q.state IN ('sent', 'processed') AND q.deadline IS NOT NULL AND q.deadline <= ? ORDER BY q.deadline LIMIT 100",
             [.text(Timestamp.text(now))])

@@ -1,0 +1,113 @@
+import Foundation
+import SQLiteStore
+import Storage
+import Testing
+
+/// The SQLite adapter's transactions under concurrency: callers that arrive
+/// together are committed together, each still all or nothing, and nobody
+/// hears of a commit before it happened.
+@Suite struct SQLiteDatabaseTests {
+    let dir: URL
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-sqlite-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    func database() async throws -> SQLiteDatabase {
+        let db = try await SQLiteDatabase.open(path: dir.appendingPathComponent("t.sqlite").path, create: true)
+        try await db.transaction(write: true) { tx -> Void in
+            try await tx.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT NOT NULL)", [])
+        }
+        return db
+    }
+
+    func values(_ db: SQLiteDatabase) async throws -> [Int64] {
+        try await db.transaction(write: false) { tx in
+            try await tx.query("SELECT n FROM t ORDER BY n", []).compactMap {
+                if case .integer(let n) = $0["n"] { return n } else { return nil }
+            }
+        }
+    }
+
+    struct Refused: Error {}
+
+    @Test func concurrentTransactionsCommitTogetherAndAFailingOneIsRolledBackAlone() async throws {
+        let db = try await database()
+        let before = db.commitCounts
+        let results = await withTaskGroup(of: (Int64, Bool).self) { group in
+            // The first holds its batch open while the others arrive.
+            group.addTask {
+                do {
+                    try await db.transaction(write: true) { tx -> Void in
+                        try await tx.execute("INSERT INTO t (n, v) VALUES (?, ?)", [.integer(0), .text("first")])
+                        try await Task.sleep(for: .milliseconds(300))
+                    }
+                    return (0, true)
+                } catch {
+                    return (0, false)
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+            for n in Int64(1)...100 {
+                group.addTask {
+                    do {
+                        let seen = try await db.transaction(write: true) { tx -> Int64 in
+                            try await tx.execute("INSERT INTO t (n, v) VALUES (?, ?)", [.integer(n), .text("row \(n)")])
+                            // Every fifth writes, then fails: its row must not stay.
+                            if n % 5 == 0 { throw Refused() }
+                            // A transaction reads its own write.
+                            let rows = try await tx.query("SELECT v FROM t WHERE n = ?", [.integer(n)])
+                            return rows.count == 1 ? n : -1
+                        }
+                        return (n, seen == n)
+                    } catch {
+                        return (n, false)
+                    }
+                }
+            }
+            var out: [(Int64, Bool)] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        let after = db.commitCounts
+        let succeeded = Set(results.filter(\.1).map(\.0))
+        #expect(succeeded == Set((0...100).filter { $0 == 0 || $0 % 5 != 0 }.map(Int64.init)))
+        #expect(try await values(db) == succeeded.sorted())
+        #expect(after.transactions - before.transactions == 101)
+        // 101 transactions in a handful of commits: the first alone, then batches of up to 64.
+        #expect(after.commits - before.commits <= 4, "\(after.commits - before.commits) commits")
+        try await db.close()
+    }
+
+    @Test func whatACallerWasToldIsWhatAReopenedDatabaseHolds() async throws {
+        let db = try await database()
+        await withTaskGroup(of: Void.self) { group in
+            for n in Int64(1)...40 {
+                group.addTask {
+                    try? await db.transaction(write: true) { tx -> Void in
+                        try await tx.execute("INSERT INTO t (n, v) VALUES (?, ?)", [.integer(n), .text("x")])
+                    }
+                }
+            }
+        }
+        try await db.close()
+        let reopened = try await SQLiteDatabase.open(path: dir.appendingPathComponent("t.sqlite").path, create: false)
+        #expect(try await values(reopened) == Array(1...40))
+        try await reopened.close()
+    }
+
+    @Test func aStatementErrorFailsItsTransactionAndNotTheNextOne() async throws {
+        let db = try await database()
+        await #expect(throws: StoreError.self) {
+            try await db.transaction(write: true) { tx -> Void in
+                try await tx.execute("INSERT INTO t (n, v) VALUES (?, ?)", [.integer(1), .null])  // NOT NULL
+            }
+        }
+        try await db.transaction(write: true) { tx -> Void in
+            try await tx.execute("INSERT INTO t (n, v) VALUES (?, ?)", [.integer(2), .text("ok")])
+        }
+        #expect(try await values(db) == [2])
+        try await db.close()
+    }
+}
