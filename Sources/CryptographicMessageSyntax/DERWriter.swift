@@ -38,6 +38,14 @@ public indirect enum DERNode: Hashable, Sendable {
         return .encoded(s.serializedBytes[...])
     }
 
+    /// A DER SET OF nodes (X.690 11.6: sorted by their encodings; one
+    /// element needs no sorting and is not written out first).
+    public static func setOf(nodes: [DERNode], identifier: ASN1Identifier = .set) -> DERNode {
+        guard nodes.count > 1 else { return .constructed(identifier, nodes) }
+        let encodings = nodes.map { $0.bytes() }.sorted { $0.lexicographicallyPrecedes($1) }
+        return .constructed(identifier, encodings.map { .encoded($0[...]) })
+    }
+
     /// `[n] EXPLICIT` around `inner`.
     public static func explicit(_ tagNumber: UInt, _ inner: DERNode) -> DERNode {
         .constructed(ASN1Identifier(tagWithNumber: tagNumber, tagClass: .contextSpecific), [inner])

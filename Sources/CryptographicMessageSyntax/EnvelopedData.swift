@@ -9,7 +9,7 @@ import SwiftASN1
 ///   keyEncryptionAlgorithm KeyEncryptionAlgorithmIdentifier,
 ///   encryptedKey EncryptedKey }
 /// ```
-public struct KeyTransRecipientInfo: CMSCodable, Hashable {
+public struct KeyTransRecipientInfo: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     public var version: Int
     public var rid: CertificateIdentifier
@@ -37,13 +37,11 @@ public struct KeyTransRecipientInfo: CMSCodable, Hashable {
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(version)
-            try coder.serialize(rid)
-            try coder.serialize(keyEncryptionAlgorithm)
-            try coder.serialize(ASN1OctetString(contentBytes: encryptedKey))
-        }
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        .constructed(identifier, [
+            try .value(version), try .value(rid), try .value(keyEncryptionAlgorithm),
+            .primitive(.octetString, encryptedKey),
+        ])
     }
 }
 
@@ -76,6 +74,13 @@ public enum RecipientInfo: Hashable, Sendable, BERParseable, DERSerializable {
         switch self {
         case .keyTransport(let k): try coder.serialize(k)
         case .other(_, let any): try coder.serialize(any)
+        }
+    }
+
+    public func derNode() throws -> DERNode {
+        switch self {
+        case .keyTransport(let k): return try k.derNode()
+        case .other(_, let any): return try .value(any)
         }
     }
 
@@ -191,7 +196,9 @@ public struct EnvelopedData: CMSCodable, DERNodeConvertible, Hashable {
     }
 
     public func derNode(identifier: ASN1Identifier) throws -> DERNode {
-        .constructed(identifier, [try .value(version), try .setOf(recipientInfos), try encryptedContentInfo.derNode()])
+        .constructed(identifier, [
+            try .value(version), .setOf(nodes: try recipientInfos.map { try $0.derNode() }), try encryptedContentInfo.derNode(),
+        ])
     }
 }
 
@@ -253,7 +260,9 @@ public struct AuthEnvelopedData: CMSCodable, DERNodeConvertible, Hashable {
     }
 
     public func derNode(identifier: ASN1Identifier) throws -> DERNode {
-        var fields: [DERNode] = [try .value(version), try .setOf(recipientInfos), try authEncryptedContentInfo.derNode()]
+        var fields: [DERNode] = [
+            try .value(version), .setOf(nodes: try recipientInfos.map { try $0.derNode() }), try authEncryptedContentInfo.derNode(),
+        ]
         if var aad = authAttrsForAAD {
             aad[0] = 0xA1  // [1] IMPLICIT, constructed
             fields.append(.encoded(aad[...]))

@@ -49,7 +49,7 @@ public struct EncapsulatedContentInfo: CMSCodable, DERNodeConvertible, Hashable 
 ///   signature SignatureValue,
 ///   unsignedAttrs [1] IMPLICIT UnsignedAttributes OPTIONAL }
 /// ```
-public struct SignerInfo: CMSCodable, Hashable {
+public struct SignerInfo: CMSCodable, DERNodeConvertible, Hashable {
     public static var defaultIdentifier: ASN1Identifier { .sequence }
     static let signedAttrsTag = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
     static let unsignedAttrsTag = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)
@@ -125,21 +125,16 @@ public struct SignerInfo: CMSCodable, Hashable {
         }
     }
 
-    public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            try coder.serialize(version)
-            try coder.serialize(sid)
-            try coder.serialize(digestAlgorithm)
-            if var raw = signedAttrsForSignature {
-                raw[0] = 0xA0  // [0] IMPLICIT, constructed
-                coder.serializeRawBytes(raw)
-            }
-            try coder.serialize(signatureAlgorithm)
-            try coder.serialize(ASN1OctetString(contentBytes: signature))
-            if let unsignedAttrs {
-                try coder.serializeSetOf(unsignedAttrs, identifier: Self.unsignedAttrsTag)
-            }
+    public func derNode(identifier: ASN1Identifier) throws -> DERNode {
+        var fields: [DERNode] = [try .value(version), try .value(sid), try .value(digestAlgorithm)]
+        if var raw = signedAttrsForSignature {
+            raw[0] = 0xA0  // [0] IMPLICIT, constructed
+            fields.append(.encoded(raw[...]))
         }
+        fields.append(try .value(signatureAlgorithm))
+        fields.append(.primitive(.octetString, signature))
+        if let unsignedAttrs { fields.append(try .setOf(unsignedAttrs, identifier: Self.unsignedAttrsTag)) }
+        return .constructed(identifier, fields)
     }
 
     /// The value of a signed attribute that must be single-valued (RFC 5652 11).
@@ -245,7 +240,7 @@ public struct SignedData: CMSCodable, DERNodeConvertible, Hashable {
             fields.append(.constructed(Self.certificatesTag, sorted.map { .encoded($0[...]) }))
         }
         if !crls.isEmpty { fields.append(try .setOf(crls, identifier: Self.crlsTag)) }
-        fields.append(try .setOf(signerInfos))
+        fields.append(.setOf(nodes: try signerInfos.map { try $0.derNode() }))
         return .constructed(identifier, fields)
     }
 }

@@ -195,6 +195,45 @@ import HISPTesting
         #expect(back.encryptedContentInfo.encryptedContent == content)
     }
 
+    /// SignerInfo and KeyTransRecipientInfo written in one pass are what
+    /// swift-asn1 writes, and a SET OF several is sorted (X.690 11.6).
+    @Test func signerAndRecipientInfosMatchSwiftASN1() throws {
+        let id = try CMSRoundTripTests.rsa.get()
+        let der = try CMSSignature.sign(content: [1, 2, 3], detached: true, key: id.key, certificate: id.summary)
+        let signer = try ContentInfo.parse(der).unwrap(SignedData.self, expecting: CMSOID.signedData).signerInfos[0]
+        var reference = DER.Serializer()
+        try reference.appendConstructedNode(identifier: .sequence) { c in
+            try c.serialize(signer.version)
+            try c.serialize(signer.sid)
+            try c.serialize(signer.digestAlgorithm)
+            var raw = try #require(signer.signedAttrsForSignature)
+            raw[0] = 0xA0
+            c.serializeRawBytes(raw)
+            try c.serialize(signer.signatureAlgorithm)
+            try c.serialize(ASN1OctetString(contentBytes: signer.signature))
+        }
+        #expect(try signer.derNode().bytes() == reference.serializedBytes)
+
+        let recipients = try [(0x01, 300), (0x02, 256)].map { (fill, size) in
+            KeyTransRecipientInfo(rid: .issuerAndSerialNumber(try id.summary.issuerAndSerialNumber()),
+                                  keyEncryptionAlgorithm: AlgorithmIdentifier(CMSOID.rsaesOAEP),
+                                  encryptedKey: Array(repeating: UInt8(fill), count: size)[...])
+        }
+        for r in recipients {
+            var ref = DER.Serializer()
+            try ref.appendConstructedNode(identifier: .sequence) { c in
+                try c.serialize(r.version)
+                try c.serialize(r.rid)
+                try c.serialize(r.keyEncryptionAlgorithm)
+                try c.serialize(ASN1OctetString(contentBytes: r.encryptedKey))
+            }
+            #expect(try r.derNode().bytes() == ref.serializedBytes)
+        }
+        var set = DER.Serializer()
+        try set.serializeSetOf(recipients.map { RecipientInfo.keyTransport($0) })
+        #expect(DERNode.setOf(nodes: try recipients.map { try $0.derNode() }).bytes() == set.serializedBytes)
+    }
+
     @Test func writesHighTagNumbersAndEveryClass() throws {
         for (number, tagClass) in [(UInt(31), ASN1Identifier.TagClass.contextSpecific), (200, .application), (5, .private), (16384, .universal)] {
             let id = ASN1Identifier(tagWithNumber: number, tagClass: tagClass)
