@@ -137,6 +137,7 @@ struct SMIMEBench: AsyncParsableCommand {
         try show("MIME parse of the wire message") { _ = try MIMEEntity(parsing: wire) }
         try show("base64 decode of the envelope") { _ = try MIMEEntity(parsing: wire).decodedBody() }
         try show("ContentInfo parse") { _ = try ContentInfo.parse(der) }
+        try show("EnvelopedData parse") { _ = try info.unwrap(EnvelopedData.self, expecting: CMSOID.envelopedData) }
         try show("CMS decrypt") {
             _ = try CMSEnvelope.decrypt(info, certificate: recipient.certificate, key: recipient.key) }
         try show("S/MIME decrypt") { _ = try smime.decrypt(wire, identity: recipient) }

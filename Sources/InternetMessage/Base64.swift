@@ -141,7 +141,14 @@ public enum Base64 {
                         while i + 4 <= n {
                             let v = tp[Int(sp[i])] | tp[256 + Int(sp[i + 1])] | tp[512 + Int(sp[i + 2])]
                                 | tp[768 + Int(sp[i + 3])]
-                            if v & 0x8000_0000 != 0 { break }
+                            if v & 0x8000_0000 != 0 {
+                                // A MIME line break between groups: step over it and stay here.
+                                if sp[i] == 0x0D && sp[i + 1] == 0x0A {
+                                    i += 2
+                                    continue
+                                }
+                                break
+                            }
                             dp[o] = UInt8(truncatingIfNeeded: v >> 16)
                             dp[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
                             dp[o + 2] = UInt8(truncatingIfNeeded: v)
