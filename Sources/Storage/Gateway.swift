@@ -194,7 +194,8 @@ extension HISPStore {
         discovered: [String] = [], now: Date = Date()
     ) async throws {
         try await database.transaction(write: true) { tx in
-            let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(outboundID))
+            // The row key only: the body and the wire form are large and not needed here.
+            let rows = try await tx.query("SELECT kek_id, dek FROM outbound WHERE id = ?", .text(outboundID))
             guard let row = rows.first else { throw StoreError.notFound("outbound \(outboundID)") }
             let rk = try await self.rowKey(table: "outbound", id: outboundID, row: row, in: tx)
             for detail in discovered {
@@ -235,7 +236,7 @@ extension HISPStore {
             var out: [String: Result<[UInt8], StoreError>] = [:]
             for id in outboundIDs {
                 do {
-                    let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(id))
+                    let rows = try await tx.query("SELECT kek_id, dek, wire_enc FROM outbound WHERE id = ?", .text(id))
                     guard let row = rows.first, row.optionalBlob("wire_enc") != nil else { throw StoreError.notFound("the prepared message \(id)") }
                     out[id] = .success(try await self.rowKey(table: "outbound", id: id, row: row, in: tx).open("wire_enc", row))
                 } catch let e as StoreError {
@@ -446,7 +447,7 @@ extension HISPStore {
     }
 
     func outboundSender(_ oid: String, in tx: any StoreTransaction) async throws -> String {
-        let rows = try await tx.query("SELECT * FROM outbound WHERE id = ?", .text(oid))
+        let rows = try await tx.query("SELECT kek_id, dek, sender_enc FROM outbound WHERE id = ?", .text(oid))
         guard let row = rows.first else { throw StoreError.notFound("outbound \(oid)") }
         return try await rowKey(table: "outbound", id: oid, row: row, in: tx).openText("sender_enc", row)
     }
