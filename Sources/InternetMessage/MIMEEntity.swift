@@ -164,40 +164,42 @@ public struct MIMEEntity: Sendable {
         let end = body.upperBound
         let bLen = boundary.count
         while pos < end {
-            // `pos` is the start of a line.
-            if end - pos >= bLen + 2, s[pos] == 0x2D, s[pos + 1] == 0x2D,
-                s[(pos + 2)..<(pos + 2 + bLen)].elementsEqual(boundary)
-            {
-                var k = pos + 2 + bLen
-                var isClose = false
-                if k + 1 < end, s[k] == 0x2D, s[k + 1] == 0x2D {
-                    isClose = true
-                    k += 2
-                }
-                while k < end && (s[k] == 0x20 || s[k] == 0x09) { k += 1 }
-                // Transport padding only, then the line end (or the body end).
-                if k == end || s[k] == 0x0A || (s[k] == 0x0D && k + 1 < end && s[k + 1] == 0x0A) || (s[k] == 0x0D && k + 1 == end) {
-                    var breakStart = pos
-                    if pos > body.lowerBound {
-                        breakStart = pos - 1
-                        if breakStart > body.lowerBound && s[breakStart - 1] == 0x0D { breakStart -= 1 }
-                    }
-                    let after: Int
-                    if k == end { after = end } else if s[k] == 0x0A { after = k + 1 } else { after = min(k + 2, end) }
-                    delimiters.append((pos, breakStart, after, isClose))
-                    if isClose { break }
-                    pos = after
-                    continue
-                }
+            // Delimiters start a line with "--" (RFC 2046 5.1.1). Looking for
+            // dashes rather than going line by line skips base64 and most text
+            // in one memchr.
+            let dash = s.firstIndex(of: 0x2D, from: pos, to: end)
+            guard dash < end else { break }
+            pos = dash + 1
+            guard dash == body.lowerBound || s[dash - 1] == 0x0A else { continue }
+            guard end - dash >= bLen + 2, s[dash + 1] == 0x2D,
+                s[(dash + 2)..<(dash + 2 + bLen)].elementsEqual(boundary)
+            else { continue }
+            var k = dash + 2 + bLen
+            var isClose = false
+            if k + 1 < end, s[k] == 0x2D, s[k + 1] == 0x2D {
+                isClose = true
+                k += 2
             }
-            // Advance to the next line.
-            pos = s.firstIndex(of: 0x0A, from: pos, to: end) + 1
+            while k < end && (s[k] == 0x20 || s[k] == 0x09) { k += 1 }
+            // Transport padding only, then the line end (or the body end).
+            guard k == end || s[k] == 0x0A || (s[k] == 0x0D && k + 1 < end && s[k + 1] == 0x0A) || (s[k] == 0x0D && k + 1 == end)
+            else { continue }
+            var breakStart = dash
+            if dash > body.lowerBound {
+                breakStart = dash - 1
+                if breakStart > body.lowerBound && s[breakStart - 1] == 0x0D { breakStart -= 1 }
+            }
+            let after: Int
+            if k == end { after = end } else if s[k] == 0x0A { after = k + 1 } else { after = min(k + 2, end) }
+            delimiters.append((dash, breakStart, after, isClose))
+            if isClose { break }
+            pos = after
         }
         let boundaryText = String(decoding: boundary, as: UTF8.self)
         guard !delimiters.isEmpty, !(delimiters.count == 1 && delimiters[0].isClose) else {
             throw MessageError.noParts(boundary: boundaryText)
         }
-        guard delimiters.last!.isClose else { throw MessageError.missingCloseDelimiter(boundary: boundaryText) }
+        guard let last = delimiters.last, last.isClose else { throw MessageError.missingCloseDelimiter(boundary: boundaryText) }
         var parts: [Range<Int>] = []
         for i in 0..<(delimiters.count - 1) {
             let start = delimiters[i].after

@@ -166,6 +166,18 @@ import Testing
         #expect(e.parts.map { Array($0.bytes) } == parts)
     }
 
+    /// Dashes that are not a delimiter: inside lines, lines of dashes, the
+    /// boundary with more after it, and the boundary not at a line start.
+    @Test func onlyWholeDelimiterLinesSplit() throws {
+        let text = "Content-Type: multipart/mixed; boundary=\"B-1\"\r\n\r\n" +
+            "--B-1\r\n\r\na - b -- c\r\n-----\r\n--B-10\r\nx --B-1\r\n--B-1x\r\n" +
+            "--B-1\r\n\r\nsecond\r\n--B-1--\r\n"
+        let e = try MIMEEntity(parsing: Array(text.utf8))
+        #expect(e.parts.count == 2)
+        #expect(String(decoding: e.parts[0].bodyBytes, as: UTF8.self) == "a - b -- c\r\n-----\r\n--B-10\r\nx --B-1\r\n--B-1x")
+        #expect(String(decoding: e.parts[1].bodyBytes, as: UTF8.self) == "second")
+    }
+
     @Test func rejectsMissingCloseDelimiter() {
         let bad = Array("Content-Type: multipart/mixed; boundary=Q\r\n\r\n--Q\r\n\r\nx\r\n".utf8)
         #expect(throws: MessageError.missingCloseDelimiter(boundary: "Q")) { try MIMEEntity(parsing: bad) }
