@@ -48,6 +48,22 @@ public enum LineEndings {
             var carry: UInt64 = 0  // 0x80 when the previous byte was CR
             var mismatch: UInt64 = 0
             var i = 0
+            // 32 bytes at a time: each byte is LF exactly when the byte
+            // before it (the same load, one byte earlier) is CR.
+            if n >= 33 {
+                if base[0] == 0x0A { return false }
+                i = 1
+                let lf = SIMD32<UInt8>(repeating: 0x0A), cr = SIMD32<UInt8>(repeating: 0x0D)
+                var bad = SIMDMask<SIMD32<Int8>>(repeating: false)
+                while i + 32 <= n {
+                    let here = raw.loadUnaligned(fromByteOffset: i, as: SIMD32<UInt8>.self)
+                    let before = raw.loadUnaligned(fromByteOffset: i - 1, as: SIMD32<UInt8>.self)
+                    bad .|= (here .== lf) .^ (before .== cr)
+                    i += 32
+                }
+                if any(bad) { return false }
+                carry = base[i - 1] == 0x0D ? 0x80 : 0
+            }
             while i + 8 <= n {
                 let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                 let cr = bytesEqual(w, 0x0D), lf = bytesEqual(w, 0x0A)

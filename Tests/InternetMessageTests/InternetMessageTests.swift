@@ -52,6 +52,29 @@ import Testing
         #expect(LineEndings.canonicalize(Array("a\nb\rc\r\n".utf8)) == Array("a\r\nb\r\nc\r\n".utf8))
     }
 
+    /// The 32-, 8- and 1-byte paths agree with a byte-by-byte reading, with
+    /// a stray CR or LF at every position of texts around the chunk sizes.
+    @Test func agreesWithAByteByByteReadingEverywhere() {
+        func reference(_ b: [UInt8]) -> Bool {
+            for (i, c) in b.enumerated() {
+                if c == 0x0D && (i + 1 == b.count || b[i + 1] != 0x0A) { return false }
+                if c == 0x0A && (i == 0 || b[i - 1] != 0x0D) { return false }
+            }
+            return true
+        }
+        for length in [1, 7, 8, 9, 31, 32, 33, 34, 40, 64, 65, 66, 97, 130] {
+            let clean = (0..<length).map { i -> UInt8 in i % 10 == 8 ? 0x0D : i % 10 == 9 ? 0x0A : 0x61 }
+            #expect(LineEndings.isCanonical(clean) == reference(clean), "length \(length)")
+            for at in 0..<length {
+                for stray: UInt8 in [0x0D, 0x0A] {
+                    var b = clean
+                    b[at] = stray
+                    #expect(LineEndings.isCanonical(b) == reference(b), "length \(length), \(stray) at \(at)")
+                }
+            }
+        }
+    }
+
     @Test func findsBytesWithinTheGivenRangeOnly() {
         let s = Array("ab\ncd\n".utf8)
         #expect(s.firstIndex(of: 0x0A, from: 0, to: s.count) == 2)
