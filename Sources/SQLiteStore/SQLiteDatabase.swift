@@ -18,11 +18,12 @@ import Glibc
 /// then); a process killed at any moment leaves a database that opens with
 /// every committed transaction in it. Files are created mode 0600.
 ///
-/// One connection, one transaction at a time, in arrival order. A
-/// transaction runs on the database's own thread (a task executor), where
-/// its statements are plain calls into SQLite with statements prepared once
-/// and reused; the fsync of a COMMIT blocks that thread, not the threads of
-/// Swift's cooperative pool that the rest of the gateway runs on.
+/// One connection; transactions run one after another, in arrival order, on
+/// the database's own thread (a task executor), where their statements are
+/// plain calls into SQLite, prepared once and reused. The fsync of a COMMIT
+/// blocks that thread, not the threads of Swift's cooperative pool that the
+/// rest of the gateway runs on. Transactions that arrive together share a
+/// COMMIT (group commit, see `transaction`).
 public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
     // @unchecked: `handle`, `statements` and `closed` are only touched by
     // the holder of `gate` (and by open and deinit, before and after any).
@@ -218,6 +219,7 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
     /// Runs one statement and returns its rows. Called only by the holder of
     /// `gate`. With `keep`, the prepared statement is kept for the next call.
     func run(_ sql: String, _ binds: [StoreValue], keep: Bool) throws -> [StoreRow] {
+        guard !closed else { throw StoreError.database("\(path) is closed") }
         let statement: OpaquePointer
         if let kept = statements[sql] {
             statement = kept

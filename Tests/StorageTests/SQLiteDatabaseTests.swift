@@ -97,6 +97,12 @@ import Testing
         try await reopened.close()
     }
 
+    @Test func aClosedDatabaseRefusesTransactions() async throws {
+        let db = try await database()
+        try await db.close()
+        await #expect(throws: StoreError.self) { try await self.values(db) }
+    }
+
     @Test func aStatementErrorFailsItsTransactionAndNotTheNextOne() async throws {
         let db = try await database()
         await #expect(throws: StoreError.self) {
