@@ -19,8 +19,13 @@ extension CMSCodable {
     /// Parses BER or DER bytes, turning swift-asn1's errors into `CMSError.malformed`
     /// that names the structure.
     public static func parse(_ bytes: some Collection<UInt8>) throws -> Self {
+        try parseBER(ArraySlice(bytes))
+    }
+
+    /// `bytes` parsed as `Self`; swift-asn1's errors become `CMSError.malformed` naming `Self`.
+    static func parseBER(_ bytes: ArraySlice<UInt8>) throws -> Self {
         do {
-            return try Self(berEncoded: BER.parse(Array(bytes)))
+            return try Self(berEncoded: BER.parse(bytes))
         } catch let e as CMSError {
             throw e
         } catch {
@@ -115,15 +120,8 @@ public struct ContentInfo: CMSCodable, DERNodeConvertible, Hashable {
     /// writes, high tag numbers, anything malformed) goes to the full parse,
     /// which reports the error.
     public static func parse(_ bytes: some Collection<UInt8>) throws -> ContentInfo {
-        let array = Array(bytes)
-        if let info = shallow(array[...]) { return info }
-        do {
-            return try ContentInfo(berEncoded: BER.parse(array))
-        } catch let e as CMSError {
-            throw e
-        } catch {
-            throw CMSError.malformed("ContentInfo: \(error)")
-        }
+        let slice = ArraySlice(bytes)
+        return try shallow(slice) ?? parseBER(slice)
     }
 
     static func shallow(_ b: ArraySlice<UInt8>) -> ContentInfo? {
@@ -142,15 +140,8 @@ public struct ContentInfo: CMSCodable, DERNodeConvertible, Hashable {
         guard contentType == oid else {
             throw CMSError.unexpectedContentType(expected: CMSOID.name(oid), found: CMSOID.name(contentType))
         }
-        let bytes: ArraySlice<UInt8>
-        if case .encoded(let b) = content { bytes = b } else { bytes = content.bytes()[...] }
-        do {
-            return try T(berEncoded: BER.parse(bytes))
-        } catch let e as CMSError {
-            throw e
-        } catch {
-            throw CMSError.malformed("\(T.self): \(error)")
-        }
+        if case .encoded(let bytes) = content { return try T.parseBER(bytes) }
+        return try T.parseBER(content.bytes()[...])
     }
 }
 
