@@ -1,5 +1,5 @@
 import CryptoExtras
-import Synchronization
+import DirectCore
 import X509
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +16,11 @@ import Darwin
 public final class CertificateCache: Sendable {
     public static let defaultCapacity = 1024
 
-    struct Entry {
+    // @unchecked: only for `_RSA.Encryption.PublicKey`, which swift-crypto
+    // does not mark Sendable although it wraps the same immutable BoringSSL
+    // key as `_RSA.Signing.PublicKey`, which it does (BoringSSL sets up a
+    // key's Montgomery context under the key's own lock).
+    struct Entry: @unchecked Sendable {
         var summary: CertificateSummary?
         var certificate: Certificate?
         /// Parsed RSA public keys: BoringSSL sets up a key's Montgomery
@@ -29,7 +33,7 @@ public final class CertificateCache: Sendable {
     /// The DER bytes as the key. Hashing takes only the length and the last
     /// bytes (the issuer's signature, different in every certificate), so a
     /// lookup does not hash a whole certificate; equality compares it all.
-    struct Key: Hashable {
+    struct Key: Hashable, Sendable {
         let der: [UInt8]
 
         static func == (a: Key, b: Key) -> Bool {
@@ -48,17 +52,16 @@ public final class CertificateCache: Sendable {
         }
     }
 
-    public let capacity: Int
-    private let entries = Mutex<[Key: Entry]>([:])
+    private let entries: BoundedCache<Key, Entry>
 
     /// A capacity of zero keeps nothing.
     public init(capacity: Int = CertificateCache.defaultCapacity) {
-        self.capacity = max(0, capacity)
+        entries = BoundedCache(capacity: capacity)
     }
 
     /// Our parse of `der` (`CertificateSummary(der:)`).
     public func summary(_ der: [UInt8]) throws -> CertificateSummary {
-        if let kept = entries.withLock({ $0[Key(der: der)]?.summary }) { return kept }
+        if let kept = entries.value(Key(der: der))?.summary { return kept }
         let parsed = try CertificateSummary(der: der)
         keep(der) { $0.summary = parsed }
         return parsed
@@ -66,7 +69,7 @@ public final class CertificateCache: Sendable {
 
     /// swift-certificates' parse of `der`.
     public func certificate(_ der: [UInt8]) throws -> Certificate {
-        if let kept = entries.withLock({ $0[Key(der: der)]?.certificate }) { return kept }
+        if let kept = entries.value(Key(der: der))?.certificate { return kept }
         let parsed = try Certificate(derEncoded: der)
         keep(der) { $0.certificate = parsed }
         return parsed
@@ -74,7 +77,7 @@ public final class CertificateCache: Sendable {
 
     /// The RSA key of `certificate`, to check signatures with.
     public func rsaVerifyingKey(_ certificate: CertificateSummary) throws -> _RSA.Signing.PublicKey {
-        if let kept = entries.withLock({ $0[Key(der: certificate.der)]?.rsaVerifying }) { return kept }
+        if let kept = entries.value(Key(der: certificate.der))?.rsaVerifying { return kept }
         let key = try _RSA.Signing.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
         keep(certificate.der) { $0.rsaVerifying = key }
         return key
@@ -82,20 +85,20 @@ public final class CertificateCache: Sendable {
 
     /// The RSA key of `certificate`, to encrypt a content-encryption key to.
     public func rsaEncryptionKey(_ certificate: CertificateSummary) throws -> _RSA.Encryption.PublicKey {
-        if let kept = entries.withLock({ $0[Key(der: certificate.der)]?.rsaEncryption }) { return kept }
+        if let kept = entries.value(Key(der: certificate.der))?.rsaEncryption { return kept }
         let key = try _RSA.Encryption.PublicKey(unsafeDERRepresentation: certificate.subjectPublicKeyInfo)
         keep(certificate.der) { $0.rsaEncryption = key }
         return key
     }
 
     private func keep(_ der: [UInt8], _ update: (inout Entry) -> Void) {
-        guard capacity > 0, der.count <= CertificateSummary.maxSize else { return }
-        let key = Key(der: der)
-        entries.withLock { entries in
-            if entries[key] == nil, entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            update(&entries[key, default: Entry()])
+        guard der.count <= CertificateSummary.maxSize else { return }
+        entries.update(Key(der: der)) { entry in
+            var e = entry ?? Entry()
+            update(&e)
+            entry = e
         }
     }
 
-    public var count: Int { entries.withLock { $0.count } }
+    public var count: Int { entries.count }
 }

@@ -1,5 +1,4 @@
 import DirectCore
-import Synchronization
 import X509
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -26,7 +25,7 @@ public final class TrustVerdictCache: Sendable {
     /// Bounds on entries, so that many distinct senders cannot grow it.
     public static let maxEntries = 4096
 
-    struct Key: Hashable {
+    struct Key: Hashable, Sendable {
         let certificate: Certificate
         let intermediates: [Certificate]
         let binding: CertificateBinding?
@@ -55,7 +54,7 @@ public final class TrustVerdictCache: Sendable {
         }
     }
 
-    struct Entry {
+    struct Entry: Sendable {
         let verdict: TrustVerdict
         let time: Date
         /// The latest notBefore and earliest notAfter over the chain.
@@ -64,23 +63,23 @@ public final class TrustVerdictCache: Sendable {
     }
 
     public let lifetime: TimeInterval
-    private let entries = Mutex<[Key: Entry]>([:])
+    private let entries: BoundedCache<Key, Entry>
 
     /// A lifetime of zero keeps nothing.
     public init(lifetime: Duration) {
         let c = lifetime.components
         self.lifetime = max(0, Double(c.seconds) + Double(c.attoseconds) / 1e18)
+        entries = BoundedCache(capacity: self.lifetime > 0 ? Self.maxEntries : 0)
     }
 
     func verdict(for request: TrustRequest) -> TrustVerdict? {
         guard lifetime > 0 else { return nil }
-        let key = Key(request)
-        return entries.withLock { entries -> TrustVerdict? in
-            guard let e = entries[key] else { return nil }
+        return entries.update(Key(request)) { entry -> TrustVerdict? in
+            guard let e = entry else { return nil }
             guard abs(request.time.timeIntervalSince(e.time)) <= lifetime,
                 request.time >= e.validFrom, request.time <= e.validUntil
             else {
-                entries[key] = nil
+                entry = nil
                 return nil
             }
             return e.verdict
@@ -94,11 +93,8 @@ public final class TrustVerdictCache: Sendable {
             verdict: verdict, time: request.time,
             validFrom: chain.map(\.notValidBefore).max() ?? request.time,
             validUntil: chain.map(\.notValidAfter).min() ?? request.time)
-        entries.withLock { entries in
-            if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
-            entries[Key(request)] = entry
-        }
+        entries.set(Key(request), entry)
     }
 
-    public var count: Int { entries.withLock { $0.count } }
+    public var count: Int { entries.count }
 }

@@ -4,7 +4,6 @@ import DirectTrust
 import InternetMessage
 import SMIME
 import SwiftASN1
-import Synchronization
 import X509
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -200,17 +199,20 @@ public struct SecurityAgent: Sendable {
 /// Parsed identities by owner for a short time (a removed or replaced key is
 /// dropped within `seconds`); bounded so a flood of owners cannot grow it.
 final class IdentityCache: Sendable {
-    private let entries = Mutex<[KeyOwner: (identity: SMIMEIdentity, until: ContinuousClock.Instant)]>([:])
+    private let entries: BoundedCache<KeyOwner, (identity: SMIMEIdentity, until: ContinuousClock.Instant)>
     private let seconds: Double
     static let maxEntries = 1024
 
-    init(seconds: Double) { self.seconds = seconds }
+    init(seconds: Double) {
+        self.seconds = seconds
+        entries = BoundedCache(capacity: seconds > 0 ? Self.maxEntries : 0)
+    }
 
     func get(_ owner: KeyOwner) -> SMIMEIdentity? {
-        entries.withLock { entries in
-            guard let e = entries[owner] else { return nil }
+        entries.update(owner) { entry in
+            guard let e = entry else { return nil }
             guard e.until > .now else {
-                entries[owner] = nil
+                entry = nil
                 return nil
             }
             return e.identity
@@ -218,11 +220,6 @@ final class IdentityCache: Sendable {
     }
 
     func put(_ owner: KeyOwner, _ identity: SMIMEIdentity) {
-        guard seconds > 0 else { return }
-        let until = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        entries.withLock { entries in
-            if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
-            entries[owner] = (identity, until)
-        }
+        entries.set(owner, (identity, ContinuousClock.now + .milliseconds(Int64(seconds * 1000))))
     }
 }
