@@ -10,13 +10,7 @@ duration=${1:-10}
 for tool in dnsperf nsd; do
   command -v "$tool" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf nsd; break; }
 done
-swift build -c release --product hisp >/dev/null
-hisp=$PWD/.build/release/hisp
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+. benchmarks/common.sh
 
 domain=bench.example.test
 keys=(--data "$work/data" --key-file "$work/master.key")

@@ -17,12 +17,7 @@ count=${1:-400}
 size=${2:-10000}
 connections=${3:-4}
 
-swift build -c release --product hisp >/dev/null
-hisp=$PWD/.build/release/hisp
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+. benchmarks/common.sh
 
 ipA=127.0.0.20; ipB=127.0.0.21
 dA=direct.bench-a.test; dB=direct.bench-b.test
