@@ -74,16 +74,15 @@ public final class TrustVerdictCache: Sendable {
 
     func verdict(for request: TrustRequest) -> TrustVerdict? {
         guard lifetime > 0 else { return nil }
-        return entries.update(Key(request)) { entry -> TrustVerdict? in
-            guard let e = entry else { return nil }
-            guard abs(request.time.timeIntervalSince(e.time)) <= lifetime,
-                request.time >= e.validFrom, request.time <= e.validUntil
-            else {
-                entry = nil
-                return nil
-            }
-            return e.verdict
+        let key = Key(request)
+        guard let e = entries.value(key) else { return nil }
+        guard abs(request.time.timeIntervalSince(e.time)) <= lifetime,
+            request.time >= e.validFrom, request.time <= e.validUntil
+        else {
+            entries.set(key, nil)
+            return nil
         }
+        return e.verdict
     }
 
     func keep(_ verdict: TrustVerdict, for request: TrustRequest) {

@@ -209,14 +209,12 @@ final class IdentityCache: Sendable {
     }
 
     func get(_ owner: KeyOwner) -> SMIMEIdentity? {
-        entries.update(owner) { entry in
-            guard let e = entry else { return nil }
-            guard e.until > .now else {
-                entry = nil
-                return nil
-            }
-            return e.identity
+        guard let e = entries.value(owner) else { return nil }
+        guard e.until > .now else {
+            entries.set(owner, nil)
+            return nil
         }
+        return e.identity
     }
 
     func put(_ owner: KeyOwner, _ identity: SMIMEIdentity) {
