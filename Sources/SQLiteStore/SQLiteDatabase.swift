@@ -18,42 +18,31 @@ import Glibc
 /// then); a process killed at any moment leaves a database that opens with
 /// every committed transaction in it. Files are created mode 0600.
 ///
-/// One connection; transactions run one after another, in arrival order, on
-/// the database's own thread (a task executor), where their statements are
-/// plain calls into SQLite, prepared once and reused. The fsync of a COMMIT
-/// blocks that thread, not the threads of Swift's cooperative pool that the
-/// rest of the gateway runs on. Transactions that arrive together share a
-/// COMMIT (group commit, see `transaction`).
-public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
-    // @unchecked: `handle`, `statements` and `closed` are only touched by
-    // the holder of `gate` (and by open and deinit, before and after any).
-    private let handle: OpaquePointer
-    private var statements: [String: OpaquePointer] = [:]
-    private let gate = TransactionGate()
+/// Two connections, each on a thread of its own (a task executor), where
+/// statements are plain calls into SQLite, prepared once and reused; the
+/// fsync of a COMMIT blocks that thread, not the threads of Swift's
+/// cooperative pool that the rest of the gateway runs on.
+/// - The writer runs write transactions one after another, in arrival
+///   order; transactions that arrive together share a COMMIT (group commit,
+///   see `transaction`).
+/// - The reader (`query_only`) runs read transactions, one at a time. In
+///   WAL mode a reader sees every transaction committed before it began and
+///   does not wait for the writer, so reads are not held up behind a
+///   COMMIT's fsync (https://sqlite.org/wal.html, "Concurrency").
+public final class SQLiteDatabase: StoreDatabase, Sendable {
+    private let writer: SQLiteConnection
+    private let reader: SQLiteConnection
     private let batches = TransactionBatches()
     private let counts = Mutex<(transactions: Int, commits: Int)>((0, 0))
-    /// Transactions run and COMMITs written since the database was opened
+    /// Write transactions run and COMMITs written since the database was opened
     /// (fewer commits than transactions: group commit at work).
     public var commitCounts: (transactions: Int, commits: Int) { counts.withLock { $0 } }
-    private let executor: SQLiteThread
     public let path: String
-    /// Prepared statements kept (the store has a few dozen distinct ones).
-    static let maxPreparedStatements = 256
 
-    private var closed = false
-
-    private init(handle: OpaquePointer, path: String) {
-        self.handle = handle
+    private init(writer: SQLiteConnection, reader: SQLiteConnection, path: String) {
+        self.writer = writer
+        self.reader = reader
         self.path = path
-        self.executor = SQLiteThread(name: "hisp-sqlite")
-    }
-
-    deinit {
-        if !closed {
-            for (_, statement) in statements { sqlite_nio_sqlite3_finalize(statement) }
-            sqlite_nio_sqlite3_close_v2(handle)
-        }
-        executor.stop()
     }
 
     /// Opens the database at `path`; with `create`, makes a new file (which must not exist).
@@ -65,49 +54,50 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
         } else {
             guard FileManager.default.fileExists(atPath: path) else { throw StoreError.notFound("database \(path)") }
         }
-        var raw: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW
-        guard sqlite_nio_sqlite3_open_v2(path, &raw, flags, nil) == SQLITE_OK, let handle = raw else {
-            let message = raw.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite_nio_sqlite3_close_v2(raw)
-            throw StoreError.database("cannot open \(path): \(message)")
-        }
-        let db = SQLiteDatabase(handle: handle, path: path)
+        let writer = try SQLiteConnection.open(path: path, thread: "hisp-sqlite", pragmas: [
+            // WAL: readers (the read connection, a backup) never block the writer (https://sqlite.org/wal.html).
+            "PRAGMA journal_mode = WAL",
+            // FULL: the WAL is synced at every commit, so an acknowledged write survives power loss.
+            "PRAGMA synchronous = FULL",
+            "PRAGMA foreign_keys = ON",
+            // Freed pages are zeroed, so removed rows do not linger in the file.
+            "PRAGMA secure_delete = ON",
+            // Wait (sleeping, not spinning) up to 30 s for another process's write lock.
+            "PRAGMA busy_timeout = 30000",
+            // Reading the catalogue fails here, with a clear message, when the file is not a database.
+            "PRAGMA schema_version",
+        ])
+        let reader: SQLiteConnection
         do {
-            for pragma in [
-                // WAL: readers (a backup) never block the writer (https://sqlite.org/wal.html).
-                "PRAGMA journal_mode = WAL",
-                // FULL: the WAL is synced at every commit, so an acknowledged write survives power loss.
-                "PRAGMA synchronous = FULL",
-                "PRAGMA foreign_keys = ON",
-                // Freed pages are zeroed, so removed rows do not linger in the file.
-                "PRAGMA secure_delete = ON",
-                // Wait (sleeping, not spinning) up to 30 s for another process's write lock.
+            reader = try SQLiteConnection.open(path: path, thread: "hisp-sqlite-read", pragmas: [
+                // Any write through this connection fails: it is for read transactions only.
+                "PRAGMA query_only = ON",
                 "PRAGMA busy_timeout = 30000",
-                // Reading the catalogue fails here, with a clear message, when the file is not a database.
-                "PRAGMA schema_version",
-            ] {
-                _ = try db.run(pragma, [], keep: false)
-            }
+            ])
         } catch {
-            try? await db.close()
-            throw StoreError.database("\(path) is not a usable SQLite database: \(error)")
+            try? await writer.close()
+            throw error
         }
-        return db
+        return SQLiteDatabase(writer: writer, reader: reader, path: path)
     }
 
-    /// Group commit: transactions that arrive while a batch is being written
-    /// wait and are written together in the next one, each inside a
+    /// Group commit: write transactions that arrive while a batch is being
+    /// written wait and are written together in the next one, each inside a
     /// savepoint (rolled back alone when its body throws), with one COMMIT
     /// and so one fsync for all of them. No caller hears of success before
     /// that COMMIT is on disk. The first caller to find no batch running
-    /// writes batches until none is waiting.
+    /// writes batches until none is waiting. Read transactions run on the
+    /// read connection, one at a time.
     public func transaction<T: Sendable>(
         write: Bool, _ body: @escaping @Sendable (any StoreTransaction) async throws -> T
     ) async throws -> T {
+        guard write else {
+            let reader = self.reader
+            // Its own task on the reader's thread, as a batch has on the writer's (below).
+            return try await Task(executorPreference: reader.thread) { try await reader.read(body) }.value
+        }
         let outcome = Outcome<T>()
         let pending = PendingTransaction(
-            write: write,
             run: { tx in
                 do {
                     let value = try await body(tx)
@@ -118,76 +108,77 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
             },
             fail: { outcome.deliver(.failure($0)) })
         if await batches.enqueue(pending) {
-            // Its own task, on the database's thread: a caller cancelled
+            // Its own task, on the writer's thread: a caller cancelled
             // meanwhile must not cancel the other callers' bodies it runs.
-            await Task(executorPreference: executor) { await self.writeWaitingBatches() }.value
+            await Task(executorPreference: writer.thread) { await self.writeWaitingBatches() }.value
         }
         return try await outcome.value()
     }
 
     private func writeWaitingBatches() async {
-        await gate.acquire()
+        await writer.gate.acquire()
         while true {
             let batch = await batches.take(max: Self.maxBatch)
             if batch.isEmpty { break }
             await write(batch)
         }
-        await gate.release()
+        await writer.gate.release()
     }
 
     /// Transactions written together at most.
     static let maxBatch = 64
 
     private func write(_ batch: [PendingTransaction]) async {
-        let anyWrite = batch.contains { $0.write }
+        let writer = self.writer
         do {
-            _ = try run(anyWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", [], keep: true)
+            _ = try writer.run("BEGIN IMMEDIATE", [], true)
         } catch {
             for p in batch { p.fail(error) }
             return
         }
-        let tx = SQLiteTransaction(database: self)
+        let tx = SQLiteTransaction(connection: writer)
         var deliveries: [@Sendable ((any Error)?) -> Void] = []
         for (i, p) in batch.enumerated() {
             do {
-                _ = try run("SAVEPOINT txn", [], keep: true)
+                _ = try writer.run("SAVEPOINT txn", [], true)
                 let (succeeded, deliver) = await p.run(tx)
-                if !succeeded { _ = try run("ROLLBACK TO txn", [], keep: true) }
-                _ = try run("RELEASE txn", [], keep: true)
+                if !succeeded { _ = try writer.run("ROLLBACK TO txn", [], true) }
+                _ = try writer.run("RELEASE txn", [], true)
                 deliveries.append(deliver)
             } catch {
                 // A statement error that ended the whole transaction (SQLite
                 // rolls back on I/O errors and a full disk) takes the batch
                 // with it: nobody in it is told of a commit that did not happen.
-                _ = try? run("ROLLBACK", [], keep: true)
+                _ = try? writer.run("ROLLBACK", [], true)
                 for d in deliveries { d(error) }
                 for q in batch[i...] { q.fail(error) }
                 return
             }
         }
         do {
-            _ = try run("COMMIT", [], keep: true)
+            _ = try writer.run("COMMIT", [], true)
             counts.withLock {
                 $0.transactions += batch.count
                 $0.commits += 1
             }
             for d in deliveries { d(nil) }
         } catch {
-            _ = try? run("ROLLBACK", [], keep: true)
+            _ = try? writer.run("ROLLBACK", [], true)
             for d in deliveries { d(error) }
         }
     }
 
     public func snapshot(to path: String) async throws {
         guard !FileManager.default.fileExists(atPath: path) else { throw StoreError.exists(path) }
-        await gate.acquire()
+        let writer = self.writer
+        await writer.gate.acquire()
         do {
             // VACUUM INTO reads inside one read transaction: a consistent copy while other
             // connections keep writing (https://sqlite.org/lang_vacuum.html#vacuuminto).
-            _ = try await withTaskExecutorPreference(executor) { try run("VACUUM INTO ?", [.text(path)], keep: false) }
-            await gate.release()
+            _ = try await withTaskExecutorPreference(writer.thread) { try writer.run("VACUUM INTO ?", [.text(path)], false) }
+            await writer.gate.release()
         } catch {
-            await gate.release()
+            await writer.gate.release()
             throw StoreError.database("snapshot to \(path) failed: \(error)")
         }
     }
@@ -200,6 +191,82 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
     }
 
     public func close() async throws {
+        // The reader first, so that the writer, closing last, checkpoints the WAL into the file.
+        var readerError: (any Error)? = nil
+        do { try await reader.close() } catch { readerError = error }
+        try await writer.close()
+        if let readerError { throw readerError }
+    }
+}
+
+/// One SQLite connection, the thread its statements run on, and the gate
+/// that lets one transaction at a time use it.
+final class SQLiteConnection: @unchecked Sendable {
+    // @unchecked: `handle`, `statements` and `closed` are only touched by
+    // the holder of `gate` (and by open and deinit, before and after any).
+    private let handle: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+    private var closed = false
+    let gate = TransactionGate()
+    let thread: SQLiteThread
+    let path: String
+    /// Prepared statements kept (the store has a few dozen distinct ones).
+    static let maxPreparedStatements = 256
+
+    private init(handle: OpaquePointer, path: String, thread: String) {
+        self.handle = handle
+        self.path = path
+        self.thread = SQLiteThread(name: thread)
+    }
+
+    deinit {
+        if !closed {
+            for (_, statement) in statements { sqlite_nio_sqlite3_finalize(statement) }
+            sqlite_nio_sqlite3_close_v2(handle)
+        }
+        thread.stop()
+    }
+
+    static func open(path: String, thread: String, pragmas: [String]) throws -> SQLiteConnection {
+        var raw: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW
+        guard sqlite_nio_sqlite3_open_v2(path, &raw, flags, nil) == SQLITE_OK, let handle = raw else {
+            let message = raw.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite_nio_sqlite3_close_v2(raw)
+            throw StoreError.database("cannot open \(path): \(message)")
+        }
+        let connection = SQLiteConnection(handle: handle, path: path, thread: thread)
+        do {
+            for pragma in pragmas { _ = try connection.run(pragma, [], false) }
+        } catch {
+            // deinit closes the handle and stops the thread.
+            throw StoreError.database("\(path) is not a usable SQLite database: \(error)")
+        }
+        return connection
+    }
+
+    /// A read transaction; runs on `thread`.
+    func read<T: Sendable>(_ body: @Sendable (any StoreTransaction) async throws -> T) async throws -> T {
+        await gate.acquire()
+        do {
+            _ = try run("BEGIN DEFERRED", [], true)
+        } catch {
+            await gate.release()
+            throw error
+        }
+        do {
+            let value = try await body(SQLiteTransaction(connection: self))
+            _ = try run("COMMIT", [], true)
+            await gate.release()
+            return value
+        } catch {
+            _ = try? run("ROLLBACK", [], true)
+            await gate.release()
+            throw error
+        }
+    }
+
+    func close() async throws {
         await gate.acquire()
         guard !closed else {
             await gate.release()
@@ -209,7 +276,7 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
         statements.removeAll()
         let result = sqlite_nio_sqlite3_close_v2(handle)
         closed = true
-        executor.stop()
+        thread.stop()
         await gate.release()
         guard result == SQLITE_OK else { throw StoreError.database("closing \(path): \(String(cString: sqlite_nio_sqlite3_errstr(result)))") }
     }
@@ -217,8 +284,8 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
     private func message() -> String { String(cString: sqlite_nio_sqlite3_errmsg(handle)) }
 
     /// Runs one statement and returns its rows. Called only by the holder of
-    /// `gate`. With `keep`, the prepared statement is kept for the next call.
-    func run(_ sql: String, _ binds: [StoreValue], keep: Bool) throws -> [StoreRow] {
+    /// `gate`, on `thread`. With `keep`, the prepared statement is kept for the next call.
+    func run(_ sql: String, _ binds: [StoreValue], _ keep: Bool) throws -> [StoreRow] {
         guard !closed else { throw StoreError.database("\(path) is closed") }
         let statement: OpaquePointer
         if let kept = statements[sql] {
@@ -299,7 +366,6 @@ public final class SQLiteDatabase: StoreDatabase, @unchecked Sendable {
 /// says whether it succeeded and how to tell the caller once the batch's
 /// COMMIT is known; `fail` tells it of an error before its body ran.
 struct PendingTransaction: Sendable {
-    let write: Bool
     let run: @Sendable (SQLiteTransaction) async -> (Bool, @Sendable ((any Error)?) -> Void)
     let fail: @Sendable (any Error) -> Void
 }
@@ -358,14 +424,14 @@ final class Outcome<T: Sendable>: Sendable {
 }
 
 struct SQLiteTransaction: StoreTransaction {
-    let database: SQLiteDatabase
+    let connection: SQLiteConnection
 
     func execute(_ sql: String, _ binds: [StoreValue]) async throws {
-        _ = try database.run(sql, binds, keep: true)
+        _ = try connection.run(sql, binds, true)
     }
 
     func query(_ sql: String, _ binds: [StoreValue]) async throws -> [StoreRow] {
-        try database.run(sql, binds, keep: true)
+        try connection.run(sql, binds, true)
     }
 
     func tableExists(_ name: String) async throws -> Bool {
@@ -373,7 +439,7 @@ struct SQLiteTransaction: StoreTransaction {
     }
 }
 
-/// One transaction at a time on the connection, in arrival order.
+/// One transaction at a time on a connection, in arrival order.
 actor TransactionGate {
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -405,14 +471,29 @@ final class SQLiteThread: TaskExecutor, @unchecked Sendable {
 
     init(name: String) {
         // The thread holds the executor until `stop`.
-        let thread = Thread { self.loop() }
-        thread.name = name
+        let thread = Thread {
+            // Named for operators (top -H, /proc/PID/task/*/comm); Foundation's `name` does not reach the kernel.
+            let fd = Glibc.open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+            if fd >= 0 {
+                let bytes = Array(name.utf8.prefix(15))
+                _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                Glibc.close(fd)
+            }
+            self.loop()
+        }
         thread.start()
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         condition.lock()
+        if stopped {
+            // The thread is gone or going: the job must still run (to find its
+            // connection closed and say so) rather than wait forever.
+            condition.unlock()
+            globalConcurrentExecutor.enqueue(job)
+            return
+        }
         jobs.append(job)
         condition.signal()
         condition.unlock()

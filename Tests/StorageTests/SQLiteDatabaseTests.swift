@@ -97,6 +97,37 @@ import Testing
         try await reopened.close()
     }
 
+    @Test(.timeLimit(.minutes(1))) func aReadDoesNotWaitForAWriteInProgressAndSeesOnlyWhatWasCommitted() async throws {
+        let db = try await database()
+        try await db.transaction(write: true) { tx -> Void in try await tx.execute("INSERT INTO t (n, v) VALUES (1, 'a')", []) }
+        // A write that holds the writer until the read has finished.
+        let (readDone, readFinished) = AsyncStream.makeStream(of: Void.self)
+        let (writeStarted, writeIsIn) = AsyncStream.makeStream(of: Void.self)
+        let write = Task {
+            try await db.transaction(write: true) { tx -> Void in
+                try await tx.execute("INSERT INTO t (n, v) VALUES (2, 'b')", [])
+                writeIsIn.yield()
+                for await _ in readDone { break }
+            }
+        }
+        for await _ in writeStarted { break }
+        // With reads queued behind the writer this would never return.
+        #expect(try await values(db) == [1], "the uncommitted row is not seen")
+        readFinished.yield()
+        try await write.value
+        #expect(try await values(db) == [1, 2], "a read begun after the COMMIT sees it")
+    }
+
+    @Test func aReadTransactionCannotWrite() async throws {
+        let db = try await database()
+        await #expect(throws: StoreError.self) {
+            try await db.transaction(write: false) { tx -> Void in
+                try await tx.execute("INSERT INTO t (n, v) VALUES (1, 'a')", [])
+            }
+        }
+        #expect(try await values(db) == [])
+    }
+
     @Test func aClosedDatabaseRefusesTransactions() async throws {
         let db = try await database()
         try await db.close()
