@@ -95,6 +95,15 @@ while true; do
 done
 end=$(date +%s.%N)
 if [ -n "${PROFILE:-}" ]; then kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; fi
+# THREADS=1: CPU seconds per thread of each HISP (is one thread the bottleneck?).
+if [ -n "${THREADS:-}" ]; then
+  for p in $pidA $pidB; do
+    echo "threads of $([ $p = $pidA ] && echo A || echo B):"
+    for t in /proc/$p/task/*; do
+      awk -v t="$(getconf CLK_TCK)" -v n="$(cat $t/comm)" '{printf "  %-18s %6.2f s\n", n, ($14 + $15) / t}' $t/stat
+    done | sort -k2 -n -r | sed -n 1,8p
+  done
+fi
 cpuA=$(awk -v a="$(cpu $pidA)" -v b="$cpuA0" 'BEGIN {print a - b}'); cpuB=$(awk -v a="$(cpu $pidB)" -v b="$cpuB0" 'BEGIN {print a - b}')
 if [ -n "${TRACE:-}" ]; then for n in 0 100 199; do $hisp message trace "<bench-$n@bench>" $(store a); $hisp message trace "<bench-$n@bench>" $(store b); done; fi
 rsa_after=$(rsa)
