@@ -138,13 +138,13 @@ extension HISPStore {
         let rk = try await newRowKey(table: "outbound", id: id, in: tx)
         try await tx.execute(
             """
-            INSERT INTO outbound (id, kind, state, created, wants_dispatched, kek_id, dek, message_id_index, sender_enc, message_id_enc, body_enc)
-            VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO outbound (id, kind, state, created, wants_dispatched, kek_id, dek, message_id_index, sender_enc, message_id_enc)
+            VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?)
             """,
             .text(id), .text(draft.kind.rawValue), .text(Timestamp.text(now)), .integer(draft.wantsDispatched ? 1 : 0),
             .integer(rk.kekID), .blob(rk.wrapped), .blob(blindIndex("message-id", draft.messageID)),
-            try rk.seal("sender_enc", text: draft.sender), try rk.seal("message_id_enc", text: draft.messageID),
-            try rk.seal("body_enc", draft.message))
+            try rk.seal("sender_enc", text: draft.sender), try rk.seal("message_id_enc", text: draft.messageID))
+        try await tx.execute("INSERT INTO outbound_blobs (outbound_id, part, data) VALUES (?, 'body_enc', ?)", .text(id), try rk.seal("body_enc", draft.message))
         for recipient in draft.recipients {
             let qid = Envelope.newID()
             let qk = try await newRowKey(table: "queue", id: qid, in: tx)
@@ -179,7 +179,7 @@ extension HISPStore {
                 }
                 out.append(PendingSubmission(
                     id: id, kind: OutboundKind(rawValue: try row.text("kind")) ?? .message, sender: try rk.openText("sender_enc", row),
-                    messageID: try rk.openText("message_id_enc", row), message: try rk.open("body_enc", row),
+                    messageID: try rk.openText("message_id_enc", row), message: try await self.outboundBlob("body_enc", of: id, key: rk, in: tx),
                     wantsDispatched: try row.integer("wants_dispatched") != 0, recipients: recipients))
             }
             return out
@@ -206,7 +206,8 @@ extension HISPStore {
                 try await self.addTrace(messageID, step: "trust", outcome: "failed", detail: reason, in: tx)
             }
             if let wire {
-                try await tx.execute("UPDATE outbound SET wire_enc = ?, state = 'ready' WHERE id = ?", try rk.seal("wire_enc", wire), .text(outboundID))
+                try await tx.execute("INSERT INTO outbound_blobs (outbound_id, part, data) VALUES (?, 'wire_enc', ?)", .text(outboundID), try rk.seal("wire_enc", wire))
+                try await tx.execute("UPDATE outbound SET state = 'ready' WHERE id = ?", .text(outboundID))
                 try await tx.execute("UPDATE queue SET state = 'queued', next_attempt = ?, updated = ? WHERE outbound_id = ? AND state = 'pending'",
                                      .text(Timestamp.text(now)), .text(Timestamp.text(now)), .text(outboundID))
                 try await self.addTrace(messageID, step: "security", outcome: "ok", detail: "signed and encrypted (\(wire.count) bytes)", in: tx)
@@ -236,9 +237,9 @@ extension HISPStore {
             var out: [String: Result<[UInt8], StoreError>] = [:]
             for id in outboundIDs {
                 do {
-                    let rows = try await tx.query("SELECT kek_id, dek, wire_enc FROM outbound WHERE id = ?", .text(id))
-                    guard let row = rows.first, row.optionalBlob("wire_enc") != nil else { throw StoreError.notFound("the prepared message \(id)") }
-                    out[id] = .success(try await self.rowKey(table: "outbound", id: id, row: row, in: tx).open("wire_enc", row))
+                    let rows = try await tx.query("SELECT kek_id, dek FROM outbound WHERE id = ?", .text(id))
+                    guard let row = rows.first else { throw StoreError.notFound("the prepared message \(id)") }
+                    out[id] = .success(try await self.outboundBlob("wire_enc", of: id, key: self.rowKey(table: "outbound", id: id, row: row, in: tx), in: tx))
                 } catch let e as StoreError {
                     out[id] = .failure(e)
                 }
@@ -437,6 +438,15 @@ extension HISPStore {
         guard let row = rows.first else { return }
         let qk = try await rowKey(table: "queue", id: qid, row: row, in: tx)
         try await tx.execute("UPDATE queue SET last_error_enc = ? WHERE id = ?", try qk.seal("last_error_enc", text: String(error.prefix(2000))), .text(qid))
+    }
+
+    /// A part of an outbound message (`body_enc` or `wire_enc`), opened with the outbound row's key.
+    func outboundBlob(_ part: String, of oid: String, key: RowKey, in tx: any StoreTransaction) async throws -> [UInt8] {
+        let rows = try await tx.query("SELECT data FROM outbound_blobs WHERE outbound_id = ? AND part = ?", .text(oid), .text(part))
+        guard let row = rows.first else {
+            throw StoreError.notFound(part == "wire_enc" ? "the prepared message \(oid)" : "the message of outbound \(oid)")
+        }
+        return try key.open(sealed: try row.blob("data"), as: part)
     }
 
     func finishOutbound(_ oid: String, in tx: any StoreTransaction) async throws {

@@ -177,8 +177,12 @@ struct RowKey: Sendable {
     func seal(_ column: String, text: String) throws -> StoreValue { try seal(column, Array(text.utf8)) }
 
     func open(_ column: String, _ row: StoreRow) throws -> [UInt8] {
-        try Envelope.open(try row.blob(column), key: key, context: Envelope.context("field", table, id, column),
-                          what: "\(table) \(id) \(column)")
+        try open(sealed: try row.blob(column), as: column)
+    }
+
+    /// A value sealed for `column` of this row, wherever it is kept (`outbound_blobs`).
+    func open(sealed: [UInt8], as column: String) throws -> [UInt8] {
+        try Envelope.open(sealed, key: key, context: Envelope.context("field", table, id, column), what: "\(table) \(id) \(column)")
     }
 
     func openText(_ column: String, _ row: StoreRow) throws -> String {

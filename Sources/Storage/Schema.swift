@@ -3,21 +3,46 @@
 /// columns named `*_index` hold blind indexes. What stays in clear: ids,
 /// times, states, sizes, domain names, and public CA certificates.
 enum Schema {
-    static let version = 2
+    static let version = 3
 
     /// Statements that bring a store of version `key - 1` to version `key`.
     static let migrations: [Int: [String]] = [
         // Version 1 had a placeholder queue table that nothing wrote to.
-        2: ["DROP TABLE IF EXISTS queue"] + gatewayTables,
+        2: ["DROP TABLE IF EXISTS queue"] + gatewayTablesVersion2,
+        // Version 3 keeps the outbound message and its wire form out of the outbound
+        // row, whose state changes rewrote them. The ciphertexts move as they are:
+        // their key is still the outbound row's and their context still names
+        // the outbound row and the column they came from.
+        3: [
+            outboundBlobs,
+            "INSERT INTO outbound_blobs (outbound_id, part, data) SELECT id, 'body_enc', body_enc FROM outbound",
+            "INSERT INTO outbound_blobs (outbound_id, part, data) SELECT id, 'wire_enc', wire_enc FROM outbound WHERE wire_enc IS NOT NULL",
+            "ALTER TABLE outbound DROP COLUMN body_enc",
+            "ALTER TABLE outbound DROP COLUMN wire_enc",
+        ],
     ]
 
-    /// The gateway's tables: submitted messages, one queue row per recipient,
-    /// and the per-message trace `hisp message trace` reads.
-    static let gatewayTables: [String] = [
-        // One row per message handed to the gateway for sending (a submission or an MDN we send).
-        // `body_enc` is the message as submitted; `wire_enc` the signed and encrypted form once made.
+    /// The large parts of an outbound message, each in a row of its own, so that
+    /// the many small changes to the outbound row do not rewrite them:
+    /// `body_enc`, the message as submitted, and `wire_enc`, the signed and
+    /// encrypted form once made. Each is sealed under the outbound row's data
+    /// key, with the outbound row and the part named in its context.
+    static let outboundBlobs = """
+        CREATE TABLE outbound_blobs (
+            outbound_id TEXT NOT NULL REFERENCES outbound(id),
+            part TEXT NOT NULL CHECK (part IN ('body_enc', 'wire_enc')),
+            data BLOB NOT NULL,
+            PRIMARY KEY (outbound_id, part))
         """
-        CREATE TABLE outbound (
+
+    /// The gateway's tables as version 2 made them (for the migration from
+    /// version 1): the outbound row still held the message and its wire form.
+    static var gatewayTablesVersion2: [String] {
+        ["CREATE TABLE outbound (\(outboundColumns),\n    body_enc BLOB NOT NULL,\n    wire_enc BLOB)"]
+            + gatewayTables.filter { $0 != outboundTable && $0 != outboundBlobs }
+    }
+
+    static let outboundColumns = """
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL CHECK (kind IN ('message', 'notification')),
             state TEXT NOT NULL CHECK (state IN ('new', 'ready', 'done')),
@@ -27,10 +52,17 @@ enum Schema {
             dek BLOB NOT NULL,
             message_id_index BLOB NOT NULL,
             sender_enc BLOB NOT NULL,
-            message_id_enc BLOB NOT NULL,
-            body_enc BLOB NOT NULL,
-            wire_enc BLOB)
-        """,
+            message_id_enc BLOB NOT NULL
+        """
+    // One row per message handed to the gateway for sending (a submission or an MDN we send);
+    // the message itself is in `outbound_blobs`.
+    static let outboundTable = "CREATE TABLE outbound (\n\(outboundColumns))"
+
+    /// The gateway's tables: submitted messages (and their blobs), one queue
+    /// row per recipient, and the per-message trace `hisp message trace` reads.
+    static let gatewayTables: [String] = [
+        outboundTable,
+        outboundBlobs,
         "CREATE INDEX outbound_state ON outbound (state, created)",
         "CREATE INDEX outbound_message_id ON outbound (message_id_index)",
         // One row per outbound message and recipient. The recipient's domain stays in clear to
