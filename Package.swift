@@ -284,6 +284,7 @@ let package = Package(
             name: "StorageTests",
             dependencies: ["Storage", "SQLiteStore", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage"]),
         .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "HISPTesting", "hisp"]),
     ]
 )

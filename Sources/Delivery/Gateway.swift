@@ -52,8 +52,11 @@ public final class DirectGateway: Sendable {
     let transport: any OutboundTransport
     let logger: Logger
     let notices: Notices
-    let wake: AsyncStream<Void>.Continuation
-    let wakeups: AsyncStream<Void>
+    let claims = DeliveryClaims()
+    let prepareWake: AsyncStream<Void>.Continuation
+    let prepareWakeups: AsyncStream<Void>
+    let deliveryWake: AsyncStream<Void>.Continuation
+    let deliveryWakeups: AsyncStream<Void>
 
     public init(configuration: GatewayConfiguration, store: HISPStore, agent: SecurityAgent, certificates: any RecipientCertificates,
                 incomingTrust: any IncomingTrust, transport: any OutboundTransport, logger: Logger) {
@@ -65,7 +68,8 @@ public final class DirectGateway: Sendable {
         self.transport = transport
         self.logger = logger
         self.notices = Notices(hostname: configuration.hostname)
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (prepareWakeups, prepareWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (deliveryWakeups, deliveryWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The delegate for the submission listener (authenticated users sending).
@@ -73,45 +77,76 @@ public final class DirectGateway: Sendable {
     /// The delegate for the MX listener (other HISPs delivering).
     public var inbound: any SMTPServerDelegate { InboundDelegate(gateway: self) }
 
-    /// Runs the queue until the task is cancelled: a pass at every wake-up
-    /// (a new message) and at least every poll interval.
+    /// Runs the queue until the task is cancelled. Preparing (discovery, trust,
+    /// signing, encryption) and delivery run side by side, so the next messages
+    /// are signed while earlier ones are on the wire: each wakes at its own
+    /// events (a submission; a prepared message or a finished connection) and
+    /// at least every poll interval.
     public func run() async {
         let interval = configuration.pollInterval
-        let wake = self.wake
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                wake.yield()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    self.prepareWake.yield()
+                    self.deliveryWake.yield()
+                }
             }
-        }
-        defer { ticker.cancel() }
-        await runOnce()
-        for await _ in wakeups {
-            if Task.isCancelled { break }
-            await runOnce()
+            group.addTask { await self.prepareLoop() }
+            group.addTask { await self.deliveryLoop() }
         }
     }
 
-    /// One pass: prepare what was submitted, send what is due, expire what waited too long.
-    public func runOnce(now: Date = Date()) async {
+    func prepareLoop() async {
+        for await _ in prepareWakeups {
+            if Task.isCancelled { break }
+            // A full pass may have left more behind.
+            while !Task.isCancelled, await prepareSubmissions(now: Date()) == Self.preparePassSize {}
+        }
+    }
+
+    static let preparePassSize = 20
+
+    /// Prepares what was submitted, `preparers` at a time; how many were read.
+    func prepareSubmissions(now: Date) async -> Int {
+        let pending: [PendingSubmission]
         do {
-            let pending = try await store.pendingSubmissions()
-            let width = configuration.preparers
-            await withTaskGroup(of: Void.self) { group in
-                for (i, submission) in pending.enumerated() {
-                    if i >= width { await group.next() }
-                    group.addTask { await self.prepare(submission, now: now) }
-                }
-            }
+            pending = try await store.pendingSubmissions(limit: Self.preparePassSize)
         } catch {
             logger.error("reading submissions failed", metadata: ["error": .string("\(error)")])
+            return 0
         }
-        do {
-            try await deliverDue(now: now)
-        } catch {
-            if Task.isCancelled { return }
-            logger.error("delivering failed", metadata: ["error": .string("\(error)")])
+        guard !pending.isEmpty else { return 0 }
+        let width = configuration.preparers
+        await withTaskGroup(of: Void.self) { group in
+            for (i, submission) in pending.enumerated() {
+                if i >= width { await group.next() }
+                group.addTask { await self.prepare(submission, now: now) }
+            }
         }
+        // Woken once per pass, so notifications queued together (a processed and a
+        // dispatched MDN) are found ready together and leave on one connection in order.
+        deliveryWake.yield()
+        return pending.count
+    }
+
+    func deliveryLoop() async {
+        await withDiscardingTaskGroup { connections in
+            for await _ in deliveryWakeups {
+                if Task.isCancelled { break }
+                let now = Date()
+                do {
+                    try await dispatchDue(now: now, into: &connections)
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.error("delivering failed", metadata: ["error": .string("\(error)")])
+                }
+                await expireNotifications(now: now)
+            }
+        }
+    }
+
+    func expireNotifications(now: Date) async {
         do {
             let notices = self.notices
             let expired = try await store.expireNotifications(now: now) { entry in
@@ -127,7 +162,7 @@ public final class DirectGateway: Sendable {
         }
     }
 
-    func poke() { wake.yield() }
+    func poke() { prepareWake.yield() }
 
     // MARK: preparing
 
@@ -181,13 +216,24 @@ public final class DirectGateway: Sendable {
 
     // MARK: sending
 
-    func deliverDue(now: Date) async throws {
-        let due = try await store.dueDeliveries(now: now)
-        guard !due.isEmpty else { return }
+    /// Starts connections for what is due and not already being sent, up to
+    /// `connectionsPerDomain` per domain, without waiting for them: a finished
+    /// connection wakes the loop for what is left.
+    func dispatchDue(now: Date, into connections: inout DiscardingTaskGroup) async throws {
+        let sending = claims.beginRead()
+        let due: [DueDelivery]
+        do {
+            due = try await store.dueDeliveries(now: now, limit: 100, skipping: sending)
+        } catch {
+            _ = claims.endRead([])
+            throw error
+        }
+        let fresh = claims.endRead(due)
+        guard !fresh.isEmpty else { return }
         // Per message, one SMTP transaction with all its recipients in that domain.
         var domains: [String] = []
-        var byDomain: [String: [[QueueEntry]]] = [:]
-        for e in due {
+        var byDomain: [String: [[DueDelivery]]] = [:]
+        for e in fresh {
             if byDomain[e.domain] == nil { domains.append(e.domain) }
             if let i = byDomain[e.domain]?.firstIndex(where: { $0.first?.outboundID == e.outboundID }) {
                 byDomain[e.domain]?[i].append(e)
@@ -195,35 +241,58 @@ public final class DirectGateway: Sendable {
                 byDomain[e.domain, default: []].append([e])
             }
         }
-        // Per domain, up to `connectionsPerDomain` connections, each with a contiguous share in
-        // queue order. A share is not cut between notifications queued together for one recipient
-        // (same time), so a processed MDN and the dispatched one leave in that order on one connection.
-        var batches: [(domain: String, groups: [[QueueEntry]])] = []
+        let limit = configuration.connectionsPerDomain
         for domain in domains {
             let groups = byDomain[domain] ?? []
-            let target = max(1, (groups.count + configuration.connectionsPerDomain - 1) / configuration.connectionsPerDomain)
-            var current: [[QueueEntry]] = []
-            for g in groups {
-                if current.count >= target, let last = current.last?.first, let next = g.first,
-                   !(last.kind == .notification && next.kind == .notification && last.created == next.created
-                     && last.recipient.lowercased() == next.recipient.lowercased()) {
-                    batches.append((domain, current))
-                    current = []
+            // A share of at most 1/limit of what is due, so one connection that frees up
+            // does not take everything while the others finish.
+            for share in Self.shares(groups, size: (groups.count + limit - 1) / limit) {
+                let ids = share.flatMap { $0.map(\.id) }
+                guard claims.claim(ids, domain: domain, limit: limit) else { break }
+                connections.addTask {
+                    do {
+                        try await self.deliver(ids, to: domain, now: Date())
+                    } catch {
+                        if !Task.isCancelled {
+                            self.logger.error("delivering failed", metadata: ["domain": .string(domain), "error": .string("\(error)")])
+                        }
+                    }
+                    self.claims.release(ids, domain: domain)
+                    self.deliveryWake.yield()
                 }
-                current.append(g)
             }
-            if !current.isEmpty { batches.append((domain, current)) }
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for batch in batches {
-                group.addTask { try await self.deliver(batch.groups, to: batch.domain, now: now) }
-            }
-            try await group.waitForAll()
         }
     }
 
-    /// One connection's share: the prepared messages, sent, and each recipient's outcome recorded.
-    func deliver(_ share: [[QueueEntry]], to domain: String, now: Date) async throws {
+    /// Cuts one domain's groups (one per message), in queue order, into contiguous
+    /// shares of about `size` groups. A share is not cut between notifications queued
+    /// together for one recipient (same time), so a processed MDN and the dispatched
+    /// one leave in that order on one connection.
+    static func shares(_ groups: [[DueDelivery]], size: Int) -> [[[DueDelivery]]] {
+        let target = max(1, size)
+        var out: [[[DueDelivery]]] = []
+        var current: [[DueDelivery]] = []
+        for g in groups {
+            if current.count >= target, let last = current.last?.first, let next = g.first,
+               !(last.kind == .notification && next.kind == .notification && last.created == next.created
+                 && last.recipientIndex == next.recipientIndex) {
+                out.append(current)
+                current = []
+            }
+            current.append(g)
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+
+    /// One connection's share (queue rows, in order): the prepared messages, sent,
+    /// and each recipient's outcome recorded.
+    func deliver(_ ids: [String], to domain: String, now: Date) async throws {
+        // Per message, one SMTP transaction with all its recipients.
+        var share: [[QueueEntry]] = []
+        for e in try await store.entries(ids: ids) where e.state == .queued {
+            if let i = share.firstIndex(where: { $0.first?.outboundID == e.outboundID }) { share[i].append(e) } else { share.append([e]) }
+        }
         var groups: [[QueueEntry]] = []
         var messages: [OutboundMessage] = []
         var records: [(entry: QueueEntry, result: DeliveryResult, dsn: LocalDelivery?)] = []

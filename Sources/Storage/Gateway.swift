@@ -92,6 +92,26 @@ public struct QueueEntry: Sendable {
     public let updated: Date
 }
 
+/// A queue row due for delivery, as far as it can be told without opening it.
+public struct DueDelivery: Sendable {
+    public let id: String
+    public let outboundID: String
+    public let kind: OutboundKind
+    public let domain: String
+    public let created: Date
+    /// The recipient's blind index: equal for the same address.
+    public let recipientIndex: [UInt8]
+
+    public init(id: String, outboundID: String, kind: OutboundKind, domain: String, created: Date, recipientIndex: [UInt8]) {
+        self.id = id
+        self.outboundID = outboundID
+        self.kind = kind
+        self.domain = domain
+        self.created = created
+        self.recipientIndex = recipientIndex
+    }
+}
+
 /// The result of one delivery attempt for one recipient.
 public enum DeliveryResult: Sendable {
     /// Accepted by the next hop; wait for notifications until `deadline` (nil: nothing to wait for).
@@ -222,12 +242,39 @@ extension HISPStore {
 
     // MARK: delivery
 
-    /// Recipients whose next attempt is due, oldest first.
-    public func dueDeliveries(now: Date = Date(), limit: Int = 100) async throws -> [QueueEntry] {
-        // Insertion order breaks ties, so a processed MDN leaves before the dispatched one
-        // queued with it (rowid: SQLite; a PostgreSQL port needs a sequence column).
-        try await entries("WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.rowid LIMIT ?",
-                          [.text(Timestamp.text(now)), .integer(Int64(limit))])
+    /// Recipients whose next attempt is due, oldest first, leaving out those in
+    /// `skipping` (being sent now). Only clear columns are read, nothing is
+    /// opened: `entries(ids:)` opens the rows a connection takes.
+    public func dueDeliveries(now: Date = Date(), limit: Int = 100, skipping: Set<String> = []) async throws -> [DueDelivery] {
+        try await database.transaction(write: false) { tx in
+            // Insertion order breaks ties, so a processed MDN leaves before the dispatched one
+            // queued with it (rowid: SQLite; a PostgreSQL port needs a sequence column).
+            let rows = try await tx.query(
+                """
+                SELECT q.id, q.outbound_id, q.domain, q.created, q.recipient_index, o.kind FROM queue q JOIN outbound o ON o.id = q.outbound_id
+                WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.rowid LIMIT ?
+                """,
+                .text(Timestamp.text(now)), .integer(Int64(limit + skipping.count)))
+            var out: [DueDelivery] = []
+            for row in rows where out.count < limit {
+                let id = try row.text("id")
+                guard !skipping.contains(id) else { continue }
+                out.append(DueDelivery(
+                    id: id, outboundID: try row.text("outbound_id"), kind: OutboundKind(rawValue: try row.text("kind")) ?? .message,
+                    domain: try row.text("domain"), created: Timestamp.date(try row.text("created")), recipientIndex: try row.blob("recipient_index")))
+            }
+            return out
+        }
+    }
+
+    /// The queue rows `ids`, opened, in that order; those gone are left out.
+    public func entries(ids: [String]) async throws -> [QueueEntry] {
+        try await database.transaction(write: false) { tx in
+            var opened = EntryOpener()
+            var out: [QueueEntry] = []
+            for id in ids { out += try await self.entries("WHERE q.id = ?", [.text(id)], opener: &opened, in: tx) }
+            return out
+        }
     }
 
     /// The signed and encrypted messages of several outbound rows, read in one transaction;
@@ -464,35 +511,44 @@ extension HISPStore {
 
     func entries(_ clause: String, _ binds: [StoreValue]) async throws -> [QueueEntry] {
         try await database.transaction(write: false) { tx in
-            let rows = try await tx.query(
-                """
-                SELECT q.*, o.kind AS o_kind, o.wants_dispatched AS o_wants, o.kek_id AS o_kek_id, o.dek AS o_dek,
-                    o.sender_enc AS o_sender_enc, o.message_id_enc AS o_message_id_enc
-                FROM queue q JOIN outbound o ON o.id = q.outbound_id
-                """ + " " + clause, binds)
-            var out: [QueueEntry] = []
-            var senders: [String: (String, String)] = [:]
-            for row in rows {
-                let qid = try row.text("id")
-                let oid = try row.text("outbound_id")
-                let qk = try await self.rowKey(table: "queue", id: qid, row: row, in: tx)
-                if senders[oid] == nil {
-                    let orow = StoreRow(["kek_id": row["o_kek_id"], "dek": row["o_dek"], "sender_enc": row["o_sender_enc"],
-                                         "message_id_enc": row["o_message_id_enc"]])
-                    let ok = try await self.rowKey(table: "outbound", id: oid, row: orow, in: tx)
-                    senders[oid] = (try ok.openText("sender_enc", orow), try ok.openText("message_id_enc", orow))
-                }
-                let (sender, messageID) = senders[oid] ?? ("", "")
-                out.append(QueueEntry(
-                    id: qid, outboundID: oid, kind: OutboundKind(rawValue: try row.text("o_kind")) ?? .message,
-                    state: QueueState(rawValue: try row.text("state")) ?? .failed, domain: try row.text("domain"),
-                    recipient: try qk.openText("recipient_enc", row), sender: sender, messageID: messageID,
-                    wantsDispatched: try row.integer("o_wants") != 0, attempts: Int(try row.integer("attempts")),
-                    nextAttempt: Timestamp.date(try row.text("next_attempt")), deadline: row.optionalText("deadline").map(Timestamp.date),
-                    lastError: row.optionalBlob("last_error_enc") == nil ? nil : try qk.openText("last_error_enc", row),
-                    created: Timestamp.date(try row.text("created")), updated: Timestamp.date(try row.text("updated"))))
-            }
-            return out
+            var opened = EntryOpener()
+            return try await self.entries(clause, binds, opener: &opened, in: tx)
         }
+    }
+
+    /// The sender and Message-ID of each outbound row, opened once per read.
+    struct EntryOpener {
+        var senders: [String: (sender: String, messageID: String)] = [:]
+    }
+
+    func entries(_ clause: String, _ binds: [StoreValue], opener: inout EntryOpener, in tx: any StoreTransaction) async throws -> [QueueEntry] {
+        let rows = try await tx.query(
+            """
+            SELECT q.*, o.kind AS o_kind, o.wants_dispatched AS o_wants, o.kek_id AS o_kek_id, o.dek AS o_dek,
+                o.sender_enc AS o_sender_enc, o.message_id_enc AS o_message_id_enc
+            FROM queue q JOIN outbound o ON o.id = q.outbound_id
+            """ + " " + clause, binds)
+        var out: [QueueEntry] = []
+        for row in rows {
+            let qid = try row.text("id")
+            let oid = try row.text("outbound_id")
+            let qk = try await self.rowKey(table: "queue", id: qid, row: row, in: tx)
+            if opener.senders[oid] == nil {
+                let orow = StoreRow(["kek_id": row["o_kek_id"], "dek": row["o_dek"], "sender_enc": row["o_sender_enc"],
+                                     "message_id_enc": row["o_message_id_enc"]])
+                let ok = try await self.rowKey(table: "outbound", id: oid, row: orow, in: tx)
+                opener.senders[oid] = (try ok.openText("sender_enc", orow), try ok.openText("message_id_enc", orow))
+            }
+            let (sender, messageID) = opener.senders[oid] ?? ("", "")
+            out.append(QueueEntry(
+                id: qid, outboundID: oid, kind: OutboundKind(rawValue: try row.text("o_kind")) ?? .message,
+                state: QueueState(rawValue: try row.text("state")) ?? .failed, domain: try row.text("domain"),
+                recipient: try qk.openText("recipient_enc", row), sender: sender, messageID: messageID,
+                wantsDispatched: try row.integer("o_wants") != 0, attempts: Int(try row.integer("attempts")),
+                nextAttempt: Timestamp.date(try row.text("next_attempt")), deadline: row.optionalText("deadline").map(Timestamp.date),
+                lastError: row.optionalBlob("last_error_enc") == nil ? nil : try qk.openText("last_error_enc", row),
+                created: Timestamp.date(try row.text("created")), updated: Timestamp.date(try row.text("updated"))))
+        }
+        return out
     }
 }
