@@ -15,7 +15,7 @@ struct SubmissionDelegate: SMTPServerDelegate {
                                                  detail: "session \(session.id) from \(session.remoteAddress): unknown user")
             return false
         }
-        let ok = PasswordHash.verify(password, against: hash)
+        let ok = gateway.passwords.verify(password, for: address.description, against: hash)
         try? await gateway.store.recordEvent("smtp.auth", object: "submission", outcome: ok ? "ok" : "failed",
                                              detail: "session \(session.id) from \(session.remoteAddress)")
         return ok

@@ -25,11 +25,15 @@ public struct GatewayConfiguration: Sendable {
     public var preparers: Int
     /// SMTP connections at the same time to one destination domain.
     public var connectionsPerDomain: Int
+    /// How long a verified submission password is remembered (`PasswordVerifier`; 0: never).
+    public var passwordMemory: TimeInterval
 
     public init(hostname: String, notificationTimeout: Duration = .seconds(3600), maxQueueAge: Duration = .seconds(86_400),
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
                 rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1),
-                preparers: Int = max(2, ProcessInfo.processInfo.activeProcessorCount), connectionsPerDomain: Int = 4) {
+                preparers: Int = max(2, ProcessInfo.processInfo.activeProcessorCount), connectionsPerDomain: Int = 4,
+                passwordMemory: TimeInterval = 600) {
+        self.passwordMemory = passwordMemory
         self.preparers = max(1, preparers)
         self.connectionsPerDomain = max(1, connectionsPerDomain)
         self.hostname = hostname
@@ -53,6 +57,7 @@ public final class DirectGateway: Sendable {
     let logger: Logger
     let notices: Notices
     let claims = DeliveryClaims()
+    let passwords: PasswordVerifier
     let prepareWake: AsyncStream<Void>.Continuation
     let prepareWakeups: AsyncStream<Void>
     let deliveryWake: AsyncStream<Void>.Continuation
@@ -68,6 +73,7 @@ public final class DirectGateway: Sendable {
         self.transport = transport
         self.logger = logger
         self.notices = Notices(hostname: configuration.hostname)
+        self.passwords = PasswordVerifier(lifetime: configuration.passwordMemory)
         (prepareWakeups, prepareWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (deliveryWakeups, deliveryWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }

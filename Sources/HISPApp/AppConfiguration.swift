@@ -97,6 +97,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var maxQueueAgeSeconds: Int?
         public var retrySeconds: [Int]?
         public var queuePollSeconds: Double?
+        /// How long a submission password, once verified, is remembered in memory (0: never).
+        public var authCacheSeconds: Int?
     }
 
     public struct Log: Codable, Sendable, Equatable {
@@ -162,7 +164,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],
         "delivery": ["mx_port", "tls_verify", "trust_roots", "reject_untrusted_at_rcpt"],
         "limits": ["max_message_bytes", "max_recipients", "max_connections", "max_connections_per_address"],
-        "timeouts": ["command_seconds", "data_seconds", "notification_seconds", "max_queue_age_seconds", "retry_seconds", "queue_poll_seconds"],
+        "timeouts": ["command_seconds", "data_seconds", "notification_seconds", "max_queue_age_seconds", "retry_seconds", "queue_poll_seconds", "auth_cache_seconds"],
         "log": ["format", "level"],
     ]
 

@@ -106,7 +106,8 @@ public final class HISPServer: Sendable {
             maxQueueAge: .seconds(timeouts?.maxQueueAgeSeconds ?? 86_400),
             retrySchedule: (timeouts?.retrySeconds ?? [60, 300, 900, 1800, 3600]).map { .seconds(max(1, $0)) },
             rejectUntrustedAtRCPT: c.delivery?.rejectUntrustedAtRcpt ?? false,
-            pollInterval: .milliseconds(Int64((timeouts?.queuePollSeconds ?? 1) * 1000)))
+            pollInterval: .milliseconds(Int64((timeouts?.queuePollSeconds ?? 1) * 1000)),
+            passwordMemory: TimeInterval(max(0, timeouts?.authCacheSeconds ?? 600)))
 
         let limits = c.limits
         func listenerConfig(_ hp: (host: String, port: Int), role: SMTPServerSession.Role, requireTLS: Bool) -> SMTPListener.Configuration {
