@@ -77,7 +77,9 @@ threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections
 start = time.time()
 for t in threads: t.start()
 for t in threads: t.join()
-print(f"{time.time() - start:.3f}")
+import resource
+u = resource.getrusage(resource.RUSAGE_SELF)
+print(f"{time.time() - start:.3f} {u.ru_utime + u.ru_stime:.2f}")
 PY
 
 # CPU seconds (user + system) a process has used so far.
@@ -86,7 +88,7 @@ cpuA0=$(cpu $pidA); cpuB0=$(cpu $pidB)
 # PROFILE=file: a perf profile (with call graphs) of both HISPs while the messages flow.
 if [ -n "${PROFILE:-}" ]; then perf record -F 999 --call-graph dwarf,16384 -p "$pidA,$pidB" -o "$PROFILE" >/dev/null 2>&1 & pids+=($!); fi
 start=$(date +%s.%N)
-submit_seconds=$(python3 "$work/push.py" $ipA alice@$dA bench-password-a $dB $count $size $connections)
+read -r submit_seconds cpuClient < <(python3 "$work/push.py" $ipA alice@$dA bench-password-a $dB $count $size $connections)
 # Done when A's queue has nothing in progress (every message processed, i.e. its MDN arrived).
 while true; do
   active=$($hisp queue list --active --limit 100000 $(store a) | grep -c -v "the queue is empty" || true)
@@ -113,7 +115,7 @@ hwmA=$(grep VmHWM /proc/$pidA/status | awk '{print $2}')
 hwmB=$(grep VmHWM /proc/$pidB/status | awk '{print $2}')
 cores=$(nproc)
 
-python3 - "$count" "$size" "$connections" "$start" "$end" "$submit_seconds" "$rsa_before" "$rsa_after" "$processed" "$failed" "$hwmA" "$hwmB" "$cores" "$cpuA" "$cpuB" <<'PY'
+python3 - "$count" "$size" "$connections" "$start" "$end" "$submit_seconds" "$rsa_before" "$rsa_after" "$processed" "$failed" "$hwmA" "$hwmB" "$cores" "$cpuA" "$cpuB" "$cpuClient" <<'PY'
 import sys, platform
 count, size, conns = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 start, end, submit = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
@@ -132,4 +134,5 @@ print(f"memory peak (VmHWM): HISP A {hwmA / 1024:.0f} MiB, HISP B {hwmB / 1024:.
 cpuA, cpuB = float(sys.argv[14]), float(sys.argv[15])
 print(f"CPU per message: HISP A {1000 * cpuA / count:.2f} ms, HISP B {1000 * cpuB / count:.2f} ms "
       f"(two private-key operations each: {2000 / rsa:.2f} ms); {100 * (cpuA + cpuB) / (cores * (end - start)):.0f}% of the cores busy with the HISPs")
+print(f"the submitting client (Python, TLS) used {float(sys.argv[16]):.2f} s of CPU, {100 * float(sys.argv[16]) / (cores * (end - start)):.0f}% of the cores")
 PY
