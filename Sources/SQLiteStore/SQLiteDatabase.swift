@@ -212,6 +212,8 @@ final class SQLiteConnection: @unchecked Sendable {
     let path: String
     /// Prepared statements kept (the store has a few dozen distinct ones).
     static let maxPreparedStatements = 256
+    /// Bound values above this size are released right after the statement has run.
+    static let largeBinding = 65_536
 
     private init(handle: OpaquePointer, path: String, thread: String) {
         self.handle = handle
@@ -302,7 +304,13 @@ final class SQLiteConnection: @unchecked Sendable {
         defer {
             if kept {
                 sqlite_nio_sqlite3_reset(statement)
-                sqlite_nio_sqlite3_clear_bindings(statement)
+                // Every run binds every parameter, so the old values need no clearing, and
+                // clearing them would make SQLite parse the statement again at the next
+                // step whenever its plan looked at a bound value (sqlite3_clear_bindings
+                // expires such a statement). Large values are let go at once all the same.
+                if binds.contains(where: { if case .blob(let b) = $0 { return b.count > Self.largeBinding } else { return false } }) {
+                    sqlite_nio_sqlite3_clear_bindings(statement)
+                }
             } else {
                 sqlite_nio_sqlite3_finalize(statement)
             }

@@ -188,7 +188,9 @@ extension HISPStore {
     public func pendingSubmissions(limit: Int = 20) async throws -> [PendingSubmission] {
         try await database.transaction(write: false) { tx in
             var out: [PendingSubmission] = []
-            for row in try await tx.query("SELECT * FROM outbound WHERE state = 'new' ORDER BY created, rowid LIMIT ?", .integer(Int64(limit))) {
+            // The limit is written into the statement: a LIMIT bound as a parameter makes
+            // SQLite plan the statement afresh for every new value.
+            for row in try await tx.query("SELECT * FROM outbound WHERE state = 'new' ORDER BY created, rowid LIMIT \(max(1, limit))") {
                 let id = try row.text("id")
                 let rk = try await self.rowKey(table: "outbound", id: id, row: row, in: tx)
                 var recipients: [(String, String)] = []
@@ -249,14 +251,17 @@ extension HISPStore {
         try await database.transaction(write: false) { tx in
             // Insertion order breaks ties, so a processed MDN leaves before the dispatched one
             // queued with it (rowid: SQLite; a PostgreSQL port needs a sequence column).
-            let rows = try await tx.query(
+            // Enough rows to leave `limit` after the skipped ones, rounded up to a power of two so
+            // that the few statements this makes are each prepared once (see pendingSubmissions).
+            let rows = 1 << (Int.bitWidth - max(1, limit + skipping.count - 1).leadingZeroBitCount)
+            let due = try await tx.query(
                 """
                 SELECT q.id, q.outbound_id, q.domain, q.created, q.recipient_index, o.kind FROM queue q JOIN outbound o ON o.id = q.outbound_id
-                WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.rowid LIMIT ?
+                WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.rowid LIMIT \(rows)
                 """,
-                .text(Timestamp.text(now)), .integer(Int64(limit + skipping.count)))
+                .text(Timestamp.text(now)))
             var out: [DueDelivery] = []
-            for row in rows where out.count < limit {
+            for row in due where out.count < limit {
                 let id = try row.text("id")
                 guard !skipping.contains(id) else { continue }
                 out.append(DueDelivery(
