@@ -23,6 +23,10 @@ public struct GatewayConfiguration: Sendable {
     public var pollInterval: Duration
     /// Messages signed and encrypted at the same time.
     public var preparers: Int
+    /// Four per core: a preparer spends most of its time waiting for the sync of
+    /// the commit that records its result, not signing, so one per core left the
+    /// cores idle (measured: docs/benchmarks.md). At most a pass (20) at a time.
+    public static let defaultPreparers = min(20, 4 * max(1, ProcessInfo.processInfo.activeProcessorCount))
     /// SMTP connections at the same time to one destination domain.
     public var connectionsPerDomain: Int
     /// How long a verified submission password is remembered (`PasswordVerifier`; 0: never).
@@ -31,7 +35,7 @@ public struct GatewayConfiguration: Sendable {
     public init(hostname: String, notificationTimeout: Duration = .seconds(3600), maxQueueAge: Duration = .seconds(86_400),
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
                 rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1),
-                preparers: Int = max(2, ProcessInfo.processInfo.activeProcessorCount), connectionsPerDomain: Int = 4,
+                preparers: Int = GatewayConfiguration.defaultPreparers, connectionsPerDomain: Int = 4,
                 passwordMemory: TimeInterval = 600) {
         self.passwordMemory = passwordMemory
         self.preparers = max(1, preparers)
