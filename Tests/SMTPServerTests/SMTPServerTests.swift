@@ -48,7 +48,9 @@ struct TestListener {
     let delegate: TestDelegate
     let certPath: String
 
-    static func start(role: SMTPServerSession.Role, tls: Bool = true, commandTimeout: TimeAmount = .seconds(30),
+    // Generous by default, as the client's: the whole suite runs at once on a small machine, and a
+    // session of this process can wait tens of seconds for a thread while other tests wait for their tools.
+    static func start(role: SMTPServerSession.Role, tls: Bool = true, commandTimeout: TimeAmount = .seconds(300),
                       maxConnections: Int = 50, maxConnectionsPerAddress: Int = 20) async throws -> TestListener {
         let ws = try Workspace()
         try ws.mustRun("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
@@ -96,15 +98,20 @@ func rawSession(port: Int, send: [String], readFor seconds: Double) async throws
             ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
         }
     return try await channel.executeThenClose { inbound, outbound in
-        for line in send { try await outbound.write(ByteBuffer(string: line)) }
+        for line in send {
+            // The server may already have closed (a timeout under test): what it said is still read.
+            do { try await outbound.write(ByteBuffer(string: line)) } catch { break }
+        }
         let collected = NIOLockedValueBox("")
+        let closed = NIOLockedValueBox(false)
         let reader = Task {
             for try await chunk in inbound { collected.withLockedValue { $0 += String(buffer: chunk) } }
+            closed.withLockedValue { $0 = true }
         }
+        // Until the server closes the connection, or the time is up.
         let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline && !closed.withLockedValue({ $0 }) {
             try await Task.sleep(for: .milliseconds(50))
-            if reader.isCancelled { break }
         }
         reader.cancel()
         return collected.withLockedValue { $0 }
@@ -220,14 +227,17 @@ func rawSession(port: Int, send: [String], readFor seconds: Double) async throws
     @Test func commandTimeoutAndConnectionLimits() async throws {
         let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(1), maxConnectionsPerAddress: 2)
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
-        // An idle client is told so and dropped.
-        let idle = try await rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 2.0)
+        // An idle client is told so and dropped (the read ends when the server closes).
+        let idle = try await rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 30)
         #expect(idle.contains("421 4.4.2 mx.test timeout exceeded"))
-        // A third connection from the same address is refused while two are open.
-        async let a = rawSession(port: t.port, send: [], readFor: 1.5)
-        async let b = rawSession(port: t.port, send: [], readFor: 1.5)
+        // A third connection from the same address is refused while two are open (a listener
+        // without the short timeout, so that the two stay open however slowly this test runs).
+        let limited = try await TestListener.start(role: .inbound, maxConnectionsPerAddress: 2)
+        defer { Task { await limited.listener.shutdown(grace: .seconds(1)) } }
+        async let a = rawSession(port: limited.port, send: [], readFor: 3)
+        async let b = rawSession(port: limited.port, send: [], readFor: 3)
         try await Task.sleep(for: .milliseconds(300))
-        let c = try await rawSession(port: t.port, send: [], readFor: 0.5)
+        let c = try await rawSession(port: limited.port, send: [], readFor: 5)
         #expect(c.contains("421 4.7.0 too many connections"))
         _ = try await (a, b)
     }
