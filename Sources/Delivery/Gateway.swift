@@ -110,14 +110,15 @@ public final class DirectGateway: Sendable {
     func prepareLoop() async {
         for await _ in prepareWakeups {
             if Task.isCancelled { break }
-            // A full pass may have left more behind.
+            // A full pass may have left more behind; a pass that could not record
+            // everything (a failing store) waits for the next wake-up or poll instead.
             while !Task.isCancelled, await prepareSubmissions(now: Date()) == Self.preparePassSize {}
         }
     }
 
     static let preparePassSize = 20
 
-    /// Prepares what was submitted, `preparers` at a time; how many were read.
+    /// Prepares what was submitted, `preparers` at a time; how many were prepared and recorded.
     func prepareSubmissions(now: Date) async -> Int {
         let pending: [PendingSubmission]
         do {
@@ -128,16 +129,19 @@ public final class DirectGateway: Sendable {
         }
         guard !pending.isEmpty else { return 0 }
         let width = configuration.preparers
-        await withTaskGroup(of: Void.self) { group in
+        let recorded = await withTaskGroup(of: Bool.self) { group in
+            var recorded = 0
             for (i, submission) in pending.enumerated() {
-                if i >= width { await group.next() }
+                if i >= width, await group.next() == true { recorded += 1 }
                 group.addTask { await self.prepare(submission, now: now) }
             }
+            for await ok in group where ok { recorded += 1 }
+            return recorded
         }
         // Woken once per pass, so notifications queued together (a processed and a
         // dispatched MDN) are found ready together and leave on one connection in order.
         deliveryWake.yield()
-        return pending.count
+        return recorded
     }
 
     func deliveryLoop() async {
@@ -177,11 +181,11 @@ public final class DirectGateway: Sendable {
     // MARK: preparing
 
     /// Discovery and trust per recipient, then wrap, sign and encrypt once for all the trusted ones.
-    func prepare(_ s: PendingSubmission, now: Date) async {
+    /// Whether the outcome was recorded.
+    func prepare(_ s: PendingSubmission, now: Date) async -> Bool {
         guard let sender = DirectAddress(s.sender) else {
-            try? await store.prepared(s.id, messageID: s.messageID, wire: nil,
-                                      refused: s.recipients.map { ($0.queueID, "the sender \(s.sender) is not a Direct address") }, dsn: nil, now: now)
-            return
+            return (try? await store.prepared(s.id, messageID: s.messageID, wire: nil,
+                                              refused: s.recipients.map { ($0.queueID, "the sender \(s.sender) is not a Direct address") }, dsn: nil, now: now)) != nil
         }
         var chosen: [Certificate] = []
         var refused: [(queueID: String, reason: String)] = []
@@ -219,8 +223,10 @@ public final class DirectGateway: Sendable {
             try await store.prepared(s.id, messageID: s.messageID, wire: wire, refused: refused, dsn: dsn, discovered: discovered, now: now)
             logger.info("prepared", metadata: ["outbound": .string(s.id), "recipients": .stringConvertible(s.recipients.count),
                                                "refused": .stringConvertible(refused.count)])
+            return true
         } catch {
             logger.error("recording a prepared message failed", metadata: ["outbound": .string(s.id), "error": .string("\(error)")])
+            return false
         }
     }
 
@@ -262,13 +268,16 @@ public final class DirectGateway: Sendable {
                 connections.addTask {
                     do {
                         try await self.deliver(ids, to: domain, now: Date())
+                        self.claims.release(ids, domain: domain)
+                        self.deliveryWake.yield()
                     } catch {
+                        // The rows stay due; the next poll tries them again (no wake-up now,
+                        // which would retry a failing store at once, again and again).
+                        self.claims.release(ids, domain: domain)
                         if !Task.isCancelled {
                             self.logger.error("delivering failed", metadata: ["domain": .string(domain), "error": .string("\(error)")])
                         }
                     }
-                    self.claims.release(ids, domain: domain)
-                    self.deliveryWake.yield()
                 }
             }
         }
