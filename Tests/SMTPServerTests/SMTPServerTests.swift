@@ -118,6 +118,21 @@ func rawSession(port: Int, send: [String], readFor seconds: Double) async throws
     }
 }
 
+/// Waits until the listener has `sessions` sessions open: on a busy machine a client's
+/// connection can take seconds to be made, and a fixed pause is then too short.
+func waitFor(_ listener: SMTPListener, sessions: Int) async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while listener.activeSessions < sessions {
+        guard ContinuousClock.now < deadline else { throw SessionsNotOpen(wanted: sessions, open: listener.activeSessions) }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+struct SessionsNotOpen: Error, CustomStringConvertible {
+    let wanted: Int, open: Int
+    var description: String { "\(open) session(s) open after 60 s, waiting for \(wanted)" }
+}
+
 @Suite struct SMTPServerTests {
     @Test func ourClientDeliversOverVerifiedSTARTTLSAndReusesTheConnection() async throws {
         let t = try await TestListener.start(role: .inbound)
@@ -234,9 +249,9 @@ func rawSession(port: Int, send: [String], readFor seconds: Double) async throws
         // without the short timeout, so that the two stay open however slowly this test runs).
         let limited = try await TestListener.start(role: .inbound, maxConnectionsPerAddress: 2)
         defer { Task { await limited.listener.shutdown(grace: .seconds(1)) } }
-        async let a = rawSession(port: limited.port, send: [], readFor: 3)
-        async let b = rawSession(port: limited.port, send: [], readFor: 3)
-        try await Task.sleep(for: .milliseconds(300))
+        async let a = rawSession(port: limited.port, send: [], readFor: 20)
+        async let b = rawSession(port: limited.port, send: [], readFor: 20)
+        try await waitFor(limited.listener, sessions: 2)
         let c = try await rawSession(port: limited.port, send: [], readFor: 5)
         #expect(c.contains("421 4.7.0 too many connections"))
         _ = try await (a, b)
@@ -244,8 +259,8 @@ func rawSession(port: Int, send: [String], readFor seconds: Double) async throws
 
     @Test func shutdownTellsIdleSessions() async throws {
         let t = try await TestListener.start(role: .inbound)
-        async let session = rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 1.5)
-        try await Task.sleep(for: .milliseconds(400))
+        async let session = rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 30)
+        try await waitFor(t.listener, sessions: 1)
         await t.listener.shutdown(grace: .seconds(1))
         #expect(try await session.contains("421 4.3.2 mx.test shutting down"))
         #expect(t.listener.activeSessions == 0)
