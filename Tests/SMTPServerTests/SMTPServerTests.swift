@@ -121,7 +121,8 @@ func rawSession(port: Int, send: [String], readFor seconds: Double) async throws
 /// Waits until the listener has `sessions` sessions open: on a busy machine a client's
 /// connection can take seconds to be made, and a fixed pause is then too short.
 func waitFor(_ listener: SMTPListener, sessions: Int) async throws {
-    let deadline = ContinuousClock.now + .seconds(60)
+    // Long: while the other tests wait for their tools, this process's few threads can be busy for minutes.
+    let deadline = ContinuousClock.now + .seconds(240)
     while listener.activeSessions < sessions {
         guard ContinuousClock.now < deadline else { throw SessionsNotOpen(wanted: sessions, open: listener.activeSessions) }
         try await Task.sleep(for: .milliseconds(20))
@@ -130,7 +131,7 @@ func waitFor(_ listener: SMTPListener, sessions: Int) async throws {
 
 struct SessionsNotOpen: Error, CustomStringConvertible {
     let wanted: Int, open: Int
-    var description: String { "\(open) session(s) open after 60 s, waiting for \(wanted)" }
+    var description: String { "\(open) session(s) open after 240 s, waiting for \(wanted)" }
 }
 
 @Suite struct SMTPServerTests {
@@ -243,7 +244,7 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(1), maxConnectionsPerAddress: 2)
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         // An idle client is told so and dropped (the read ends when the server closes).
-        let idle = try await rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 30)
+        let idle = try await rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 180)
         #expect(idle.contains("421 4.4.2 mx.test timeout exceeded"))
         // A third connection from the same address is refused while two are open (a listener
         // without the short timeout, so that the two stay open however slowly this test runs).
@@ -259,7 +260,7 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
 
     @Test func shutdownTellsIdleSessions() async throws {
         let t = try await TestListener.start(role: .inbound)
-        async let session = rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 30)
+        async let session = rawSession(port: t.port, send: ["EHLO c\r\n"], readFor: 180)
         try await waitFor(t.listener, sessions: 1)
         await t.listener.shutdown(grace: .seconds(1))
         #expect(try await session.contains("421 4.3.2 mx.test shutting down"))
