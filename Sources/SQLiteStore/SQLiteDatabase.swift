@@ -37,6 +37,8 @@ public final class SQLiteDatabase: StoreDatabase, Sendable {
     /// Write transactions run and COMMITs written since the database was opened
     /// (fewer commits than transactions: group commit at work).
     public var commitCounts: (transactions: Int, commits: Int) { counts.withLock { $0 } }
+    /// Write transactions waiting for the next batch (the writer's queue depth).
+    public var waitingWriteTransactions: Int { get async { await batches.waitingCount } }
     public let path: String
 
     private init(writer: SQLiteConnection, reader: SQLiteConnection, path: String) {
@@ -382,6 +384,7 @@ struct PendingTransaction: Sendable {
 actor TransactionBatches {
     private var waiting: [PendingTransaction] = []
     private var writing = false
+    var waitingCount: Int { waiting.count }
 
     /// Adds `p`; true when the caller is to write batches (none is being written).
     func enqueue(_ p: PendingTransaction) -> Bool {
