@@ -94,7 +94,7 @@ final class Gateways: @unchecked Sendable {
 
     func start(_ name: String) throws {
         guard let n = nodes[name] else { throw HarnessError(description: "no node \(name)") }
-        processes[name] = try BackgroundProcess(ws, Tools.hisp, ["serve", "--config", n.config] + n.store, readyMarker: "hisp serve: ready", seconds: 30)
+        processes[name] = try BackgroundProcess(ws, Tools.hisp, ["serve", "--config", n.config] + n.store, readyMarker: "hisp serve: ready", seconds: 120)
     }
 
     func kill(_ name: String) { processes[name]?.stop() }
@@ -120,7 +120,7 @@ final class Gateways: @unchecked Sendable {
     }
 
     /// Waits until the trace of `messageID` at `name` contains `text`; returns the trace.
-    func waitForTrace(_ name: String, _ messageID: String, contains text: String, seconds: Double = 30) async throws -> String {
+    func waitForTrace(_ name: String, _ messageID: String, contains text: String, seconds: Double = 120) async throws -> String {
         let deadline = Date().addingTimeInterval(seconds)
         var last = ""
         while Date() < deadline {
@@ -131,13 +131,23 @@ final class Gateways: @unchecked Sendable {
         throw HarnessError(description: "the trace of \(messageID) at \(name) never showed \"\(text)\":\n\(last)\nlog:\n\(log(name).suffix(3000))")
     }
 
+    /// Waits until `name`'s log shows `text`, without holding a thread.
+    func waitForLog(_ name: String, contains text: String, seconds: Double = 120) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if log(name).contains(text) { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw HarnessError(description: "the log of \(name) never showed \"\(text)\":\n\(log(name).suffix(3000))")
+    }
+
     func mailbox(_ name: String, _ address: String) async throws -> [String] {
         guard let n = nodes[name] else { return [] }
         let r = try await hisp(["message", "list", "--mailbox", address] + n.store)
         return r.stdoutText.split(separator: "\n").map(String.init)
     }
 
-    func waitForMailbox(_ name: String, _ address: String, seconds: Double = 20, until done: ([String]) -> Bool) async throws -> [String] {
+    func waitForMailbox(_ name: String, _ address: String, seconds: Double = 120, until done: ([String]) -> Bool) async throws -> [String] {
         let deadline = Date().addingTimeInterval(seconds)
         var last: [String] = []
         while Date() < deadline {
@@ -474,11 +484,11 @@ final class Gateways: @unchecked Sendable {
         let bundle = g.ws.path("bundle.pem")
         try await g.hisp(["cert", "export", b.domain, "--ca", "--out", bundle] + b.store)
         try await g.hisp(["bundle", "add", "--domain", a.domain, bundle] + a.store)
-        try await Task.sleep(for: .seconds(6))
+        // The server reads the store's bundles every few seconds.
+        try await g.waitForLog("a", contains: "trust bundle loaded")
         let after = "<after-bundle@\(a.domain)>"
         try await g.submit(from: "a", to: [b.user], subject: "after the bundle", messageID: after)
         let t2 = try await g.waitForTrace("a", after, contains: "processed by the recipient's HISP (final)")
         #expect(t2.contains("discovery  ok  \(b.user)"))
-        #expect(g.log("a").contains("trust bundle loaded"))
     }
 }

@@ -7,7 +7,7 @@ public final class BackgroundProcess: @unchecked Sendable {
     public let process: Process
     public let logPath: String
 
-    public init(_ workspace: Workspace, _ program: String, _ arguments: [String], readyMarker: String, seconds: Double = 20) throws {
+    public init(_ workspace: Workspace, _ program: String, _ arguments: [String], readyMarker: String, seconds: Double = 120) throws {
         logPath = workspace.path("bg-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let p = Process()

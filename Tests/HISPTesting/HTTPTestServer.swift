@@ -37,7 +37,7 @@ public final class HTTPTestServer: @unchecked Sendable {
         stdin = input.fileHandleForWriting
         try p.run()
         process = p
-        let port = poll(seconds: 10) { (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) } }
+        let port = poll(seconds: 60) { (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) } }
         guard let port else {
             try? stdin.close()
             throw HarnessError(description: "the test HTTP server did not start")

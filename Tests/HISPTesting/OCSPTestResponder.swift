@@ -29,7 +29,7 @@ public final class OCSPTestResponder: @unchecked Sendable {
             workspace, "openssl",
             ["ocsp", "-index", workspace.path(index), "-port", "\(port)", "-rsigner", workspace.path(caCert),
              "-rkey", workspace.path(caKey), "-CA", workspace.path(caCert), "-nmin", "60"],
-            readyMarker: "ACCEPT", seconds: 10)
+            readyMarker: "ACCEPT", seconds: 60)
         self.port = port
     }
 

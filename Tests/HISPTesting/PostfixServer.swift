@@ -54,7 +54,7 @@ public final class PostfixServer: @unchecked Sendable {
         let check = try workspace.run("postfix", ["-c", "\(directory)/etc", "check"])
         guard check.status == 0 else { throw HarnessError(description: "postfix check failed: \(check.stderr) \((try? String(contentsOfFile: "\(directory)/postfix.log", encoding: .utf8)) ?? "")") }
         process = try BackgroundProcess(workspace, "postfix", ["-c", "\(directory)/etc", "start-fg"], readyMarker: "", seconds: 1)
-        let started = poll(seconds: 15) { self.log.contains("daemon started") ? true : nil }
+        let started = poll(seconds: 60) { self.log.contains("daemon started") ? true : nil }
         // A listener another instance holds would take connections and never answer.
         let bindFailed = log.contains("bind") && log.contains("Address already in use")
         guard started == true, !bindFailed else {
