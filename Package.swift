@@ -22,7 +22,9 @@ let package = Package(
     ],
     targets: [
         // Tier 0: value types, typed errors, ports.
-        .target(name: "DirectCore"),
+        .target(name: "DirectCore", dependencies: ["CSecureRandom"]),
+        // The kernel's CSPRNG (getrandom(2)), which Swift's Glibc module does not export.
+        .target(name: "CSecureRandom"),
         // Tier 1: RFC 5322 / MIME.
         .target(name: "InternetMessage", dependencies: ["DirectCore"]),
         // Tier 1: RFC 5652 / RFC 5083 CMS types over swift-asn1.
@@ -232,6 +234,7 @@ let package = Package(
             ],
             path: "Tests/HISPTesting"
         ),
+        .testTarget(name: "DirectCoreTests", dependencies: ["DirectCore"]),
         .testTarget(name: "InternetMessageTests", dependencies: ["InternetMessage"]),
         .testTarget(
             name: "CryptographicMessageSyntaxTests",

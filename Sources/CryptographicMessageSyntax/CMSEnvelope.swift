@@ -1,4 +1,5 @@
 import SwiftASN1
+import DirectCore
 import Crypto
 import CryptoExtras
 #if canImport(FoundationEssentials)
@@ -75,8 +76,9 @@ public enum CMSEnvelope {
             try policy.checkKey(r.certificate, role: "recipient")
             try policy.checkCertificateSignature(r.certificate)
         }
-        let cek = SymmetricKey(size: .init(bitCount: cipher.keyBytes * 8))
-        let cekBytes = cek.withUnsafeBytes { Array($0) }
+        var cekBytes = SecureRandom.bytes(cipher.keyBytes)
+        defer { cekBytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        let cek = SymmetricKey(data: cekBytes)
         let transportAlg = try keyTransport.algorithmIdentifier
         let recipientInfos: [RecipientInfo] = try recipients.map { r in
             let encryptedKey = try PublicKeyOperations.encryptContentKey(
@@ -94,7 +96,7 @@ public enum CMSEnvelope {
         }
 
         if cipher.isAuthenticated {
-            let nonce = AES.GCM.Nonce()
+            let nonce = try AES.GCM.Nonce(data: SecureRandom.bytes(12))
             let sealed = try AES.GCM.seal(content, using: cek, nonce: nonce)
             let params = GCMParameters(nonce: ArraySlice(Array(nonce)), icvLength: gcmTagLength)
             let eci = EncryptedContentInfo(
@@ -104,7 +106,7 @@ public enum CMSEnvelope {
             let aed = AuthEnvelopedData(recipientInfos: recipientInfos, authEncryptedContentInfo: eci, mac: ArraySlice(sealed.tag))
             return try ContentInfo(contentType: CMSOID.authEnvelopedData, wrapping: aed).derBytes()
         }
-        let iv = AES._CBC.IV()
+        let iv = try AES._CBC.IV(ivBytes: SecureRandom.bytes(16))
         let ciphertext = try AES._CBC.encrypt(content, using: cek, iv: iv)
         let ivBytes = Array(iv)
         let eci = EncryptedContentInfo(

@@ -1,4 +1,5 @@
 import SwiftASN1
+import DirectCore
 import Crypto
 import CryptoExtras
 import X509
@@ -242,8 +243,7 @@ public struct LocalPrivateKey: CMSSigningKey, CMSKeyTransportDecrypter {
             // RFC 3218 2.3 / RFC 5652 14 (Bleichenbacher): a padding failure must
             // not be distinguishable from a wrong key, so a failed or wrong-size
             // decryption yields a random key and fails later at the content.
-            let random = SymmetricKey(size: .init(bitCount: expectedLength * 8))
-            let fallback = random.withUnsafeBytes { Array($0) }
+            let fallback = SecureRandom.bytes(expectedLength)
             guard let plain = try? key.decrypt(encryptedKey, padding: ._WEAK_AND_INSECURE_PKCS_V1_5),
                 plain.count == expectedLength
             else { return fallback }

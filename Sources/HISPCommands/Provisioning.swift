@@ -84,7 +84,7 @@ enum Provisioning {
     /// A password for a new mailbox: 20 characters from an alphabet without look-alikes (about 115 bits).
     static func newPassword() -> String {
         let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-        var g = SystemRandomNumberGenerator()
+        var g = SecureRandomGenerator()
         return String((0..<20).map { _ in alphabet[Int(g.next(upperBound: UInt(alphabet.count)))] })
     }
 }

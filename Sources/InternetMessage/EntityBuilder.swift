@@ -1,3 +1,5 @@
+import DirectCore
+
 /// Builds MIME entities and messages in canonical form (CRLF line endings).
 public struct EntityBuilder: Sendable {
     public var headers: [(name: String, value: String)]
@@ -50,7 +52,7 @@ public enum Multipart {
     }
 
     public static func makeBoundary() -> String {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SecureRandomGenerator()  // one system call for the four words
         return makeBoundary(using: &rng)
     }
 

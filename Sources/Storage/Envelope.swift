@@ -1,4 +1,5 @@
 import Crypto
+import DirectCore
 import Foundation
 
 /// AES-256-GCM envelope encryption. Every ciphertext is
@@ -16,7 +17,7 @@ public enum Envelope {
 
     public static func seal(_ plaintext: some DataProtocol, key: SymmetricKey, context: [UInt8]) throws -> [UInt8] {
         do {
-            let box = try AES.GCM.seal(plaintext, using: key, authenticating: context)
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: SecureRandom.bytes(12)), authenticating: context)
             var out = [UInt8]()
             out.reserveCapacity(plaintext.count + overhead)
             out.append(version)
@@ -55,9 +56,13 @@ public enum Envelope {
         return SymmetricKey(data: raw)
     }
 
-    public static func randomBytes(_ count: Int) -> [UInt8] {
-        var g = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &g) }
+    public static func randomBytes(_ count: Int) -> [UInt8] { SecureRandom.bytes(count) }
+
+    /// A fresh 256-bit data key (the random bytes it came from are zeroed).
+    public static func newKey() -> SymmetricKey {
+        var raw = SecureRandom.bytes(32)
+        defer { raw.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        return SymmetricKey(data: raw)
     }
 
     /// A fresh row identifier: 128 random bits as 32 hex digits.

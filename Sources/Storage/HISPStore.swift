@@ -118,7 +118,7 @@ public final class HISPStore: Sendable {
     /// A fresh data key for a new row, wrapped under the KEK new rows use.
     func newRowKey(table: String, id: String, in tx: any StoreTransaction) async throws -> RowKey {
         let (kekID, kek) = try await keys.writingKEK(in: tx)
-        let dek = SymmetricKey(size: .bits256)
+        let dek = Envelope.newKey()
         let wrapped = try Envelope.wrap(dek, under: kek, context: KeyCache.dekContext(table: table, id: id, kek: kekID))
         return RowKey(table: table, id: id, key: dek, kekID: kekID, wrapped: wrapped)
     }
