@@ -155,3 +155,37 @@ import Testing
         #expect(file.range(of: Data("alice".utf8)) == nil)
     }
 }
+
+/// The queue's record of one message when its recipient's HISP answers
+/// before the connection that carried it has recorded its outcomes.
+@Suite struct QueueRaceTests {
+    @Test func aDeliveryRecordedAfterItsMDNStaysInTheTraceAndLeavesTheStateFinal() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-race-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try await HISPStore.create(
+            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
+            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+        let id = "<race@a.example>"
+        let oid = try await store.enqueue(OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["bob@b.example"],
+                                                        message: Array("Subject: race\r\n\r\nbody\r\n".utf8), messageID: id))
+        try await store.prepared(oid, messageID: id, wire: Array("wire".utf8), refused: [], dsn: nil)
+        let entry = try #require(try await store.queueEntries().first { $0.outboundID == oid })
+        #expect(entry.state == .queued)
+
+        // The processed MDN is applied while the delivery is not yet recorded ...
+        let match = try await store.applyNotification(originalMessageID: id, recipient: "bob@b.example", disposition: "processed", passOn: nil)
+        #expect(match == .accepted(sender: "alice@a.example", previous: .queued, now: .processed))
+        // ... and then the connection records its outcome.
+        try await store.recordDeliveries([(entry, .sent(deadline: Date().addingTimeInterval(3600)), nil)])
+
+        let (entries, events) = try await store.trace(messageID: id)
+        #expect(entries.map(\.state) == [.processed], "the notification's state stays")
+        #expect(entries.first?.attempts == 1)
+        let delivery = events.filter { $0.step == "delivery" }
+        #expect(delivery.count == 1)
+        #expect(delivery.first?.outcome == "ok")
+        #expect(delivery.first?.detail.contains("attempt 1: accepted for bob@b.example") == true, "\(delivery)")
+        try await store.close()
+    }
+}
