@@ -90,14 +90,12 @@ struct InboundDelegate: SMTPServerDelegate {
     func checkRecipient(_ path: String, mailFrom: String, user: String?, session: SMTPSessionInfo) async -> SMTPReply? {
         guard let address = DirectAddress(path) else { return SMTPReply(501, "5.1.3", "\(path) is not an address") }
         do {
-            let hosted = try await gateway.store.domains().contains { $0.name == address.domain }
+            switch try await gateway.store.lookupMailbox(address) {
+            case .exists: return nil
             // Never an open relay: only our own domains.
-            guard hosted else { return SMTPReply(550, "5.7.1", "relaying denied: \(address.domain) is not hosted here") }
-            _ = try await gateway.store.address(address)
-            return nil
-        } catch let e as StoreError {
-            if case .notFound = e { return SMTPReply(550, "5.1.1", "no such mailbox: \(address)") }
-            return SMTPReply(451, "4.3.0", "temporary failure looking up the mailbox")
+            case .notHosted: return SMTPReply(550, "5.7.1", "relaying denied: \(address.domain) is not hosted here")
+            case .noMailbox: return SMTPReply(550, "5.1.1", "no such mailbox: \(address)")
+            }
         } catch {
             return SMTPReply(451, "4.3.0", "temporary failure looking up the mailbox")
         }

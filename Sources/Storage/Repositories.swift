@@ -175,6 +175,20 @@ extension HISPStore {
         }
     }
 
+    /// Whether mail for `address` is taken here, in one read: its domain is hosted
+    /// and the mailbox exists (an MX's RCPT check, for every recipient of every message).
+    public func lookupMailbox(_ address: DirectAddress) async throws -> MailboxLookup {
+        try await database.transaction(write: false) { tx in
+            guard try await !tx.query("SELECT 1 FROM domains WHERE name = ?", .text(address.domain)).isEmpty else { return .notHosted }
+            do {
+                _ = try await self.addressRow(address, in: tx)
+                return .exists
+            } catch StoreError.notFound {
+                return .noMailbox
+            }
+        }
+    }
+
     public func address(_ address: DirectAddress) async throws -> AddressRecord {
         try await database.transaction(write: false) { tx in try await self.addressRow(address, in: tx).0 }
     }
@@ -365,4 +379,11 @@ extension HISPStore {
             try await self.audit("bundle.remove", "bundle \(id)", detail: "domain \(domain)", in: tx)
         }
     }
+}
+
+/// What `lookupMailbox` found.
+public enum MailboxLookup: Sendable, Equatable {
+    case notHosted
+    case noMailbox
+    case exists
 }

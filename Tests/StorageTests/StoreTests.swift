@@ -145,6 +145,15 @@ import Testing
         #expect(throws: StoreError.self) { try PasswordHash.make("short") }
     }
 
+    @Test func theMXRecipientCheckTellsAHostedMailboxFromAMissingOneAndAForeignDomain() async throws {
+        let (store, _) = try await populated(messages: 0)
+        #expect(try await store.lookupMailbox(alice) == .exists)
+        #expect(try await store.lookupMailbox(DirectAddress("ALICE@direct.example.org")!) == .exists)
+        #expect(try await store.lookupMailbox(DirectAddress("bob@direct.example.org")!) == .noMailbox)
+        #expect(try await store.lookupMailbox(DirectAddress("alice@elsewhere.example")!) == .notHosted)
+        try await store.close()
+    }
+
     @Test func blindIndexesFindAddressesCaseInsensitivelyWithoutHoldingThem() async throws {
         let (store, _) = try await populated(messages: 1)
         let found = try await store.address(DirectAddress("ALICE@Direct.Example.org")!)
