@@ -18,14 +18,47 @@ public struct SMTPClientTLS: Sendable {
 
     /// Refuse to send when the server does not offer STARTTLS (the default).
     public var required: Bool
-    public var verification: Verification
+    public var verification: Verification { didSet { memo = TLSContextMemo() } }
     /// PEM certificates to trust instead of the system's roots.
-    public var trustRoots: [NIOSSLCertificate]?
+    public var trustRoots: [NIOSSLCertificate]? { didSet { memo = TLSContextMemo() } }
+    /// The context these settings make, shared by the copies of this value.
+    private var memo = TLSContextMemo()
 
     public init(required: Bool = true, verification: Verification = .full, trustRoots: [NIOSSLCertificate]? = nil) {
         self.required = required
         self.verification = verification
         self.trustRoots = trustRoots
+    }
+
+    /// The TLS context for these settings, made at the first connection and then
+    /// reused: making one loads the trust roots (with the system's, every CA
+    /// certificate on the machine), far more work than a handshake.
+    func context() throws -> NIOSSLContext {
+        try memo.get {
+            var config = TLSConfiguration.makeClientConfiguration()
+            config.minimumTLSVersion = .tlsv12
+            switch verification {
+            case .full: config.certificateVerification = .fullVerification
+            case .noHostname: config.certificateVerification = .noHostnameVerification
+            case .none: config.certificateVerification = .none
+            }
+            if let roots = trustRoots { config.trustRoots = .certificates(roots) }
+            return try NIOSSLContext(configuration: config)
+        }
+    }
+}
+
+/// One `NIOSSLContext`, made on first use (a context is safe to share between connections).
+final class TLSContextMemo: Sendable {
+    private let box = NIOLockedValueBox<NIOSSLContext?>(nil)
+
+    func get(_ make: () throws -> NIOSSLContext) throws -> NIOSSLContext {
+        try box.withLockedValue { memo in
+            if let context = memo { return context }
+            let context = try make()
+            memo = context
+            return context
+        }
     }
 }
 
@@ -166,16 +199,8 @@ public final class SMTPClientConnection: @unchecked Sendable {
     }
 
     private func startTLS(_ tls: SMTPClientTLS) async throws {
-        var config = TLSConfiguration.makeClientConfiguration()
-        config.minimumTLSVersion = .tlsv12
-        switch tls.verification {
-        case .full: config.certificateVerification = .fullVerification
-        case .noHostname: config.certificateVerification = .noHostnameVerification
-        case .none: config.certificateVerification = .none
-        }
-        if let roots = tls.trustRoots { config.trustRoots = .certificates(roots) }
         do {
-            let context = try NIOSSLContext(configuration: config)
+            let context = try tls.context()
             let name = Self.isIPAddress(host) ? nil : host
             let ch = channel.channel
             let handshake = ch.eventLoop.makePromise(of: Void.self)

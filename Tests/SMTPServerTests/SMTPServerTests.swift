@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
-import SMTPClient
+@testable import SMTPClient
 import SMTPCore
 import SMTPServer
 import Testing
@@ -157,6 +157,21 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         #expect(received.first?.1 == Array("From: a@peer.test\r\nTo: bob@mx.test\r\nSubject: s\r\n\r\n.starts with a dot\r\n..two\r\nend\r\n".utf8))
         #expect(received.first?.0.recipients == ["bob@mx.test"] && received.first?.0.tls == true)
         #expect(received.last?.0.mailFrom == "")
+    }
+
+    @Test func theClientMakesItsTLSContextOnceAndAnewWhenItsSettingsChange() throws {
+        var tls = SMTPClientTLS(verification: .full)
+        let first = try tls.context()
+        let copy = tls
+        #expect(try tls.context() === first, "every connection shares the context")
+        #expect(try copy.context() === first, "and so do copies of the settings")
+        // Changed settings never get a context made for others.
+        tls.verification = .none
+        let second = try tls.context()
+        #expect(second !== first)
+        tls.trustRoots = []
+        #expect(try tls.context() !== second)
+        #expect(try copy.context() === first, "the copy keeps its own")
     }
 
     @Test func clientRefusesAServerWithoutTLSOrWithAnUntrustedCertificate() async throws {
