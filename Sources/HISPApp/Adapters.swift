@@ -183,7 +183,8 @@ struct RouteTarget: Sendable {
 }
 
 /// Delivery over SMTP: a configured route, else the domain's MX hosts (RFC 5321 5.1)
-/// by preference, each tried in turn; one connection for all messages to a domain.
+/// by preference, each tried in turn; one connection for all messages of a share,
+/// kept open for the next share to the same host (`pool`).
 struct SMTPTransport: OutboundTransport {
     let resolver: DNSResolver
     let routes: [String: AppConfiguration.Route]
@@ -191,7 +192,14 @@ struct SMTPTransport: OutboundTransport {
     let defaultTLS: SMTPClientTLS
     let routeTLS: [String: SMTPClientTLS]
     let client: SMTPClientConfiguration
+    let pool: SMTPConnectionPool
     let logger: Logger
+
+    /// Some messages had their outcome when the session failed.
+    struct SessionFailed: Error {
+        let outcomes: [[String: RecipientOutcome]]
+        let error: any Error
+    }
 
     func target(_ domain: String) async throws -> RouteTarget {
         if let route = routes[domain] {
@@ -234,22 +242,33 @@ struct SMTPTransport: OutboundTransport {
                                                  "messages": .stringConvertible(messages.count - out.count)])
             var config = client
             config.tls = target.tls
+            let remaining = Array(messages[out.count...])
             do {
-                try await SMTPClientConnection.withConnection(address: host.address, port: target.port, serverName: host.name, configuration: config) { c in
-                    for m in messages[out.count...] {
-                        do {
-                            let result = try await c.send(from: m.from, to: m.recipients, message: m.message)
-                            out.append(Dictionary(m.recipients.map { r in
-                                let reply = result.replies[r] ?? SMTPReply(451, "4.0.0", "no reply")
-                                let text = "\(host.name) said: \(reply)"
-                                return (r, reply.code < 300 ? .accepted : reply.isPermanent ? .permanent(text) : .transient(text))
-                            }, uniquingKeysWith: { a, _ in a }))
-                        } catch let e as SMTPClientError {
-                            // A temporary refusal of MAIL concerns this message only.
-                            guard case .refused(let reply, _) = e, !reply.isPermanent else { throw e }
-                            out.append(Dictionary(m.recipients.map { ($0, .transient("\(host.name) said: \(reply)")) }, uniquingKeysWith: { a, _ in a }))
+                do {
+                    out += try await pool.withConnection(address: host.address, port: target.port, serverName: host.name, configuration: config) { c in
+                        var outcomes: [[String: RecipientOutcome]] = []
+                        for m in remaining {
+                            do {
+                                let result = try await c.send(from: m.from, to: m.recipients, message: m.message)
+                                outcomes.append(Dictionary(m.recipients.map { r in
+                                    let reply = result.replies[r] ?? SMTPReply(451, "4.0.0", "no reply")
+                                    let text = "\(host.name) said: \(reply)"
+                                    return (r, reply.code < 300 ? .accepted : reply.isPermanent ? .permanent(text) : .transient(text))
+                                }, uniquingKeysWith: { a, _ in a }))
+                            } catch let e as SMTPClientError {
+                                // A temporary refusal of MAIL concerns this message only.
+                                guard case .refused(let reply, _) = e, !reply.isPermanent else { throw SessionFailed(outcomes: outcomes, error: e) }
+                                outcomes.append(Dictionary(m.recipients.map { ($0, .transient("\(host.name) said: \(reply)")) }, uniquingKeysWith: { a, _ in a }))
+                            } catch {
+                                throw SessionFailed(outcomes: outcomes, error: error)
+                            }
                         }
+                        return outcomes
                     }
+                } catch let failed as SessionFailed {
+                    // What was sent keeps its outcome; the connection is not reused.
+                    out += failed.outcomes
+                    throw failed.error
                 }
                 return out
             } catch let e as SMTPClientError {

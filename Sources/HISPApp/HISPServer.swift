@@ -22,18 +22,28 @@ public final class HISPServer: Sendable {
     public let gateway: DirectGateway
     let queue: Task<Void, Never>
     let anchors: Task<Void, Never>
+    /// Delivery connections kept open between passes, and the task that closes idle ones.
+    let connections: SMTPConnectionPool
+    let sweeper: Task<Void, Never>
     let logger: Logger
 
     init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, gateway: DirectGateway, queue: Task<Void, Never>,
-         anchors: Task<Void, Never>, logger: Logger) {
+         anchors: Task<Void, Never>, connections: SMTPConnectionPool, sweeper: Task<Void, Never>, logger: Logger) {
         self.inbound = inbound
         self.submission = submission
         self.dns = dns
         self.gateway = gateway
         self.queue = queue
         self.anchors = anchors
+        self.connections = connections
+        self.sweeper = sweeper
         self.logger = logger
     }
+
+    /// How long a delivery connection stays open without work (RFC 5321 3.3 lets a client
+    /// send several transactions over one): long enough for the next delivery pass of a
+    /// stream of messages, well under the minutes a server waits for a command.
+    static let idleConnectionTime: Duration = .seconds(5)
 
     /// What `start` decided, for the operator.
     public struct Summary: Sendable {
@@ -130,10 +140,11 @@ public final class HISPServer: Sendable {
                                                     tlsVerify: "none", trustRoots: nil, requireTLS: true)
             routeTLS[d.name] = SMTPClientTLS(required: true, verification: .none)
         }
+        let connections = SMTPConnectionPool(idleTime: Self.idleConnectionTime)
         let transport = SMTPTransport(
             resolver: resolver, routes: routes, mxPort: c.delivery?.mxPort ?? 25,
             defaultTLS: try SMTPClientTLS.from(verify: c.delivery?.tlsVerify, trustRoots: c.delivery?.trustRoots, required: true),
-            routeTLS: routeTLS, client: SMTPClientConfiguration(heloName: hostname), logger: logger)
+            routeTLS: routeTLS, client: SMTPClientConfiguration(heloName: hostname), pool: connections, logger: logger)
         let gateway = DirectGateway(
             configuration: gatewayConfig, store: store, agent: SecurityAgent(keys: store),
             certificates: DiscoveredCertificates(resolver: resolver, anchors: anchors, fetcher: fetcher, ldapTimeout: .seconds(5)),
@@ -153,10 +164,17 @@ public final class HISPServer: Sendable {
         await anchors.reload()
         let refresher = Task { await anchors.run() }
         let queue = Task { await gateway.run() }
+        let sweeper = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                connections.sweep()
+            }
+        }
         let summary = Summary(
             hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
             dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
-        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, gateway: gateway, queue: queue, anchors: refresher, logger: logger), summary)
+        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, gateway: gateway, queue: queue, anchors: refresher,
+                           connections: connections, sweeper: sweeper, logger: logger), summary)
     }
 
     /// Graceful shutdown: no new sessions, current ones finish (up to `grace`), the queue stops between steps.
@@ -169,6 +187,10 @@ public final class HISPServer: Sendable {
         anchors.cancel()
         _ = await queue.value
         _ = await anchors.value
+        // The queue has stopped: the delivery connections say QUIT.
+        sweeper.cancel()
+        _ = await sweeper.value
+        connections.closeAll()
         await dns?.stop()
         logger.info("stopped")
     }

@@ -224,6 +224,12 @@ public final class SMTPClientConnection: @unchecked Sendable {
 
     public var supportsPipelining: Bool { extensions.contains("PIPELINING") }
 
+    /// Whether the connection is still up (a server may close one that waits idle).
+    public var isOpen: Bool { channel.channel.isActive }
+
+    /// Closes the connection at once, under whatever is waiting on it.
+    public func abort() { channel.channel.close(promise: nil) }
+
     /// RFC 4954 + RFC 4616: AUTH PLAIN, only over TLS (the password must never cross in clear).
     public func authenticate(user: String, password: String) async throws {
         guard tlsActive else { throw SMTPClientError.protocolViolation("refusing to send a password to \(host) without TLS") }

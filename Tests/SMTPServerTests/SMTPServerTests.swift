@@ -13,6 +13,8 @@ import Testing
 /// A HISP-shaped delegate: mailboxes at mx.test, one submission user, messages kept in memory.
 final class TestDelegate: SMTPServerDelegate {
     let received = NIOLockedValueBox<[(SMTPEnvelope, [UInt8])]>([])
+    /// The session that carried each delivered message.
+    let sessionIDs = NIOLockedValueBox<[String]>([])
     let password = "correct horse battery"
 
     func checkSender(_ path: String, session: SMTPSessionInfo) async -> SMTPReply? {
@@ -37,6 +39,7 @@ final class TestDelegate: SMTPServerDelegate {
 
     func deliver(_ envelope: SMTPEnvelope, message: [UInt8], session: SMTPSessionInfo) async -> SMTPReply {
         received.withLockedValue { $0.append((envelope, message)) }
+        sessionIDs.withLockedValue { $0.append(session.id) }
         return SMTPReply(250, "2.0.0", "queued")
     }
 }
@@ -157,6 +160,81 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         #expect(received.first?.1 == Array("From: a@peer.test\r\nTo: bob@mx.test\r\nSubject: s\r\n\r\n.starts with a dot\r\n..two\r\nend\r\n".utf8))
         #expect(received.first?.0.recipients == ["bob@mx.test"] && received.first?.0.tls == true)
         #expect(received.last?.0.mailFrom == "")
+    }
+
+    @Test func thePoolKeepsAConnectionBetweenDeliveriesAndReplacesOneTheServerClosed() async throws {
+        // A server that closes a session after 2 s without a command.
+        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(2))
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        let pool = SMTPConnectionPool(idleTime: .seconds(600))
+        let config = try t.clientConfiguration()
+        @Sendable func send(_ to: String) async throws -> Int {
+            try await pool.withConnection(address: "127.0.0.1", port: t.port, serverName: "localhost", configuration: config) { c in
+                try await c.send(from: "a@peer.test", to: [to], message: Array("Subject: pooled\r\n\r\nbody\r\n".utf8)).replies[to]?.code ?? 0
+            }
+        }
+        #expect(try await send("bob@mx.test") == 250)
+        #expect(pool.idleCount == 1)
+        #expect(try await send("carol@mx.test") == 250)
+        var sessions = t.delegate.sessionIDs.withLockedValue { $0 }
+        #expect(sessions.count == 2 && Set(sessions).count == 1, "one connection carried both: \(sessions)")
+
+        // The server drops the idle connection; the next delivery notices before sending and opens another.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while t.listener.activeSessions > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(t.listener.activeSessions == 0)
+        #expect(try await send("bob@mx.test") == 250)
+        sessions = t.delegate.sessionIDs.withLockedValue { $0 }
+        #expect(sessions.count == 3 && Set(sessions).count == 2, "\(sessions)")
+        pool.closeAll()
+    }
+
+    @Test func anIdleConnectionIsClosedAfterItsTimeAndAHostThatRefusesIsAnError() async throws {
+        let t = try await TestListener.start(role: .inbound)
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        let pool = SMTPConnectionPool(idleTime: .milliseconds(200))
+        let config = try t.clientConfiguration()
+        let code = try await pool.withConnection(address: "127.0.0.1", port: t.port, serverName: "localhost", configuration: config) { c in
+            try await c.send(from: "a@peer.test", to: ["bob@mx.test"], message: Array("Subject: once\r\n\r\nbody\r\n".utf8)).replies["bob@mx.test"]?.code
+        }
+        #expect(code == 250)
+        #expect(t.listener.activeSessions == 1 && pool.idleCount == 1)
+        try await Task.sleep(for: .milliseconds(300))
+        pool.sweep()
+        #expect(pool.idleCount == 0)
+        // The connection says QUIT and closes.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while t.listener.activeSessions > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(t.listener.activeSessions == 0)
+
+        // Nothing listens on the port any more: the error comes back, nothing hangs.
+        let port = t.port
+        await t.listener.shutdown(grace: .zero)
+        await #expect(throws: SMTPClientError.self) {
+            try await pool.withConnection(address: "127.0.0.1", port: port, serverName: "localhost", configuration: config) { _ in 0 }
+        }
+        #expect(pool.idleCount == 0)
+    }
+
+    @Test func aCancelledDeliveryEndsAtOnceEvenWhenTheServerNeverAnswers() async throws {
+        // A server that accepts and never says a word (a tarpit).
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let port = try #require(silent.localAddress?.port)
+        let pool = SMTPConnectionPool()
+        let config = SMTPClientConfiguration(heloName: "client.test", replyTimeout: .seconds(600))
+        let delivery = Task {
+            try await pool.withConnection(address: "127.0.0.1", port: port, serverName: "localhost", configuration: config) { _ in 1 }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let cancelled = ContinuousClock.now
+        delivery.cancel()
+        let result = await delivery.result
+        #expect(throws: (any Error).self) { try result.get() }
+        #expect(ContinuousClock.now - cancelled < .seconds(60), "shutdown does not wait for the reply timeout")
+        #expect(pool.idleCount == 0)
     }
 
     @Test func theClientMakesItsTLSContextOnceAndAnewWhenItsSettingsChange() throws {
