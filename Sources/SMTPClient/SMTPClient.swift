@@ -23,6 +23,8 @@ public struct SMTPClientTLS: Sendable {
     public var trustRoots: [NIOSSLCertificate]? { didSet { memo = TLSContextMemo() } }
     /// The context these settings make, shared by the copies of this value.
     private var memo = TLSContextMemo()
+    /// The same object for copies of these settings, another one once they change.
+    var memoIdentity: TLSContextMemo { memo }
 
     public init(required: Bool = true, verification: Verification = .full, trustRoots: [NIOSSLCertificate]? = nil) {
         self.required = required

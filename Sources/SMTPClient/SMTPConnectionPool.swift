@@ -8,10 +8,28 @@ import NIOPosix
 /// STARTTLS at every delivery pass. A connection that failed is never reused;
 /// an idle one is closed (with QUIT) after `idleTime` or at `closeAll`.
 public final class SMTPConnectionPool: Sendable {
-    public struct Key: Hashable, Sendable {
-        public let address: String
-        public let port: Int
-        public let serverName: String
+    /// A connection is reused only for the same host and the same TLS settings: one opened
+    /// without verifying the server must never carry mail for a route that verifies it.
+    struct Key: Hashable, Sendable {
+        let address: String
+        let port: Int
+        let serverName: String
+        let heloName: String
+        let tlsRequired: Bool
+        /// The TLS settings' context memo, shared by copies of the same settings (kept alive here).
+        let tls: TLSContextMemo
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.address == b.address && a.port == b.port && a.serverName == b.serverName && a.heloName == b.heloName
+                && a.tlsRequired == b.tlsRequired && a.tls === b.tls
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(address)
+            hasher.combine(port)
+            hasher.combine(serverName)
+            hasher.combine(ObjectIdentifier(tls))
+        }
     }
 
     public let idleTime: Duration
@@ -33,7 +51,8 @@ public final class SMTPConnectionPool: Sendable {
         address: String, port: Int, serverName: String, configuration: SMTPClientConfiguration,
         _ body: @escaping @Sendable (SMTPClientConnection) async throws -> T
     ) async throws -> T {
-        let key = Key(address: address, port: port, serverName: serverName)
+        let key = Key(address: address, port: port, serverName: serverName, heloName: configuration.heloName,
+                      tlsRequired: configuration.tls.required, tls: configuration.tls.memoIdentity)
         sweep()
         while let holder = takeIdle(key) {
             try Task.checkCancellation()

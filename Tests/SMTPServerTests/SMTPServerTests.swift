@@ -186,6 +186,20 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         #expect(try await send("bob@mx.test") == 250)
         sessions = t.delegate.sessionIDs.withLockedValue { $0 }
         #expect(sessions.count == 3 && Set(sessions).count == 2, "\(sessions)")
+
+        // A connection opened without verifying the server is not reused for settings that verify it.
+        let unverified = try t.clientConfiguration(verification: .none)
+        for to in ["bob@mx.test", "carol@mx.test"] {
+            let code = try await pool.withConnection(address: "127.0.0.1", port: t.port, serverName: "localhost", configuration: unverified) { c in
+                try await c.send(from: "a@peer.test", to: [to], message: Array("Subject: other settings\r\n\r\nbody\r\n".utf8)).replies[to]?.code
+            }
+            #expect(code == 250)
+        }
+        #expect(try await send("carol@mx.test") == 250)
+        sessions = t.delegate.sessionIDs.withLockedValue { $0 }
+        #expect(sessions.count == 6 && Set(sessions).count == 3, "one connection per settings: \(sessions)")
+        #expect(sessions[5] == sessions[2] && sessions[3] == sessions[4] && sessions[3] != sessions[2])
+        #expect(pool.idleCount == 2)
         pool.closeAll()
     }
 
