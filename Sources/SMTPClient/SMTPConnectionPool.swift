@@ -35,6 +35,8 @@ public final class SMTPConnectionPool: Sendable {
     public let idleTime: Duration
     public let maxIdlePerHost: Int
     private let idle = NIOLockedValueBox<[Key: [(holder: Holder, since: ContinuousClock.Instant)]]>([:])
+    /// After `closeAll`, connections that finish their work close instead of waiting.
+    private let closed = NIOLockedValueBox(false)
     private let group: any EventLoopGroup
 
     public init(idleTime: Duration = .seconds(5), maxIdlePerHost: Int = 8, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -80,6 +82,7 @@ public final class SMTPConnectionPool: Sendable {
 
     /// Closes every idle connection (at shutdown); connections in use close when their work ends.
     public func closeAll() {
+        closed.withLockedValue { $0 = true }
         let all = idle.withLockedValue { idle in
             defer { idle = [:] }
             return idle.values.flatMap { $0.map(\.holder) }
@@ -101,7 +104,7 @@ public final class SMTPConnectionPool: Sendable {
 
     fileprivate func putBack(_ holder: Holder) {
         let kept = idle.withLockedValue { idle in
-            guard idle[holder.key, default: []].count < maxIdlePerHost else { return false }
+            guard !closed.withLockedValue({ $0 }), idle[holder.key, default: []].count < maxIdlePerHost else { return false }
             idle[holder.key, default: []].append((holder, ContinuousClock.now))
             return true
         }

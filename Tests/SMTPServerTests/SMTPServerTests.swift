@@ -200,7 +200,15 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         #expect(sessions.count == 6 && Set(sessions).count == 3, "one connection per settings: \(sessions)")
         #expect(sessions[5] == sessions[2] && sessions[3] == sessions[4] && sessions[3] != sessions[2])
         #expect(pool.idleCount == 2)
+
+        // Once closed (shutdown), the pool keeps nothing: a connection in use ends with its work.
         pool.closeAll()
+        #expect(pool.idleCount == 0)
+        #expect(try await send("bob@mx.test") == 250)
+        #expect(pool.idleCount == 0)
+        let end = ContinuousClock.now + .seconds(120)
+        while t.listener.activeSessions > 0 && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(t.listener.activeSessions == 0)
     }
 
     @Test func anIdleConnectionIsClosedAfterItsTimeAndAHostThatRefusesIsAnError() async throws {
