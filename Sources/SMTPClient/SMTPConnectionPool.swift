@@ -147,11 +147,12 @@ final class Holder: Sendable {
                 ) { connection in
                     self.connection.withLockedValue { $0 = connection }
                     firstRan = true
-                    guard await first(connection, nil), connection.isOpen else { return }
-                    self.pool.putBack(self)
-                    while let job = await queue.next() {
+                    // After each job that went well on a connection still up: back to the pool.
+                    var next: Job? = first
+                    while let job = next {
                         guard await job(connection, nil), connection.isOpen else { return }
                         self.pool.putBack(self)
+                        next = await queue.next()
                     }
                 }
             } catch {

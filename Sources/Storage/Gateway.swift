@@ -314,11 +314,12 @@ extension HISPStore {
         let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
         guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
         let attempts = try row.integer("attempts") + 1
-        guard try row.text("state") == QueueState.queued.rawValue else {
+        let state = try row.text("state")
+        guard state == QueueState.queued.rawValue else {
             // A connection records its outcomes when it is done, so the recipient's HISP may
             // have answered a message it carried already (an MDN moved the row on). The state
             // stays; the attempt still belongs in the trace.
-            if case .sent = result, [QueueState.processed, .dispatched, .failed].map(\.rawValue).contains(try row.text("state")) {
+            if case .sent = result, [QueueState.processed, .dispatched, .failed].map(\.rawValue).contains(state) {
                 try await tx.execute("UPDATE queue SET attempts = ? WHERE id = ?", .integer(attempts), .text(entry.id))
                 try await self.addTrace(entry.messageID, step: "delivery", outcome: "ok",
                                         detail: "attempt \(attempts): accepted for \(entry.recipient) (its notification came first)", in: tx)
