@@ -104,7 +104,7 @@ import Testing
         try await reopened.close()
     }
 
-    @Test(.timeLimit(.minutes(1))) func aReadDoesNotWaitForAWriteInProgressAndSeesOnlyWhatWasCommitted() async throws {
+    @Test(.timeLimit(.minutes(5))) func aReadDoesNotWaitForAWriteInProgressAndSeesOnlyWhatWasCommitted() async throws {
         let db = try await database()
         try await db.transaction(write: true) { tx -> Void in try await tx.execute("INSERT INTO t (n, v) VALUES (1, 'a')", []) }
         // A write that holds the writer until the read has finished.
