@@ -152,16 +152,18 @@ public enum CMSSignature {
     }
 
     /// The signature algorithm must agree with the digest (RFC 5754 3).
+    /// The digest each combined signature algorithm implies.
+    static let impliedDigest: [ASN1ObjectIdentifier: ASN1ObjectIdentifier] = [
+        CMSOID.sha1WithRSAEncryption: CMSOID.sha1, CMSOID.md5WithRSAEncryption: CMSOID.md5,
+        CMSOID.ecdsaWithSHA1: CMSOID.sha1, CMSOID.sha256WithRSAEncryption: CMSOID.sha256,
+        CMSOID.sha384WithRSAEncryption: CMSOID.sha384, CMSOID.sha512WithRSAEncryption: CMSOID.sha512,
+        CMSOID.ecdsaWithSHA256: CMSOID.sha256, CMSOID.ecdsaWithSHA384: CMSOID.sha384,
+        CMSOID.ecdsaWithSHA512: CMSOID.sha512,
+    ]
+
     static func checkSignatureAlgorithm(_ alg: AlgorithmIdentifier, digest: DigestAlgorithm, policy: AlgorithmPolicy) throws {
-        let implied: [ASN1ObjectIdentifier: ASN1ObjectIdentifier] = [
-            CMSOID.sha1WithRSAEncryption: CMSOID.sha1, CMSOID.md5WithRSAEncryption: CMSOID.md5,
-            CMSOID.ecdsaWithSHA1: CMSOID.sha1, CMSOID.sha256WithRSAEncryption: CMSOID.sha256,
-            CMSOID.sha384WithRSAEncryption: CMSOID.sha384, CMSOID.sha512WithRSAEncryption: CMSOID.sha512,
-            CMSOID.ecdsaWithSHA256: CMSOID.sha256, CMSOID.ecdsaWithSHA384: CMSOID.sha384,
-            CMSOID.ecdsaWithSHA512: CMSOID.sha512,
-        ]
         if alg.algorithm == CMSOID.rsaEncryption || alg.algorithm == CMSOID.ecPublicKey { return }
-        guard let hash = implied[alg.algorithm] else {
+        guard let hash = impliedDigest[alg.algorithm] else {
             throw CMSError.unsupportedAlgorithm("signature algorithm \(alg.name)")
         }
         try policy.checkDigest(hash)

@@ -43,6 +43,8 @@ public struct CertificateSummary: Sendable, Hashable {
     public let subjectPublicKeyInfo: [UInt8]
     public let keyType: KeyType
     public let subjectKeyIdentifier: [UInt8]?
+    /// The issuer Name as swift-asn1 holds it, for IssuerAndSerialNumber.
+    private let issuerName: ASN1Any
 
     /// Refuses certificates larger than this (a Direct certificate is a few KB).
     public static let maxSize = 64 * 1024
@@ -52,7 +54,7 @@ public struct CertificateSummary: Sendable, Hashable {
         self.der = der
         do {
             let root = try DER.parse(der)
-            var fields: (ArraySlice<UInt8>, [UInt8], [UInt8], ASN1ObjectIdentifier, [UInt8], KeyType, [UInt8]?)!
+            var fields: (ArraySlice<UInt8>, [UInt8], [UInt8], ASN1ObjectIdentifier, [UInt8], KeyType, [UInt8]?, ASN1Any)!
             try DER.sequence(root, identifier: .sequence) { outer in
                 guard let tbs = outer.next() else { throw CMSError.malformed("certificate without tbsCertificate") }
                 let sigAlg = try AlgorithmIdentifier(berEncoded: &outer)
@@ -72,10 +74,10 @@ public struct CertificateSummary: Sendable, Hashable {
                         }
                     }
                     return (serial, Array(issuer.encodedBytes), Array(subject.encodedBytes), sigAlg.algorithm,
-                            Array(spki.encodedBytes), keyType, ski)
+                            Array(spki.encodedBytes), keyType, ski, ASN1Any(derEncoded: issuer))
                 }
             }
-            (serialNumber, issuer, subject, signatureAlgorithm, subjectPublicKeyInfo, keyType, subjectKeyIdentifier) = fields
+            (serialNumber, issuer, subject, signatureAlgorithm, subjectPublicKeyInfo, keyType, subjectKeyIdentifier, issuerName) = fields
         } catch let e as CMSError {
             throw e
         } catch {
@@ -145,7 +147,7 @@ public struct CertificateSummary: Sendable, Hashable {
     }
 
     public func issuerAndSerialNumber() throws -> IssuerAndSerialNumber {
-        IssuerAndSerialNumber(issuer: ASN1Any(derEncoded: try DER.parse(issuer)), serialNumber: serialNumber)
+        IssuerAndSerialNumber(issuer: issuerName, serialNumber: serialNumber)
     }
 
     /// A short description for errors: subject and serial.

@@ -26,6 +26,11 @@ struct SMIMEBench: AsyncParsableCommand {
     @Option(help: "Seconds to run each measurement.") var seconds: Double = 3
     @Option(help: "Interleaved rounds the measurements are split into.") var rounds: Int = 5
     @Flag(help: "Also print microseconds per step of each direction.") var breakdown = false
+    @Option(help: ArgumentHelp(
+        "Run only this direction (outgoing or incoming) for --seconds and print its rate: for a profiler.",
+        valueName: "direction")) var only: Direction?
+
+    enum Direction: String, ExpressibleByArgument { case outgoing, incoming }
 
     func validate() throws {
         guard (1...(64 << 20)).contains(size) else { throw ValidationError("--size must be 1 byte to 64 MiB") }
@@ -52,6 +57,19 @@ struct SMIMEBench: AsyncParsableCommand {
         let aesKey = SymmetricKey(size: .bits256)
         let content = [UInt8](repeating: 0x41, count: message.count)
         let wire = try smime.encrypt(try smime.sign(message, identity: sender), to: [recipient.certificate])
+        let outgoingOnce = { _ = try smime.signAndEncrypt(message, identity: sender, to: [recipient.certificate]) }
+        let incomingOnce = {
+            let decrypted = try smime.decrypt(wire, identity: recipient)
+            _ = try await smime.verify(decrypted.entity, trust: validator)
+        }
+        if let only {
+            let rate = switch only {
+            case .outgoing: try Self.rate(seconds, outgoingOnce)
+            case .incoming: try await Self.asyncRate(seconds, incomingOnce)
+            }
+            print(String(format: "%@: %.1f msg/s", only.rawValue, rate))
+            return
+        }
         let slice = seconds / Double(rounds)
         var rounds: [(rsa: Double, bulk: Double, outgoing: Double, incoming: Double)] = []
         for _ in 0..<self.rounds {
@@ -60,13 +78,8 @@ struct SMIMEBench: AsyncParsableCommand {
                 _ = SHA256.hash(data: content)
                 _ = try AES._CBC.encrypt(content, using: aesKey, iv: AES._CBC.IV())
             }
-            let outgoing = try Self.rate(slice) {
-                _ = try smime.signAndEncrypt(message, identity: sender, to: [recipient.certificate])
-            }
-            let incoming = try await Self.asyncRate(slice) {
-                let decrypted = try smime.decrypt(wire, identity: recipient)
-                _ = try await smime.verify(decrypted.entity, trust: validator)
-            }
+            let outgoing = try Self.rate(slice, outgoingOnce)
+            let incoming = try await Self.asyncRate(slice, incomingOnce)
             rounds.append((rsa, bulk, outgoing, incoming))
         }
         // One private-key operation and one pass of AES + SHA-256 per message per direction.

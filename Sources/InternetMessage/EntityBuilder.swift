@@ -16,7 +16,7 @@ public struct EntityBuilder: Sendable {
         var out = [UInt8]()
         out.reserveCapacity(body.count + headers.count * 64 + 2)
         for (name, value) in headers {
-            out.append(contentsOf: HeaderFolding.foldedBytes(name: name, value: value))
+            HeaderFolding.foldedBytes(name: name, value: value, into: &out)
         }
         out.append(0x0D)
         out.append(0x0A)

@@ -62,17 +62,36 @@ public enum HeaderFolding {
     /// `fold` as bytes. Works on UTF-8 bytes: the break points (SP, HTAB) are
     /// ASCII, so multi-byte characters are never split.
     public static func foldedBytes(name: String, value: String, lineLength: Int = 78) -> [UInt8] {
+        var out = [UInt8]()
+        foldedBytes(name: name, value: value, lineLength: lineLength, into: &out)
+        return out
+    }
+
+    /// `foldedBytes` appended to `out`.
+    public static func foldedBytes(name: String, value: String, lineLength: Int = 78, into out: inout [UInt8]) {
+        @inline(__always) func isWSP(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        // Most fields fit on one line as they are: no line break inside and
+        // no white space at the end (which the general case drops).
+        let fits = name.utf8.count + 2 + value.utf8.count <= lineLength
+        if fits, value.utf8.last.map({ !isWSP($0) }) ?? true, !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+            out.append(contentsOf: name.utf8)
+            out.append(0x3A)
+            out.append(0x20)
+            out.append(contentsOf: value.utf8)
+            out.append(0x0D)
+            out.append(0x0A)
+            return
+        }
         // Values are unfolded: never emit bare line breaks.
         let v = value.utf8.filter { $0 != 0x0D && $0 != 0x0A }
-        var out = [UInt8]()
-        out.reserveCapacity(name.utf8.count + v.count + 8 + v.count / lineLength * 3)
+        out.reserveCapacity(out.count + name.utf8.count + v.count + 8 + v.count / lineLength * 3)
         out.append(contentsOf: name.utf8)
-        out.append(contentsOf: [0x3A, 0x20])
-        var lineStart = 0
+        out.append(0x3A)
+        out.append(0x20)
+        var lineStart = out.count - name.utf8.count - 2
         var onlyName = true
         var i = 0
         let n = v.count
-        @inline(__always) func isWSP(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
         while i < n {
             let spaceStart = i
             while i < n && isWSP(v[i]) { i += 1 }
@@ -82,7 +101,8 @@ public enum HeaderFolding {
             guard i > wordStart else { break }
             let spaces = v[spaceStart..<wordStart], word = v[wordStart..<i]
             if out.count - lineStart + spaces.count + word.count > lineLength && !onlyName {
-                out.append(contentsOf: [0x0D, 0x0A])
+                out.append(0x0D)
+                out.append(0x0A)
                 lineStart = out.count
                 if spaces.isEmpty { out.append(0x20) } else { out.append(contentsOf: spaces) }
             } else {
@@ -91,7 +111,7 @@ public enum HeaderFolding {
             out.append(contentsOf: word)
             onlyName = false
         }
-        out.append(contentsOf: [0x0D, 0x0A])
-        return out
+        out.append(0x0D)
+        out.append(0x0A)
     }
 }

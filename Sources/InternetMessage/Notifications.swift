@@ -144,9 +144,10 @@ public enum Notifications {
             parts.append(EntityBuilder(headers: [("Content-Type", "text/rfc822-headers")], body: original).serialize())
         }
         var out: [UInt8] = []
-        for (name, value) in headers { out += HeaderFolding.foldedBytes(name: name, value: value) }
+        for (name, value) in headers { HeaderFolding.foldedBytes(name: name, value: value, into: &out) }
         out += Array("MIME-Version: 1.0\r\n".utf8)
-        out += HeaderFolding.foldedBytes(name: "Content-Type", value: "multipart/report; report-type=\(type); boundary=\"\(boundary)\"")
+        HeaderFolding.foldedBytes(
+            name: "Content-Type", value: "multipart/report; report-type=\(type); boundary=\"\(boundary)\"", into: &out)
         out += [0x0D, 0x0A]
         out += Multipart.body(parts: parts, boundary: boundary)
         return out

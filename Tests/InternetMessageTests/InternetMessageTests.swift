@@ -126,6 +126,19 @@ import Testing
         #expect(folded.hasSuffix("abcdefghi\r\n"))  // trailing white space dropped
         #expect(folded.components(separatedBy: "\r\n").dropLast().allSatisfy { $0.utf8.count <= 78 })
         #expect(HeaderFolding.fold(name: "X", value: "a\r\nb") == "X: ab\r\n")
+        // A short value is written as it is, except for trailing white space.
+        #expect(HeaderFolding.fold(name: "X", value: "  a\tb ") == "X:   a\tb\r\n")
+        #expect(HeaderFolding.fold(name: "X", value: " ") == "X: \r\n")
+    }
+
+    @Test func foldingAfterEarlierFieldsCountsFromTheFieldsOwnStart() {
+        var out = Array("Earlier: \(String(repeating: "z", count: 60))\r\n".utf8)
+        let value = (0..<20).map { "w\($0)" }.joined(separator: " ")
+        HeaderFolding.foldedBytes(name: "Subject", value: value, into: &out)
+        #expect(String(decoding: out, as: UTF8.self).hasSuffix(HeaderFolding.fold(name: "Subject", value: value)))
+        let long = (0..<30).map { "word\($0)" }.joined(separator: " ")
+        HeaderFolding.foldedBytes(name: "Subject", value: long, into: &out)
+        #expect(String(decoding: out, as: UTF8.self).hasSuffix(HeaderFolding.fold(name: "Subject", value: long)))
     }
 
     @Test func foldsLongValuesAndParserUnfoldsThem() throws {
