@@ -36,12 +36,17 @@ public enum Base64 {
 
     /// Encodes `bytes`; with `lineLength` > 0 inserts CRLF every `lineLength`
     /// characters (RFC 2045 6.8: at most 76) and after the last line.
-    public static func encode<C: Collection>(_ bytes: C, lineLength: Int = 76) -> [UInt8] where C.Element == UInt8 {
-        if let out = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0, lineLength: lineLength) }) { return out }
-        return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0, lineLength: lineLength) }
+    /// With `prefix`, the result is `prefix` followed by the encoding, built
+    /// in one buffer (a MIME entity's header fields, then its base64 body).
+    public static func encode<C: Collection>(_ bytes: C, lineLength: Int = 76, after prefix: [UInt8] = []) -> [UInt8]
+    where C.Element == UInt8 {
+        if let out = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0, lineLength: lineLength, prefix: prefix) }) {
+            return out
+        }
+        return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0, lineLength: lineLength, prefix: prefix) }
     }
 
-    private static func encode(buffer src: UnsafeBufferPointer<UInt8>, lineLength: Int) -> [UInt8] {
+    private static func encode(buffer src: UnsafeBufferPointer<UInt8>, lineLength: Int, prefix: [UInt8]) -> [UInt8] {
         let n = src.count
         let encodedLength = (n + 2) / 3 * 4
         let lines = lineLength > 0 ? (encodedLength + lineLength - 1) / lineLength : 0
@@ -49,8 +54,9 @@ public enum Base64 {
         let groupsPerLine = lineLength > 0 && lineLength % 4 == 0 ? lineLength / 4 : 0
         return alphabet.withUnsafeBufferPointer { abc in
           pairEncodeTable.withUnsafeBufferPointer { pairs in
-            [UInt8](unsafeUninitializedCapacity: encodedLength + lines * 2) { dst, initialized in
-                var o = 0
+            [UInt8](unsafeUninitializedCapacity: prefix.count + encodedLength + lines * 2) { dst, initialized in
+                var o = prefix.count
+                _ = UnsafeMutableBufferPointer(rebasing: dst[..<o]).initialize(from: prefix)
                 var col = 0
                 var i = 0
                 @inline(__always) func group(_ v: UInt32) {

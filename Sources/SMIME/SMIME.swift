@@ -134,7 +134,7 @@ public struct SMIME: Sendable {
         return Wrapping.assemble(
             outer: outer, contentType: ct,
             extraHeaders: [("Content-Transfer-Encoding", "base64"), ("Content-Disposition", "attachment; filename=smime.p7m")],
-            body: Base64.encode(envelope))
+            base64Body: envelope)
     }
 
     // MARK: Decrypt

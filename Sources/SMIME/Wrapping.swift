@@ -37,7 +37,12 @@ public enum Wrapping {
 
     /// `Content-Type: message/rfc822` around the whole message (RFC 5751 3.1).
     static func wrappedEntity(_ message: MIMEEntity) -> [UInt8] {
-        Array("Content-Type: message/rfc822\r\n\r\n".utf8) + Array(message.bytes)
+        let header = "Content-Type: message/rfc822\r\n\r\n".utf8
+        var out: [UInt8] = []
+        out.reserveCapacity(header.count + message.bytes.count)
+        out.append(contentsOf: header)
+        out.append(contentsOf: message.bytes)
+        return out
     }
 
     /// Whether the message is already S/MIME signed (so it is not wrapped again).
@@ -59,10 +64,24 @@ public enum Wrapping {
     /// The message to write out, with outer headers before the new content.
     static func assemble(outer: [(name: String, value: String)], contentType: ContentType,
                          extraHeaders: [(name: String, value: String)] = [], body: [UInt8]) -> [UInt8] {
+        EntityBuilder(headers: assembledHeaders(outer: outer, contentType: contentType, extraHeaders: extraHeaders), body: body)
+            .serialize()
+    }
+
+    /// `assemble` with `data` as the body in base64, encoded straight after the header fields.
+    static func assemble(outer: [(name: String, value: String)], contentType: ContentType,
+                         extraHeaders: [(name: String, value: String)] = [], base64Body data: [UInt8]) -> [UInt8] {
+        let head = EntityBuilder(headers: assembledHeaders(outer: outer, contentType: contentType, extraHeaders: extraHeaders))
+            .serialize()
+        return Base64.encode(data, after: head)
+    }
+
+    private static func assembledHeaders(outer: [(name: String, value: String)], contentType: ContentType,
+                                         extraHeaders: [(name: String, value: String)]) -> [(name: String, value: String)] {
         var headers = outer.filter { !isContentHeader($0.name) && $0.name.lowercased() != "mime-version" }
         headers.append(("MIME-Version", "1.0"))
         headers.append(("Content-Type", contentType.description))
         headers += extraHeaders
-        return EntityBuilder(headers: headers, body: body).serialize()
+        return headers
     }
 }

@@ -28,6 +28,9 @@ import Testing
                 #expect(lines.last == "")
             }
             #expect(try Base64.decode(encoded) == data)
+            // After a prefix (header fields): the prefix, then the same encoding.
+            let prefix = Array("Content-Transfer-Encoding: base64\r\n\r\n".utf8)
+            #expect(Base64.encode(data, lineLength: lineLength, after: prefix) == prefix + encoded)
             #expect(try Base64.decode(Array(reference.utf8).enumerated().flatMap { $0.offset % 5 == 4 ? [$0.element, 0x20] : [$0.element] }) == data)
         }
     }
