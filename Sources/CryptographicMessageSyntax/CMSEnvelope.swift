@@ -107,7 +107,13 @@ public enum CMSEnvelope {
             return try ContentInfo(contentType: CMSOID.authEnvelopedData, wrapping: aed).derBytes()
         }
         let iv = try AES._CBC.IV(ivBytes: SecureRandom.bytes(16))
-        let ciphertext = try AES._CBC.encrypt(content, using: cek, iv: iv)
+        // RFC 5652 6.3: PKCS #7 padding of 1 to 16 bytes, added here in the one
+        // copy of the content (swift-crypto would copy it, then grow it).
+        let padLength = 16 - content.count % 16
+        var padded = Data(capacity: content.count + padLength)
+        padded.append(contentsOf: content)
+        padded.append(contentsOf: repeatElement(UInt8(padLength), count: padLength))
+        let ciphertext = try AES._CBC.encrypt(padded, using: cek, iv: iv, noPadding: true)
         let ivBytes = Array(iv)
         let eci = EncryptedContentInfo(
             contentType: CMSOID.data,
