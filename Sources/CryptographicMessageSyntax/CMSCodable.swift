@@ -2,7 +2,11 @@ import SwiftASN1
 
 /// A CMS structure: parsed from BER (which includes DER: peers send both,
 /// RFC 5652 1.1 requires accepting BER), always written as DER.
-public protocol CMSCodable: BERImplicitlyTaggable, Sendable {}
+public protocol CMSCodable: BERImplicitlyTaggable, Sendable {
+    /// A quicker reading of a common encoding, or nil to use the full BER
+    /// parse (which also reports what is malformed).
+    static func quickParse(_ bytes: ArraySlice<UInt8>) -> Self?
+}
 
 extension CMSCodable {
     public init(derEncoded node: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
@@ -23,7 +27,10 @@ extension CMSCodable {
     }
 
     /// `bytes` parsed as `Self`; swift-asn1's errors become `CMSError.malformed` naming `Self`.
+    public static func quickParse(_ bytes: ArraySlice<UInt8>) -> Self? { nil }
+
     static func parseBER(_ bytes: ArraySlice<UInt8>) throws -> Self {
+        if let quick = quickParse(bytes) { return quick }
         do {
             return try Self(berEncoded: BER.parse(bytes))
         } catch let e as CMSError {

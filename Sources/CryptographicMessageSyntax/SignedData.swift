@@ -232,6 +232,43 @@ public struct SignedData: CMSCodable, DERNodeConvertible, Hashable {
         }
     }
 
+    /// swift-asn1 builds a node for every field of every certificate it
+    /// parses, and the certificates are most of a signature. With definite
+    /// lengths at the top (what nearly every peer sends), the certificates
+    /// are cut out as bytes (their fields are read later, once per
+    /// certificate, through the certificate cache) and the rest is parsed as
+    /// usual. Anything else, or anything the parse refuses, returns nil: the
+    /// full parse then reads it or reports the error.
+    public static func quickParse(_ b: ArraySlice<UInt8>) -> SignedData? {
+        guard let outer = TLVHeader(b, at: b.startIndex, end: b.endIndex), outer.tag == 0x30, outer.end == b.endIndex else {
+            return nil
+        }
+        // version, digestAlgorithms, encapContentInfo, then [0] certificates if present.
+        var i = outer.contentStart
+        for _ in 0..<3 {
+            guard let field = TLVHeader(b, at: i, end: outer.end) else { return nil }
+            i = field.end
+        }
+        guard let field = TLVHeader(b, at: i, end: outer.end), field.tag == 0xA0 else { return nil }
+        var certificates: [[UInt8]] = []
+        var j = field.contentStart
+        while j < field.end {
+            guard let choice = TLVHeader(b, at: j, end: field.end), certificates.count < maxCertificates else { return nil }
+            // CertificateChoices: only the plain Certificate (a SEQUENCE) is used.
+            if choice.tag == 0x30 { certificates.append(Array(b[choice.start..<choice.end])) }
+            j = choice.end
+        }
+        var rest: [UInt8] = []
+        let length = outer.end - outer.contentStart - (field.end - field.start)
+        rest.reserveCapacity(length + 6)
+        DERNode.writeHeader(.sequence, constructed: true, length: length, into: &rest)
+        rest.append(contentsOf: b[outer.contentStart..<field.start])
+        rest.append(contentsOf: b[field.end..<outer.end])
+        guard var sd = try? SignedData(berEncoded: BER.parse(rest)) else { return nil }
+        sd.certificates = certificates
+        return sd
+    }
+
     public func derNode(identifier: ASN1Identifier) throws -> DERNode {
         var fields: [DERNode] = [try .value(version), try .setOf(digestAlgorithms), try encapContentInfo.derNode()]
         if !certificates.isEmpty {

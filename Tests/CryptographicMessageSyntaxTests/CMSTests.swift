@@ -161,6 +161,60 @@ import HISPTesting
     }
 }
 
+@Suite struct SignedDataQuickParseTests {
+    /// What the full parse of `der` (a ContentInfo) holds as its SignedData.
+    static func fullParse(_ der: [UInt8]) throws -> (SignedData, ArraySlice<UInt8>) {
+        let info = try ContentInfo(berEncoded: BER.parse(der))
+        guard case .encoded(let inner) = try ContentInfo.parse(der).content else { throw CMSError.malformed("not encoded") }
+        return (try info.unwrap(SignedData.self, expecting: CMSOID.signedData), inner)
+    }
+
+    @Test func cuttingOutTheCertificatesGivesWhatTheFullParseGives() throws {
+        let signer = try CMSRoundTripTests.rsa.get(), other = try CMSRoundTripTests.rsa2.get()
+        for chain in [[], [other.summary], Array(repeating: other.summary, count: 63)] {
+            let der = try CMSSignature.sign(content: Array("hello".utf8), detached: true, key: signer.key,
+                                            certificate: signer.summary, chain: chain)
+            let (full, inner) = try Self.fullParse(der)
+            let quick = try #require(SignedData.quickParse(inner))
+            #expect(quick == (try SignedData(berEncoded: BER.parse(inner))))
+            #expect(quick.certificates.count == chain.count + 1)
+            #expect(full == quick)
+            #expect(try CMSSignature.verifySignatures(quick, detachedContent: Array("hello".utf8)[...]).count == 1)
+        }
+    }
+
+    @Test func whatItDoesNotReadGoesToTheFullParse() throws {
+        let signer = try CMSRoundTripTests.rsa.get()
+        // No certificates: nothing to cut out.
+        var sd = try Self.fullParse(try CMSSignature.sign(
+            content: [1], detached: true, key: signer.key, certificate: signer.summary)).0
+        sd.certificates = []
+        let bare = try sd.derBytes()
+        #expect(SignedData.quickParse(bare[...]) == nil)
+        #expect(try SignedData.parse(bare) == sd)
+        // More certificates than the limit: the full parse names the limit.
+        sd.certificates = Array(repeating: signer.summary.der, count: SignedData.maxCertificates + 1)
+        let many = try sd.derBytes()
+        #expect(SignedData.quickParse(many[...]) == nil)
+        #expect(throws: CMSError.limitExceeded("more than 64 certificates in SignedData")) { try SignedData.parse(many) }
+        // A certificate running past the end of its [0]: refused, as by the full parse.
+        let der = try CMSSignature.sign(content: [1], detached: true, key: signer.key, certificate: signer.summary)
+        var inner = Array(try Self.fullParse(der).1)
+        let certAt = try #require(inner.firstIndex(of: 0xA0))
+        #expect(inner[certAt + 1] == 0x82 && inner[certAt + 4] == 0x30 && inner[certAt + 5] == 0x82)
+        inner[certAt + 7] &+= 1  // the low byte of the certificate's length (A0 82 xx xx 30 82 xx xx)
+        #expect(SignedData.quickParse(inner[...]) == nil)
+        #expect(throws: CMSError.self) { try SignedData.parse(inner) }
+        // Indefinite lengths (openssl cms -stream) are read by the full parse.
+        var indefinite = [UInt8](inner)
+        indefinite[certAt + 7] &-= 1
+        indefinite.replaceSubrange(0..<4, with: [0x30, 0x80])
+        indefinite += [0x00, 0x00]
+        #expect(SignedData.quickParse(indefinite[...]) == nil)
+        #expect(try SignedData.parse(indefinite) == (try SignedData.parse(Array(try Self.fullParse(der).1))))
+    }
+}
+
 @Suite struct DERWriterTests {
     /// The one-pass writer produces exactly what swift-asn1's serializer does,
     /// across every length-form boundary (X.690 8.1.3.3-8.1.3.5).
