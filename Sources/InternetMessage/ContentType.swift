@@ -1,20 +1,21 @@
 /// A parsed Content-Type (RFC 2045 5.1): lower-cased type and subtype, and
 /// parameters with lower-cased names and their values unquoted.
 public struct ContentType: Sendable, Hashable, CustomStringConvertible {
-    public var type: String
-    public var subtype: String
+    public let type: String
+    public let subtype: String
+    /// `type/subtype`, made once: messages are dispatched on it.
+    public let mimeType: String
     public var parameters: [(name: String, value: String)]
 
     public init(type: String, subtype: String, parameters: [(name: String, value: String)] = []) {
         self.type = type.lowercased()
         self.subtype = subtype.lowercased()
+        self.mimeType = self.type + "/" + self.subtype
         self.parameters = parameters
     }
 
     /// RFC 2045 5.2: the default when no Content-Type is given.
     public static let defaultPlainText = ContentType(type: "text", subtype: "plain", parameters: [("charset", "us-ascii")])
-
-    public var mimeType: String { "\(type)/\(subtype)" }
 
     public var isMultipart: Bool { type == "multipart" }
 

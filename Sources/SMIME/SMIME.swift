@@ -176,6 +176,8 @@ public struct SMIME: Sendable {
         let ct = message.contentType
         let signedData: SignedData
         let content: ArraySlice<UInt8>
+        // The signed entity, when parsing the message has parsed it already.
+        var signedPart: MIMEEntity? = nil
         if ct.mimeType == "multipart/signed" {
             // RFC 8551 3.5.3 / RFC 1847 2.1: exactly two parts.
             guard message.parts.count == 2 else {
@@ -189,6 +191,7 @@ public struct SMIME: Sendable {
             signedData = try info.unwrap(SignedData.self, expecting: CMSOID.signedData)
             // The first part's exact bytes, as received (RFC 1847 2.1).
             content = message.parts[0].bytes
+            signedPart = message.parts[0]
             guard signedData.encapContentInfo.eContent == nil || signedData.encapContentInfo.eContent == content else {
                 throw SMIMEError.malformedSMIME("multipart/signed carries different encapsulated content")
             }
@@ -238,7 +241,7 @@ public struct SMIME: Sendable {
             throw SMIMEError.untrustedSigner(firstFailure ?? "no signer")
         }
 
-        let signedEntity = try MIMEEntity(parsing: Array(content), limits: limits)
+        let signedEntity = try signedPart ?? MIMEEntity(parsing: Array(content), limits: limits)
         if signedEntity.contentType.mimeType == "message/rfc822" {
             return Verified(content: Array(signedEntity.bodyBytes), wasWrapped: true, signers: signers, chain: chain)
         }
