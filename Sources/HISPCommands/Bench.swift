@@ -98,7 +98,7 @@ struct SMIMEBench: AsyncParsableCommand {
             let isOut = name.hasPrefix("out")
             let ofRSA = Self.median(rounds.map { 100 * (isOut ? $0.outgoing : $0.incoming) / $0.rsa })
             let ofLimit = Self.median(rounds.map { 100 * (isOut ? $0.outgoing : $0.incoming) / limit($0) })
-            print(String(format: "%@: %.1f msg/s = %.0f%% of the RSA rate, %.0f%% of the limit", name, pick, ofRSA, ofLimit))
+            print(String(format: "%@: %.1f msg/s = %.1f%% of the RSA rate, %.1f%% of the limit", name, pick, ofRSA, ofLimit))
         }
         if breakdown {
             try await Self.printBreakdown(seconds: seconds, message: message, sender: sender, recipient: recipient, validator: validator)

@@ -37,6 +37,13 @@ import Testing
 
     @Test func rejectsCharactersOutsideTheAlphabet() {
         #expect(throws: MessageError.invalidBase64(offset: 2)) { try Base64.decode(Array("QU*B".utf8)) }
+        // Wherever it falls in the groups the decoder reads together, the offset is exact.
+        let valid = Array(Base64.encode(Array(0..<18) as [UInt8], lineLength: 0))
+        for p in 0..<valid.count {
+            var bad = valid
+            bad[p] = UInt8(ascii: "*")
+            #expect(throws: MessageError.invalidBase64(offset: p)) { try Base64.decode(bad) }
+        }
     }
 
     @Test func rejectsDataAfterPadding() {
