@@ -18,17 +18,25 @@ public enum KeyTransport: String, Sendable, CaseIterable {
     /// RSAES-PKCS1-v1_5 (RFC 3370 4.2.1): what every peer reads.
     case rsaPKCS1v15 = "rsa-pkcs1v15"
 
+    /// RSAES-OAEP-SHA256 as we write it, made once: most peers send exactly this.
+    private static let oaepSHA256Identifier = try? KeyTransport.rsaOAEPSHA256.makeAlgorithmIdentifier()
+
     public var algorithmIdentifier: AlgorithmIdentifier {
         get throws {
-            switch self {
-            case .rsaPKCS1v15: return .withNull(CMSOID.rsaEncryption)
-            case .rsaOAEPSHA256:
-                return AlgorithmIdentifier(
-                    CMSOID.rsaesOAEP, parameters: try ASN1Any(erasing: RSAESOAEPParams(hash: CMSOID.sha256, mgfHash: CMSOID.sha256)))
-            case .rsaOAEPSHA1:
-                return AlgorithmIdentifier(
-                    CMSOID.rsaesOAEP, parameters: try ASN1Any(erasing: RSAESOAEPParams(hash: CMSOID.sha1, mgfHash: CMSOID.sha1)))
-            }
+            if self == .rsaOAEPSHA256, let made = Self.oaepSHA256Identifier { return made }
+            return try makeAlgorithmIdentifier()
+        }
+    }
+
+    private func makeAlgorithmIdentifier() throws -> AlgorithmIdentifier {
+        switch self {
+        case .rsaPKCS1v15: return .withNull(CMSOID.rsaEncryption)
+        case .rsaOAEPSHA256:
+            return AlgorithmIdentifier(
+                CMSOID.rsaesOAEP, parameters: try ASN1Any(erasing: RSAESOAEPParams(hash: CMSOID.sha256, mgfHash: CMSOID.sha256)))
+        case .rsaOAEPSHA1:
+            return AlgorithmIdentifier(
+                CMSOID.rsaesOAEP, parameters: try ASN1Any(erasing: RSAESOAEPParams(hash: CMSOID.sha1, mgfHash: CMSOID.sha1)))
         }
     }
 
@@ -40,6 +48,11 @@ public enum KeyTransport: String, Sendable, CaseIterable {
         }
         guard alg.algorithm == CMSOID.rsaesOAEP else {
             throw CMSError.unsupportedAlgorithm("key encryption \(alg.name)")
+        }
+        // The same encoding as ours needs no parse (RFC 4055 4.1); any other is parsed.
+        if alg == Self.oaepSHA256Identifier {
+            self = .rsaOAEPSHA256
+            return
         }
         let params = try alg.parameters.map { try RSAESOAEPParams(berASN1Any: $0) }
             ?? RSAESOAEPParams(hash: CMSOID.sha1, mgfHash: CMSOID.sha1)

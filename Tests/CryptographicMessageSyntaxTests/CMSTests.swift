@@ -115,6 +115,25 @@ import HISPTesting
         #expect(try GCMParameters.parse(GCMParameters(nonce: [1], icvLength: 12).derBytes()).icvLength == 12)
     }
 
+    @Test func keyTransportIsReadFromEveryEncodingOfItsParameters() throws {
+        for transport in KeyTransport.allCases {
+            #expect(try KeyTransport(transport.algorithmIdentifier) == transport)
+        }
+        // RSAES-OAEP-SHA256 written with NULL parameters in its hash identifiers (as some
+        // peers do) is not our encoding: it is parsed, and is the same algorithm.
+        let hash = AlgorithmIdentifier.withNull(CMSOID.sha256)
+        var s = DER.Serializer()
+        try s.appendConstructedNode(identifier: .sequence) { c in
+            try c.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { try $0.serialize(hash) }
+            try c.serialize(explicitlyTaggedWithTagNumber: 1, tagClass: .contextSpecific) {
+                try $0.serialize(AlgorithmIdentifier(CMSOID.mgf1, parameters: try ASN1Any(erasing: hash)))
+            }
+        }
+        let other = AlgorithmIdentifier(CMSOID.rsaesOAEP, parameters: try ASN1Any(derEncoded: DER.parse(s.serializedBytes)))
+        #expect(other != (try KeyTransport.rsaOAEPSHA256.algorithmIdentifier))
+        #expect(try KeyTransport(other) == .rsaOAEPSHA256)
+    }
+
     @Test func policyRefusesWeakAlgorithmsByName() throws {
         let p = AlgorithmPolicy.direct
         #expect(throws: CMSError.algorithmRefused("SHA-1 digest refused (allowed: SHA-256, SHA-384, SHA-512)")) { try p.checkDigest(CMSOID.sha1) }
