@@ -83,33 +83,39 @@ public enum HeaderFolding {
             return
         }
         // Values are unfolded: never emit bare line breaks.
-        let v = value.utf8.filter { $0 != 0x0D && $0 != 0x0A }
-        out.reserveCapacity(out.count + name.utf8.count + v.count + 8 + v.count / lineLength * 3)
+        var v = value
+        if v.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+            v = String(decoding: v.utf8.filter { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
+        }
         out.append(contentsOf: name.utf8)
         out.append(0x3A)
         out.append(0x20)
         var lineStart = out.count - name.utf8.count - 2
-        var onlyName = true
-        var i = 0
-        let n = v.count
-        while i < n {
-            let spaceStart = i
-            while i < n && isWSP(v[i]) { i += 1 }
-            let wordStart = i
-            while i < n && !isWSP(v[i]) { i += 1 }
-            // Trailing white space (no word after it) is dropped.
-            guard i > wordStart else { break }
-            let spaces = v[spaceStart..<wordStart], word = v[wordStart..<i]
-            if out.count - lineStart + spaces.count + word.count > lineLength && !onlyName {
-                out.append(0x0D)
-                out.append(0x0A)
-                lineStart = out.count
-                if spaces.isEmpty { out.append(0x20) } else { out.append(contentsOf: spaces) }
-            } else {
-                out.append(contentsOf: spaces)
+        v.withUTF8 { v in
+            out.reserveCapacity(out.count + v.count + 8 + v.count / lineLength * 3)
+            var onlyName = true
+            var i = 0
+            let n = v.count
+            while i < n {
+                let spaceStart = i
+                while i < n && isWSP(v[i]) { i += 1 }
+                let wordStart = i
+                while i < n && !isWSP(v[i]) { i += 1 }
+                // Trailing white space (no word after it) is dropped.
+                guard i > wordStart else { break }
+                let spaces = UnsafeBufferPointer(rebasing: v[spaceStart..<wordStart])
+                let word = UnsafeBufferPointer(rebasing: v[wordStart..<i])
+                if out.count - lineStart + spaces.count + word.count > lineLength && !onlyName {
+                    out.append(0x0D)
+                    out.append(0x0A)
+                    lineStart = out.count
+                    if spaces.isEmpty { out.append(0x20) } else { out.append(contentsOf: spaces) }
+                } else {
+                    out.append(contentsOf: spaces)
+                }
+                out.append(contentsOf: word)
+                onlyName = false
             }
-            out.append(contentsOf: word)
-            onlyName = false
         }
         out.append(0x0D)
         out.append(0x0A)
