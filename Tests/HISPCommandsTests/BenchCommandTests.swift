@@ -1,0 +1,30 @@
+import Foundation
+import HISPTesting
+import Testing
+
+/// `hisp bench smime` (the numbers belong to release builds and
+/// docs/benchmarks.md; here only what an operator reads from it).
+@Suite struct BenchCommandTests {
+    @Test func reportsBothDirectionsAgainstTheRSARateMeasuredInTheSameRun() throws {
+        let ws = try Workspace()
+        let r = try ws.hisp(["bench", "smime", "--size", "1000", "--seconds", "0.4", "--rounds", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let text = r.stdoutText
+        #expect(text.contains("raw RSA-2048 private-key operations: "))
+        for direction in ["outgoing (wrap+sign+encrypt)", "incoming (decrypt+verify+unwrap)"] {
+            let line = text.split(separator: "\n").first { $0.hasPrefix(direction) }
+            #expect(line?.contains("% of the RSA rate") == true, "\(text)")
+        }
+    }
+
+    @Test func runsOneDirectionAloneForAProfiler() throws {
+        let ws = try Workspace()
+        let r = try ws.hisp(["bench", "smime", "--size", "1000", "--seconds", "0.2", "--only", "incoming"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(line.hasPrefix("incoming: ") && line.hasSuffix(" msg/s"), "\(line)")
+        #expect(!r.stdoutText.contains("RSA"))
+        let wrong = try ws.hisp(["bench", "smime", "--only", "sideways"])
+        #expect(wrong.status == 2)
+    }
+}
