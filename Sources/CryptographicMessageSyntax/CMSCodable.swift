@@ -26,9 +26,10 @@ extension CMSCodable {
         try parseBER(ArraySlice(bytes))
     }
 
-    /// `bytes` parsed as `Self`; swift-asn1's errors become `CMSError.malformed` naming `Self`.
     public static func quickParse(_ bytes: ArraySlice<UInt8>) -> Self? { nil }
 
+    /// `bytes` parsed as `Self` (by `quickParse` when it can); swift-asn1's
+    /// errors become `CMSError.malformed` naming `Self`.
     static func parseBER(_ bytes: ArraySlice<UInt8>) throws -> Self {
         if let quick = quickParse(bytes) { return quick }
         do {

@@ -151,7 +151,6 @@ public enum CMSSignature {
         return verified
     }
 
-    /// The signature algorithm must agree with the digest (RFC 5754 3).
     /// The digest each combined signature algorithm implies.
     static let impliedDigest: [ASN1ObjectIdentifier: ASN1ObjectIdentifier] = [
         CMSOID.sha1WithRSAEncryption: CMSOID.sha1, CMSOID.md5WithRSAEncryption: CMSOID.md5,
@@ -161,6 +160,7 @@ public enum CMSSignature {
         CMSOID.ecdsaWithSHA512: CMSOID.sha512,
     ]
 
+    /// The signature algorithm must agree with the digest (RFC 5754 3).
     static func checkSignatureAlgorithm(_ alg: AlgorithmIdentifier, digest: DigestAlgorithm, policy: AlgorithmPolicy) throws {
         if alg.algorithm == CMSOID.rsaEncryption || alg.algorithm == CMSOID.ecPublicKey { return }
         guard let hash = impliedDigest[alg.algorithm] else {
