@@ -28,7 +28,7 @@ extension HISPStore {
     ) async throws -> String {
         let id = Envelope.newID()
         let recipients = metadata.recipients.joined(separator: "\n")
-        let (box, _, _) = try await self.addressRow(mailbox, in: tx)
+        let boxID = try await self.mailboxID(mailbox, in: tx)
         let rk = try await self.newRowKey(table: "messages", id: id, in: tx)
         try await tx.execute(
             """
@@ -36,23 +36,23 @@ extension HISPStore {
                 sender_enc, recipients_enc, subject_enc, message_id_enc, body_enc)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            .text(id), .text(box.id), .text(folder), .text(state), .text(Timestamp.text(received)), .integer(Int64(bytes.count)),
+            .text(id), .text(boxID), .text(folder), .text(state), .text(Timestamp.text(received)), .integer(Int64(bytes.count)),
             .integer(rk.kekID), .blob(rk.wrapped),
             metadata.messageID.isEmpty ? .null : .blob(self.blindIndex("message-id", metadata.messageID)),
             metadata.sender.isEmpty ? .null : .blob(self.blindIndex("address", metadata.sender)),
             try rk.seal("sender_enc", text: metadata.sender), try rk.seal("recipients_enc", text: recipients),
             try rk.seal("subject_enc", text: metadata.subject), try rk.seal("message_id_enc", text: metadata.messageID),
             try rk.seal("body_enc", bytes))
-        try await self.audit("message.store", "message \(id)", detail: "mailbox \(box.id), folder \(folder), \(bytes.count) bytes", in: tx)
+        try await self.audit("message.store", "message \(id)", detail: "mailbox \(boxID), folder \(folder), \(bytes.count) bytes", in: tx)
         return id
     }
 
     /// Whether `mailbox` already holds a message with this Message-ID (a redelivery).
     func hasMessage(mailbox: DirectAddress, messageID: String, in tx: any StoreTransaction) async throws -> Bool {
         guard !messageID.isEmpty else { return false }
-        let (box, _, _) = try await addressRow(mailbox, in: tx)
+        let boxID = try await mailboxID(mailbox, in: tx)
         let rows = try await tx.query("SELECT id FROM messages WHERE mailbox_id = ? AND message_id_index = ? LIMIT 1",
-                                      .text(box.id), .blob(blindIndex("message-id", messageID)))
+                                      .text(boxID), .blob(blindIndex("message-id", messageID)))
         return !rows.isEmpty
     }
 

@@ -193,6 +193,23 @@ extension HISPStore {
         try await database.transaction(write: false) { tx in try await self.addressRow(address, in: tx).0 }
     }
 
+    /// The mailbox row's id, for storing and finding its messages: the sealed
+    /// address is opened and checked against the index, as `addressRow` does,
+    /// but the certificate is not opened.
+    func mailboxID(_ address: DirectAddress, in tx: any StoreTransaction) async throws -> String {
+        let rows = try await tx.query("SELECT id, kek_id, dek, address_enc FROM addresses WHERE address_index = ?",
+                                      .blob(blindIndex("address", address.description)))
+        guard let row = rows.first else { throw StoreError.notFound("address \(address)") }
+        let id = try row.text("id")
+        let rk = try await rowKey(table: "addresses", id: id, row: row, in: tx)
+        guard let sealed = DirectAddress(try rk.openText("address_enc", row)),
+              sealed.description.lowercased() == address.description.lowercased()
+        else {
+            throw StoreError.integrity("addresses \(id): the sealed address does not match its index")
+        }
+        return id
+    }
+
     /// The address's row and its opened data key.
     func addressRow(_ address: DirectAddress, in tx: any StoreTransaction) async throws -> (AddressRecord, RowKey, StoreRow) {
         let rows = try await tx.query("SELECT * FROM addresses WHERE address_index = ?", .blob(blindIndex("address", address.description)))

@@ -154,6 +154,32 @@ import Testing
         try await store.close()
     }
 
+    /// Message paths look a mailbox up without opening its certificate, but
+    /// still check the sealed address against the index that found the row.
+    @Test func aMailboxRowMovedUnderAnotherAddressIsRefusedWhenStoringOrListingItsMessages() async throws {
+        let (store, _) = try await populated(messages: 1)
+        let bob = DirectAddress("bob@direct.example.org")!
+        _ = try await store.addAddress(bob, certificate: [8], privateKey: [9], passwordHash: nil)
+        let meta = MessageMetadata(sender: "carol@x.example", recipients: [bob.description], subject: "s", messageID: "<m@x>")
+        _ = try await store.addMessage(mailbox: bob, bytes: Array("Subject: s\r\n\r\nb\r\n".utf8), metadata: meta)
+        // Swap the two rows' address indexes (through a placeholder: the index is unique).
+        let a = store.blindIndex("address", alice.description), b = store.blindIndex("address", bob.description)
+        try await store.database.transaction(write: true) { tx in
+            try await tx.execute("UPDATE addresses SET address_index = ? WHERE address_index = ?", .blob([0]), .blob(a))
+            try await tx.execute("UPDATE addresses SET address_index = ? WHERE address_index = ?", .blob(a), .blob(b))
+            try await tx.execute("UPDATE addresses SET address_index = ? WHERE address_index = ?", .blob(b), .blob([0]))
+        }
+        for mailbox in [alice, bob] {
+            await #expect { _ = try await store.addMessage(mailbox: mailbox, bytes: [0x41], metadata: meta) } throws: {
+                "\($0)".contains("the sealed address does not match its index")
+            }
+            await #expect { _ = try await store.messages(mailbox: mailbox) } throws: {
+                "\($0)".contains("the sealed address does not match its index")
+            }
+        }
+        try await store.close()
+    }
+
     @Test func blindIndexesFindAddressesCaseInsensitivelyWithoutHoldingThem() async throws {
         let (store, _) = try await populated(messages: 1)
         let found = try await store.address(DirectAddress("ALICE@Direct.Example.org")!)
