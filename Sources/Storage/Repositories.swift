@@ -197,29 +197,34 @@ extension HISPStore {
     /// address is opened and checked against the index, as `addressRow` does,
     /// but the certificate is not opened.
     func mailboxID(_ address: DirectAddress, in tx: any StoreTransaction) async throws -> String {
-        let rows = try await tx.query("SELECT id, kek_id, dek, address_enc FROM addresses WHERE address_index = ?",
-                                      .blob(blindIndex("address", address.description)))
-        guard let row = rows.first else { throw StoreError.notFound("address \(address)") }
+        let row = try await indexedAddressRow(address, columns: "id, kek_id, dek, address_enc", in: tx)
         let id = try row.text("id")
         let rk = try await rowKey(table: "addresses", id: id, row: row, in: tx)
-        guard let sealed = DirectAddress(try rk.openText("address_enc", row)),
-              sealed.description.lowercased() == address.description.lowercased()
-        else {
-            throw StoreError.integrity("addresses \(id): the sealed address does not match its index")
-        }
+        try Self.checkSealedAddress(DirectAddress(try rk.openText("address_enc", row)), of: id, is: address)
         return id
     }
 
     /// The address's row and its opened data key.
     func addressRow(_ address: DirectAddress, in tx: any StoreTransaction) async throws -> (AddressRecord, RowKey, StoreRow) {
-        let rows = try await tx.query("SELECT * FROM addresses WHERE address_index = ?", .blob(blindIndex("address", address.description)))
-        guard let row = rows.first else { throw StoreError.notFound("address \(address)") }
+        let row = try await indexedAddressRow(address, columns: "*", in: tx)
         let (record, rk) = try await addressRecord(row, in: tx)
-        // The index matched; the sealed address must say the same (a row moved under another index fails here).
-        guard record.address.description.lowercased() == address.description.lowercased() else {
-            throw StoreError.integrity("addresses \(record.id): the sealed address does not match its index")
-        }
+        try Self.checkSealedAddress(record.address, of: record.id, is: address)
         return (record, rk, row)
+    }
+
+    /// The row the address's blind index finds.
+    private func indexedAddressRow(_ address: DirectAddress, columns: String, in tx: any StoreTransaction) async throws -> StoreRow {
+        let rows = try await tx.query("SELECT \(columns) FROM addresses WHERE address_index = ?",
+                                      .blob(blindIndex("address", address.description)))
+        guard let row = rows.first else { throw StoreError.notFound("address \(address)") }
+        return row
+    }
+
+    /// The index matched; the sealed address must say the same (a row moved under another index fails here).
+    private static func checkSealedAddress(_ sealed: DirectAddress?, of id: String, is address: DirectAddress) throws {
+        guard let sealed, sealed.description.lowercased() == address.description.lowercased() else {
+            throw StoreError.integrity("addresses \(id): the sealed address does not match its index")
+        }
     }
 
     func addressRecord(_ row: StoreRow, in tx: any StoreTransaction) async throws -> (AddressRecord, RowKey) {
