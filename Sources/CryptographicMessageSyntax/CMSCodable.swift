@@ -257,38 +257,3 @@ public struct CMSAttribute: CMSCodable, Hashable {
         }
     }
 }
-
-/// One definite-length BER/DER identifier and length (X.690 8.1.2, 8.1.3),
-/// read without building nodes. Nil for what it leaves to swift-asn1: the
-/// high-tag-number form, the indefinite length, lengths of more than four
-/// octets, and a length that runs past `end`.
-struct TLVHeader {
-    let tag: UInt8
-    let start: Int
-    let contentStart: Int
-    let end: Int
-
-    init?(_ b: ArraySlice<UInt8>, at i: Int, end limit: Int) {
-        guard i >= b.startIndex, limit <= b.endIndex, i + 2 <= limit else { return nil }
-        let tag = b[i]
-        guard tag & 0x1F != 0x1F else { return nil }
-        let first = b[i + 1]
-        var p = i + 2
-        var length = 0
-        if first < 0x80 {
-            length = Int(first)
-        } else {
-            let octets = Int(first & 0x7F)
-            guard (1...4).contains(octets), p + octets <= limit else { return nil }
-            for _ in 0..<octets {
-                length = length << 8 | Int(b[p])
-                p += 1
-            }
-        }
-        guard length <= limit - p else { return nil }
-        self.tag = tag
-        self.start = i
-        self.contentStart = p
-        self.end = p + length
-    }
-}

@@ -195,6 +195,45 @@ public struct EnvelopedData: CMSCodable, DERNodeConvertible, Hashable {
         }
     }
 
+    /// EnvelopedData read from DER without swift-asn1's node tree (see
+    /// `DERScanner`), when it has only key-transport recipients and no
+    /// originator info. Anything else, or anything the full parse would
+    /// refuse, returns nil: the full parse then reads it or reports the error.
+    public static func quickParse(_ b: ArraySlice<UInt8>) -> EnvelopedData? {
+        guard var fields = DERScanner(wholeOf: b, tag: 0x30), let version = fields.smallInteger(),
+            var set = fields.enter(0x31)
+        else { return nil }
+        var recipients: [RecipientInfo] = []
+        while !set.isAtEnd {
+            guard recipients.count < maxRecipientInfos, var ktri = set.enter(0x30), let v = ktri.smallInteger(),
+                let rid = ktri.certificateIdentifier(), let alg = ktri.algorithmIdentifier(),
+                let key = ktri.octetString(), ktri.isAtEnd
+            else { return nil }
+            var info = KeyTransRecipientInfo(rid: rid, keyEncryptionAlgorithm: alg, encryptedKey: key)
+            info.version = v
+            recipients.append(.keyTransport(info))
+        }
+        guard var eci = fields.enter(0x30), let type = eci.objectIdentifier(), let alg = eci.algorithmIdentifier()
+        else { return nil }
+        var content: ArraySlice<UInt8>? = nil
+        if !eci.isAtEnd {
+            // [0] IMPLICIT OCTET STRING, primitive in DER.
+            guard let c = eci.octetString(tag: 0x80) else { return nil }
+            content = c
+        }
+        guard eci.isAtEnd else { return nil }
+        // unprotectedAttrs [1], not used: skipped as the full parse skips it, once it is known to be well formed.
+        if fields.nextTag == 0xA1 {
+            guard let attrs = fields.next(0xA1), DERScanner.isWellFormed(b, attrs, depth: 0) else { return nil }
+        }
+        guard fields.isAtEnd else { return nil }
+        var ed = EnvelopedData(
+            recipientInfos: recipients,
+            encryptedContentInfo: EncryptedContentInfo(contentType: type, contentEncryptionAlgorithm: alg, encryptedContent: content))
+        ed.version = version
+        return ed
+    }
+
     public func derNode(identifier: ASN1Identifier) throws -> DERNode {
         .constructed(identifier, [
             try .value(version), .setOf(nodes: try recipientInfos.map { try $0.derNode() }), try encryptedContentInfo.derNode(),

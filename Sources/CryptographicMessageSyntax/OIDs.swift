@@ -58,6 +58,16 @@ public enum CMSOID {
     // X.509 extension used to match recipients and signers by key id.
     public static let subjectKeyIdentifier: ASN1ObjectIdentifier = [2, 5, 29, 14]
 
+    /// Every identifier above.
+    static let all: [ASN1ObjectIdentifier] = [
+        data, encryptedData, signedData, envelopedData, authEnvelopedData, contentTypeAttribute,
+        messageDigestAttribute, signingTimeAttribute, smimeCapabilitiesAttribute, md5, sha1, sha224, sha256, sha384,
+        sha512, rsaEncryption, md5WithRSAEncryption, sha1WithRSAEncryption, sha256WithRSAEncryption,
+        sha384WithRSAEncryption, sha512WithRSAEncryption, rsassaPSS, ecPublicKey, ecdsaWithSHA1, ecdsaWithSHA256,
+        ecdsaWithSHA384, ecdsaWithSHA512, secp256r1, secp384r1, rsaesOAEP, mgf1, pSpecified, aes128CBC, aes192CBC,
+        aes256CBC, aes128GCM, aes192GCM, aes256GCM, desCBC, desEDE3CBC, rc2CBC, subjectKeyIdentifier,
+    ]
+
     /// A readable name for error messages.
     public static func name(_ oid: ASN1ObjectIdentifier) -> String {
         let names: [ASN1ObjectIdentifier: String] = [

@@ -30,6 +30,18 @@ public struct EncapsulatedContentInfo: CMSCodable, DERNodeConvertible, Hashable 
         }
     }
 
+    /// The next EncapsulatedContentInfo in DER (see `SignedData.quickParse`), or nil.
+    static func scan(_ outer: inout DERScanner) -> EncapsulatedContentInfo? {
+        guard var fields = outer.enter(0x30), let type = fields.objectIdentifier() else { return nil }
+        var content: ArraySlice<UInt8>? = nil
+        if !fields.isAtEnd {
+            guard var explicit = fields.enter(0xA0), let octets = explicit.octetString(), explicit.isAtEnd else { return nil }
+            content = octets
+        }
+        guard fields.isAtEnd else { return nil }
+        return EncapsulatedContentInfo(eContentType: type, eContent: content)
+    }
+
     public func derNode(identifier: ASN1Identifier) throws -> DERNode {
         var fields: [DERNode] = [try .value(eContentType)]
         if let eContent { fields.append(.explicit(0, .primitive(.octetString, eContent))) }
@@ -147,6 +159,40 @@ public struct SignerInfo: CMSCodable, DERNodeConvertible, Hashable {
         }
         return matching[0].values[0]
     }
+
+    /// The next SignerInfo in DER (see `SignedData.quickParse`), or nil.
+    static func scan(_ outer: inout DERScanner) -> SignerInfo? {
+        guard var fields = outer.enter(0x30), let version = fields.smallInteger(), let sid = fields.certificateIdentifier(),
+            let digestAlgorithm = fields.algorithmIdentifier()
+        else { return nil }
+        var signedAttrs: [CMSAttribute]? = nil
+        var raw: [UInt8]? = nil
+        if fields.nextTag == 0xA0 {
+            let at = fields.position
+            guard let attrs = fields.attributes(0xA0) else { return nil }
+            signedAttrs = attrs
+            // RFC 5652 5.4: the signature covers these bytes with the SET OF tag.
+            var bytes = Array(fields.bytes[at..<fields.position])
+            bytes[0] = 0x31
+            raw = bytes
+        }
+        guard let signatureAlgorithm = fields.algorithmIdentifier(), let signature = fields.octetString() else { return nil }
+        var unsigned: [CMSAttribute]? = nil
+        if fields.nextTag == 0xA1 {
+            guard let attrs = fields.attributes(0xA1) else { return nil }
+            unsigned = attrs
+        }
+        guard fields.isAtEnd,
+            var info = try? SignerInfo(
+                sid: sid, digestAlgorithm: digestAlgorithm, signedAttrs: nil, signatureAlgorithm: signatureAlgorithm,
+                signature: signature)
+        else { return nil }
+        info.version = version
+        info.signedAttrs = signedAttrs
+        info.signedAttrsForSignature = raw
+        info.unsignedAttrs = unsigned
+        return info
+    }
 }
 
 /// SignedData (RFC 5652 5.1).
@@ -232,40 +278,50 @@ public struct SignedData: CMSCodable, DERNodeConvertible, Hashable {
         }
     }
 
-    /// swift-asn1 builds a node for every field of every certificate it
-    /// parses, and the certificates are most of a signature. With definite
-    /// lengths at the top (what nearly every peer sends), the certificates
-    /// are cut out as bytes (their fields are read later, once per
-    /// certificate, through the certificate cache) and the rest is parsed as
-    /// usual. Anything else, or anything the parse refuses, returns nil: the
-    /// full parse then reads it or reports the error.
+    /// SignedData read from DER without swift-asn1's node tree (see
+    /// `DERScanner`): the certificates are cut out as bytes (their fields are
+    /// read later, once per certificate, through the certificate cache) and
+    /// the rest is read field by field. Anything else, or anything the full
+    /// parse would refuse, returns nil: the full parse then reads it or
+    /// reports the error.
     public static func quickParse(_ b: ArraySlice<UInt8>) -> SignedData? {
-        guard let outer = TLVHeader(b, at: b.startIndex, end: b.endIndex), outer.tag == 0x30, outer.end == b.endIndex else {
-            return nil
+        guard var fields = DERScanner(wholeOf: b, tag: 0x30), let version = fields.smallInteger(),
+            var digestSet = fields.enter(0x31)
+        else { return nil }
+        var digestAlgorithms: [AlgorithmIdentifier] = []
+        while !digestSet.isAtEnd {
+            guard let alg = digestSet.algorithmIdentifier() else { return nil }
+            digestAlgorithms.append(alg)
         }
-        // version, digestAlgorithms, encapContentInfo, then [0] certificates if present.
-        var i = outer.contentStart
-        for _ in 0..<3 {
-            guard let field = TLVHeader(b, at: i, end: outer.end) else { return nil }
-            i = field.end
-        }
-        guard let field = TLVHeader(b, at: i, end: outer.end), field.tag == 0xA0 else { return nil }
+        guard let encap = EncapsulatedContentInfo.scan(&fields) else { return nil }
         var certificates: [[UInt8]] = []
-        var j = field.contentStart
-        while j < field.end {
-            guard let choice = TLVHeader(b, at: j, end: field.end), certificates.count < maxCertificates else { return nil }
-            // CertificateChoices: only the plain Certificate (a SEQUENCE) is used.
-            if choice.tag == 0x30 { certificates.append(Array(b[choice.start..<choice.end])) }
-            j = choice.end
+        if fields.nextTag == 0xA0, var set = fields.enter(0xA0) {
+            while !set.isAtEnd {
+                guard let choice = set.next(), DERScanner.isWellFormed(b, choice, depth: 0),
+                    certificates.count < maxCertificates
+                else { return nil }
+                // CertificateChoices: only the plain Certificate (a SEQUENCE) is used.
+                if choice.tag == 0x30 { certificates.append(Array(set.encoding(of: choice))) }
+            }
         }
-        var rest: [UInt8] = []
-        let length = outer.end - outer.contentStart - (field.end - field.start)
-        rest.reserveCapacity(length + 6)
-        DERNode.writeHeader(.sequence, constructed: true, length: length, into: &rest)
-        rest.append(contentsOf: b[outer.contentStart..<field.start])
-        rest.append(contentsOf: b[field.end..<outer.end])
-        guard var sd = try? SignedData(berEncoded: BER.parse(rest)) else { return nil }
-        sd.certificates = certificates
+        var crls: [ASN1Any] = []
+        if fields.nextTag == 0xA1, var set = fields.enter(0xA1) {
+            while !set.isAtEnd {
+                guard let crl = set.any() else { return nil }
+                crls.append(crl)
+            }
+        }
+        guard var signerSet = fields.enter(0x31) else { return nil }
+        var signers: [SignerInfo] = []
+        while !signerSet.isAtEnd {
+            guard signers.count < maxSigners, let signer = SignerInfo.scan(&signerSet) else { return nil }
+            signers.append(signer)
+        }
+        guard fields.isAtEnd else { return nil }
+        var sd = SignedData(
+            digestAlgorithms: digestAlgorithms, encapContentInfo: encap, certificates: certificates, signerInfos: signers)
+        sd.version = version
+        sd.crls = crls
         return sd
     }
 

@@ -204,13 +204,8 @@ import HISPTesting
 
     @Test func whatItDoesNotReadGoesToTheFullParse() throws {
         let signer = try CMSRoundTripTests.rsa.get()
-        // No certificates: nothing to cut out.
         var sd = try Self.fullParse(try CMSSignature.sign(
             content: [1], detached: true, key: signer.key, certificate: signer.summary)).0
-        sd.certificates = []
-        let bare = try sd.derBytes()
-        #expect(SignedData.quickParse(bare[...]) == nil)
-        #expect(try SignedData.parse(bare) == sd)
         // More certificates than the limit: the full parse names the limit.
         sd.certificates = Array(repeating: signer.summary.der, count: SignedData.maxCertificates + 1)
         let many = try sd.derBytes()
@@ -231,6 +226,114 @@ import HISPTesting
         indefinite += [0x00, 0x00]
         #expect(SignedData.quickParse(indefinite[...]) == nil)
         #expect(try SignedData.parse(indefinite) == (try SignedData.parse(Array(try Self.fullParse(der).1))))
+    }
+}
+
+/// The DER readers of SignedData and EnvelopedData give what swift-asn1's
+/// full parse gives, and let nothing through that the full parse refuses.
+@Suite struct DERScannerTests {
+    /// A SignedData with what a peer may add: a second signer identified by
+    /// its key identifier, unsigned attributes, a CRL, and no certificates.
+    static func signedDataVariants() throws -> [[UInt8]] {
+        let a = try CMSRoundTripTests.rsa.get(), b = try CMSRoundTripTests.rsa2.get()
+        let one = try CMSSignature.sign(content: Array("hello".utf8), detached: false, key: a.key, certificate: a.summary)
+        var sd = try SignedDataQuickParseTests.fullParse(one).0
+        let other = try SignedDataQuickParseTests.fullParse(try CMSSignature.sign(
+            content: Array("hello".utf8), detached: false, key: b.key, certificate: b.summary,
+            useSubjectKeyIdentifier: true)).0
+        var variants = [Array(try SignedDataQuickParseTests.fullParse(one).1)]
+        sd.signerInfos.append(other.signerInfos[0])
+        sd.signerInfos[1].unsignedAttrs = [CMSAttribute(type: CMSOID.signingTimeAttribute, values: [try ASN1Any(erasing: ASN1Null())])]
+        sd.crls = [try ASN1Any(erasing: AlgorithmIdentifier(CMSOID.sha256))]
+        sd.version = 3
+        variants.append(try sd.derBytes())
+        sd.certificates = []
+        variants.append(try sd.derBytes())
+        return variants
+    }
+
+    static func envelopedDataVariants() throws -> [[UInt8]] {
+        let a = try CMSRoundTripTests.rsa.get(), b = try CMSRoundTripTests.rsa2.get()
+        return try [
+            CMSEnvelope.encrypt(content: Array("hello".utf8), recipients: [.init(certificate: a.summary)]),
+            CMSEnvelope.encrypt(
+                content: Array(repeating: 9, count: 40), recipients: [.init(certificate: a.summary), .init(certificate: b.summary, useSubjectKeyIdentifier: true)],
+                keyTransport: .rsaPKCS1v15),
+        ].map { der in
+            guard case .encoded(let inner) = try ContentInfo.parse(der).content else { throw CMSError.malformed("not encoded") }
+            return Array(inner)
+        }
+    }
+
+    /// Every one-byte change and every truncation of `der`: whenever `quick`
+    /// reads the result, the full parse reads it too, to an equal value.
+    static func agreesUnderDamage<T: CMSCodable & Equatable>(_ der: [UInt8], _ quick: (ArraySlice<UInt8>) -> T?) throws -> (read: Int, damaged: Int) {
+        var read = 0, damaged = 0
+        func check(_ bytes: [UInt8]) {
+            damaged += 1
+            guard let q = quick(bytes[...]) else { return }
+            read += 1
+            let full = Result { try T(berEncoded: BER.parse(bytes)) }
+            #expect((try? full.get()) == q, "quick parse read \(bytes.count) bytes the full parse reads as \(full)")
+        }
+        for i in der.indices {
+            for flip: UInt8 in [0x01, 0x80, 0xFF] {
+                var d = der
+                d[i] ^= flip
+                check(d)
+            }
+        }
+        for cut in stride(from: 0, to: der.count, by: 7) { check(Array(der.prefix(cut))) }
+        return (read, damaged)
+    }
+
+    @Test func signedDataIsReadAsTheFullParseReadsIt() throws {
+        for der in try Self.signedDataVariants() {
+            let quick = try #require(SignedData.quickParse(der[...]))
+            #expect(quick == (try SignedData(berEncoded: BER.parse(der))))
+            #expect(try SignedData.parse(der) == quick)
+        }
+        let variants = try Self.signedDataVariants()
+        // Written as a DER SET OF, the signers may come in either order.
+        let two = try #require(SignedData.quickParse(variants[1][...]))
+        #expect(two.signerInfos.filter { $0.sid.isSubjectKeyIdentifier && $0.unsignedAttrs?.count == 1 }.count == 1)
+        #expect(two.crls.count == 1)
+    }
+
+    @Test func envelopedDataIsReadAsTheFullParseReadsIt() throws {
+        let a = try CMSRoundTripTests.rsa.get()
+        for der in try Self.envelopedDataVariants() {
+            let quick = try #require(EnvelopedData.quickParse(der[...]))
+            #expect(quick == (try EnvelopedData(berEncoded: BER.parse(der))))
+        }
+        // And the message it read decrypts.
+        let der = try CMSEnvelope.encrypt(content: Array("hello".utf8), recipients: [.init(certificate: a.summary)])
+        #expect(try CMSEnvelope.decrypt(ContentInfo.parse(der), certificate: a.summary, key: a.key).content == Array("hello".utf8))
+    }
+
+    @Test func damagedSignedDataIsNeverReadDifferently() throws {
+        // The variant with two signers, unsigned attributes and a CRL, without the certificate to keep it short.
+        let der = try Self.signedDataVariants()[2]
+        let (read, damaged) = try Self.agreesUnderDamage(der, SignedData.quickParse)
+        // Most changes land in values (signatures, digests, names) that both read alike; many are refused.
+        #expect(read > 0 && read < damaged)
+    }
+
+    @Test func damagedEnvelopedDataIsNeverReadDifferently() throws {
+        for der in try Self.envelopedDataVariants() {
+            let (read, damaged) = try Self.agreesUnderDamage(der, EnvelopedData.quickParse)
+            #expect(read > 0 && read < damaged)
+        }
+    }
+
+    @Test func readsOnlyTheShortestLengthForm() throws {
+        // 0x81 0x05 is a long form for a length under 128: BER, not DER.
+        #expect(TLVHeader([0x04, 0x81, 0x05, 1, 2, 3, 4, 5], at: 0, end: 8) == nil)
+        #expect(TLVHeader([0x04, 0x82, 0x00, 0x05, 1, 2, 3, 4, 5], at: 0, end: 9) == nil)
+        #expect(TLVHeader([0x04, 0x05, 1, 2, 3, 4, 5], at: 0, end: 7)?.end == 7)
+        #expect(TLVHeader([0x00, 0x00], at: 0, end: 2) == nil)  // end-of-contents
+        let long = [UInt8]([0x04, 0x81, 0x80]) + Array(repeating: 0, count: 128)
+        #expect(TLVHeader(long[...], at: 0, end: long.count)?.contentStart == 3)
     }
 }
 
