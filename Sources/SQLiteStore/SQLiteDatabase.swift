@@ -64,6 +64,10 @@ public final class SQLiteDatabase: StoreDatabase, Sendable {
             "PRAGMA foreign_keys = ON",
             // Freed pages are zeroed, so removed rows do not linger in the file.
             "PRAGMA secure_delete = ON",
+            // Statement journals (each group-committed transaction runs in a savepoint) and
+            // sorts stay in memory: they spilled to temporary files, a file opened, written
+            // and closed per batch, holding copies of pages (https://sqlite.org/tempfiles.html).
+            "PRAGMA temp_store = MEMORY",
             // Wait (sleeping, not spinning) up to 30 s for another process's write lock.
             "PRAGMA busy_timeout = 30000",
             // Reading the catalogue fails here, with a clear message, when the file is not a database.
@@ -74,6 +78,7 @@ public final class SQLiteDatabase: StoreDatabase, Sendable {
             reader = try SQLiteConnection.open(path: path, thread: "hisp-sqlite-read", pragmas: [
                 // Any write through this connection fails: it is for read transactions only.
                 "PRAGMA query_only = ON",
+                "PRAGMA temp_store = MEMORY",
                 "PRAGMA busy_timeout = 30000",
             ])
         } catch {

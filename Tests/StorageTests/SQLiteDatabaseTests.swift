@@ -125,6 +125,22 @@ import Testing
         #expect(try await values(db) == [1, 2], "a read begun after the COMMIT sees it")
     }
 
+    /// What the store's promises rest on, on both connections: an acknowledged
+    /// write is synced (FULL), removed rows are zeroed in the file, and no
+    /// statement journal or sort (copies of pages) goes to a temporary file.
+    @Test func durabilityAndConfidentialitySettingsAreInForce() async throws {
+        let db = try await database()
+        func setting(_ name: String, write: Bool) async throws -> StoreValue? {
+            try await db.transaction(write: write) { tx in try await tx.query("PRAGMA \(name)", []).first?[name] }
+        }
+        for write in [true, false] {
+            #expect(try await setting("temp_store", write: write) == .integer(2), "temp_store = MEMORY")
+            #expect(try await setting("journal_mode", write: write) == .text("wal"))
+        }
+        #expect(try await setting("synchronous", write: true) == .integer(2), "synchronous = FULL")
+        #expect(try await setting("secure_delete", write: true) == .integer(1))
+    }
+
     @Test func aReadTransactionCannotWrite() async throws {
         let db = try await database()
         await #expect(throws: StoreError.self) {
