@@ -65,11 +65,12 @@ struct SubmissionDelegate: SMTPServerDelegate {
         }
         if entity.headers["Date"] == nil { added += "Date: \(Notifications.rfc5322Date(Date()))\r\n" }
         if !added.isEmpty { bytes = Array(added.utf8) + bytes }
-        let draft = OutboundDraft(kind: .message, sender: user, recipients: envelope.recipients, message: bytes, messageID: messageID,
-                                  wantsDispatched: Notifications.requestsFinalDestinationDelivery(entity.headers))
+        let draft = await gateway.prepareAtOnce(OutboundDraft(
+            kind: .message, sender: user, recipients: envelope.recipients, message: bytes, messageID: messageID,
+            wantsDispatched: Notifications.requestsFinalDestinationDelivery(entity.headers)))
         do {
             let id = try await gateway.store.enqueue(draft, trace: "submitted by \(user) over \(envelope.tls ? "TLS" : "plain")")
-            gateway.poke()
+            gateway.queued(draft)
             return SMTPReply(250, "2.0.0", "queued as \(id)")
         } catch {
             gateway.logger.error("queueing failed", metadata: ["error": .string("\(error)")])
@@ -136,15 +137,20 @@ struct InboundDelegate: SMTPServerDelegate {
                         replies.append(gateway.notices.mdn(.dispatched, recipient: r, to: incoming.sender, original: incoming.entity,
                                                            finalDestination: true))
                     }
+                    var prepared: [OutboundDraft] = []
+                    for reply in replies { prepared.append(await gateway.prepareAtOnce(reply)) }
+                    // Both ready or both for the preparer, so that the processed MDN leaves first.
+                    if prepared.contains(where: { $0.prepared == nil }) { prepared = replies }
                     _ = try await gateway.store.storeIncoming(
-                        LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata), replies: replies)
+                        LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata), replies: prepared)
+                    for reply in prepared { gateway.queued(reply) }
                 }
             }
         } catch {
             gateway.logger.error("storing an inbound message failed", metadata: ["error": .string("\(error)")])
             return SMTPReply(451, "4.3.0", "cannot store the message now; try again later")
         }
-        gateway.poke()
+        if incoming.notification != nil { gateway.poke() }
         return SMTPReply(250, "2.0.0", "delivered")
     }
 

@@ -178,6 +178,35 @@ public final class DirectGateway: Sendable {
 
     func poke() { prepareWake.yield() }
 
+    /// What was queued: prepared at once, it is for the delivery loop; otherwise for the preparer.
+    func queued(_ draft: OutboundDraft) {
+        if draft.prepared == nil { prepareWake.yield() } else { deliveryWake.yield() }
+    }
+
+    /// Discovery, trust, wrap, sign and encrypt before a draft is queued, when
+    /// every recipient has a trusted certificate: the draft is then queued
+    /// ready to send, in the transaction that makes it durable, and the
+    /// preparer neither reads it back nor records it again. Otherwise (a
+    /// recipient without a trusted certificate, a failure) it is returned as
+    /// it was, and the preparer does the same work again and records the
+    /// refusal and the DSN (`prepare`).
+    func prepareAtOnce(_ draft: OutboundDraft) async -> OutboundDraft {
+        guard let sender = DirectAddress(draft.sender) else { return draft }
+        var chosen: [Certificate] = []
+        var discovered: [String] = []
+        for r in draft.recipients {
+            guard let address = DirectAddress(r) else { return draft }
+            let found = await certificates.certificates(for: address, localDomain: sender.domain)
+            guard !found.chosen.isEmpty else { return draft }
+            discovered.append("\(address): \(found.reason)")
+            for c in found.chosen where !chosen.contains(c) { chosen.append(c) }
+        }
+        guard let wire = try? await agent.processOutgoing(draft.message, sender: sender, recipients: chosen) else { return draft }
+        var prepared = draft
+        prepared.prepared = PreparedWire(wire: wire, discovered: discovered)
+        return prepared
+    }
+
     // MARK: preparing
 
     /// Discovery and trust per recipient, then wrap, sign and encrypt once for all the trusted ones.

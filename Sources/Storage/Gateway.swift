@@ -51,6 +51,9 @@ public struct OutboundDraft: Sendable {
     public var message: [UInt8]
     public var messageID: String
     public var wantsDispatched: Bool
+    /// The message already signed and encrypted for every recipient: it is
+    /// queued ready to send, and its plain form is not kept.
+    public var prepared: PreparedWire?
 
     public init(kind: OutboundKind, sender: String, recipients: [String], message: [UInt8], messageID: String, wantsDispatched: Bool = false) {
         self.kind = kind
@@ -59,6 +62,17 @@ public struct OutboundDraft: Sendable {
         self.message = message
         self.messageID = messageID
         self.wantsDispatched = wantsDispatched
+    }
+}
+
+/// The signed and encrypted form of a draft, and what discovery found for each recipient.
+public struct PreparedWire: Sendable {
+    public var wire: [UInt8]
+    public var discovered: [String]
+
+    public init(wire: [UInt8], discovered: [String]) {
+        self.wire = wire
+        self.discovered = discovered
     }
 }
 
@@ -156,15 +170,21 @@ extension HISPStore {
         }
         let id = Envelope.newID()
         let rk = try await newRowKey(table: "outbound", id: id, in: tx)
+        // Prepared: ready to send, as `prepared` would leave it; the preparer never reads it.
+        let (state, queueState) = draft.prepared == nil ? ("new", "pending") : ("ready", "queued")
         try await tx.execute(
             """
             INSERT INTO outbound (id, kind, state, created, wants_dispatched, kek_id, dek, message_id_index, sender_enc, message_id_enc)
-            VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            .text(id), .text(draft.kind.rawValue), .text(Timestamp.text(now)), .integer(draft.wantsDispatched ? 1 : 0),
+            .text(id), .text(draft.kind.rawValue), .text(state), .text(Timestamp.text(now)), .integer(draft.wantsDispatched ? 1 : 0),
             .integer(rk.kekID), .blob(rk.wrapped), .blob(blindIndex("message-id", draft.messageID)),
             try rk.seal("sender_enc", text: draft.sender), try rk.seal("message_id_enc", text: draft.messageID))
-        try await tx.execute("INSERT INTO outbound_blobs (outbound_id, part, data) VALUES (?, 'body_enc', ?)", .text(id), try rk.seal("body_enc", draft.message))
+        if let prepared = draft.prepared {
+            try await tx.execute("INSERT INTO outbound_blobs (outbound_id, part, data) VALUES (?, 'wire_enc', ?)", .text(id), try rk.seal("wire_enc", prepared.wire))
+        } else {
+            try await tx.execute("INSERT INTO outbound_blobs (outbound_id, part, data) VALUES (?, 'body_enc', ?)", .text(id), try rk.seal("body_enc", draft.message))
+        }
         for recipient in draft.recipients {
             let qid = Envelope.newID()
             let qk = try await newRowKey(table: "queue", id: qid, in: tx)
@@ -172,14 +192,20 @@ extension HISPStore {
             try await tx.execute(
                 """
                 INSERT INTO queue (id, outbound_id, domain, state, attempts, next_attempt, created, updated, kek_id, dek, recipient_index, recipient_enc)
-                VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                .text(qid), .text(id), .text(domain), .text(Timestamp.text(now)), .text(Timestamp.text(now)), .text(Timestamp.text(now)),
+                .text(qid), .text(id), .text(domain), .text(queueState), .text(Timestamp.text(now)), .text(Timestamp.text(now)), .text(Timestamp.text(now)),
                 .integer(qk.kekID), .blob(qk.wrapped), .blob(blindIndex("address", recipient.lowercased())),
                 try qk.seal("recipient_enc", text: recipient))
         }
         try await addTrace(draft.messageID, step: "queue", outcome: "ok",
                            detail: "\(trace): \(draft.kind.rawValue) from \(draft.sender) to \(draft.recipients.joined(separator: ", "))", in: tx)
+        if let prepared = draft.prepared {
+            for detail in prepared.discovered {
+                try await addTrace(draft.messageID, step: "discovery", outcome: "ok", detail: detail, in: tx)
+            }
+            try await traceSigned(draft.messageID, bytes: prepared.wire.count, in: tx)
+        }
         try await audit("queue.add", "outbound \(id)", detail: "\(draft.kind.rawValue), \(draft.recipients.count) recipient(s), \(draft.message.count) bytes", in: tx)
         return id
     }
@@ -232,7 +258,7 @@ extension HISPStore {
                 try await tx.execute("UPDATE outbound SET state = 'ready' WHERE id = ?", .text(outboundID))
                 try await tx.execute("UPDATE queue SET state = 'queued', next_attempt = ?, updated = ? WHERE outbound_id = ? AND state = 'pending'",
                                      .text(Timestamp.text(now)), .text(Timestamp.text(now)), .text(outboundID))
-                try await self.addTrace(messageID, step: "security", outcome: "ok", detail: "signed and encrypted (\(wire.count) bytes)", in: tx)
+                try await self.traceSigned(messageID, bytes: wire.count, in: tx)
             } else {
                 try await tx.execute("UPDATE queue SET state = 'failed', updated = ? WHERE outbound_id = ? AND state = 'pending'",
                                      .text(Timestamp.text(now)), .text(outboundID))
@@ -457,7 +483,9 @@ extension HISPStore {
         let entries = try await entries("WHERE o.message_id_index = ? ORDER BY q.created, q.id", [.blob(blindIndex("message-id", messageID))])
         let events = try await database.transaction(write: false) { tx in
             var out: [TraceEvent] = []
-            for row in try await tx.query("SELECT * FROM trace WHERE message_id_index = ? ORDER BY at, id", .blob(self.blindIndex("message-id", messageID))) {
+            // Events of one transaction share a millisecond: insertion order (rowid) keeps them in
+            // the order they happened (a PostgreSQL port needs a sequence column).
+            for row in try await tx.query("SELECT * FROM trace WHERE message_id_index = ? ORDER BY at, rowid", .blob(self.blindIndex("message-id", messageID))) {
                 let id = try row.text("id")
                 let rk = try await self.rowKey(table: "trace", id: id, row: row, in: tx)
                 out.append(TraceEvent(at: Timestamp.date(try row.text("at")), step: try row.text("step"), outcome: try row.text("outcome"),
@@ -483,6 +511,10 @@ extension HISPStore {
             "INSERT INTO trace (id, message_id_index, at, step, outcome, kek_id, dek, detail_enc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             .text(id), .blob(blindIndex("message-id", messageID)), .text(Timestamp.text(Date())), .text(step), .text(outcome),
             .integer(rk.kekID), .blob(rk.wrapped), try rk.seal("detail_enc", text: String(detail.prefix(2000))))
+    }
+
+    func traceSigned(_ messageID: String, bytes: Int, in tx: any StoreTransaction) async throws {
+        try await addTrace(messageID, step: "security", outcome: "ok", detail: "signed and encrypted (\(bytes) bytes)", in: tx)
     }
 
     func deliverLocally(_ d: LocalDelivery, messageID: String, why: String, in tx: any StoreTransaction) async throws {

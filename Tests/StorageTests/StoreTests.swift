@@ -223,4 +223,37 @@ import Testing
         #expect(delivery.first?.detail.contains("attempt 1: accepted for bob@b.example") == true, "\(delivery)")
         try await store.close()
     }
+
+    /// A draft signed and encrypted before it was queued is stored ready to
+    /// send, with the trace its preparation would have written, and without
+    /// its plain form; the preparer never sees it.
+    @Test func aPreparedDraftIsQueuedReadyToSend() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-prepared-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let database = try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true)
+        let store = try await HISPStore.create(database: database, material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+        let id = "<ready@a.example>"
+        var draft = OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["bob@b.example", "carol@b.example"],
+                                  message: Array("Subject: ready\r\n\r\nbody\r\n".utf8), messageID: id)
+        draft.prepared = PreparedWire(wire: Array("signed and encrypted".utf8), discovered: ["bob@b.example: DNS CERT", "carol@b.example: DNS CERT"])
+        let oid = try await store.enqueue(draft)
+        let plain = try await store.enqueue(OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["dave@b.example"],
+                                                          message: Array("Subject: plain\r\n\r\nbody\r\n".utf8), messageID: "<plain@a.example>"))
+
+        #expect(try await store.pendingSubmissions().map(\.id) == [plain], "only the unprepared draft waits for the preparer")
+        let due = try await store.dueDeliveries()
+        #expect(Set(due.filter { $0.outboundID == oid }.map(\.domain)) == ["b.example"])
+        #expect(due.filter { $0.outboundID == oid }.count == 2)
+        #expect(try await store.wires([oid])[oid].flatMap { try? $0.get() } == Array("signed and encrypted".utf8))
+        let (entries, events) = try await store.trace(messageID: id)
+        #expect(entries.map(\.state) == [.queued, .queued])
+        #expect(events.map(\.step) == ["queue", "discovery", "discovery", "security"])
+        #expect(events.last?.detail == "signed and encrypted (20 bytes)")
+        let parts = try await database.transaction(write: false) { tx in
+            try await tx.query("SELECT part FROM outbound_blobs WHERE outbound_id = ?", .text(oid)).map { try $0.text("part") }
+        }
+        #expect(parts == ["wire_enc"], "the plain form of a prepared message is not kept")
+        try await store.close()
+    }
 }
