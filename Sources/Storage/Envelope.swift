@@ -18,12 +18,12 @@ public enum Envelope {
     public static func seal(_ plaintext: some DataProtocol, key: SymmetricKey, context: [UInt8]) throws -> [UInt8] {
         do {
             let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: SecureRandom.bytes(12)), authenticating: context)
+            // With a 12-byte nonce the box holds nonce || ciphertext || tag in one buffer: one copy.
+            guard let combined = box.combined else { throw StoreError.database("AES-GCM seal gave no combined form") }
             var out = [UInt8]()
-            out.reserveCapacity(plaintext.count + overhead)
+            out.reserveCapacity(combined.count + 1)
             out.append(version)
-            out.append(contentsOf: box.nonce)
-            out.append(contentsOf: box.ciphertext)
-            out.append(contentsOf: box.tag)
+            combined.withUnsafeBytes { out.append(contentsOf: $0) }
             return out
         } catch {
             throw StoreError.database("AES-GCM seal failed: \(error)")
