@@ -287,7 +287,13 @@ let package = Package(
             name: "StorageTests",
             dependencies: ["Storage", "SQLiteStore", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage"]),
+        .testTarget(
+            name: "DeliveryTests",
+            dependencies: [
+                "Delivery", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]),
         .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "HISPTesting", "hisp"]),
     ]
 )

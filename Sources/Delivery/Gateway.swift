@@ -179,8 +179,18 @@ public final class DirectGateway: Sendable {
     func poke() { prepareWake.yield() }
 
     /// What was queued: prepared at once, it is for the delivery loop; otherwise for the preparer.
+    /// The delivery loop is woken only when a connection to one of the draft's domains can
+    /// start: a pass reads every due row, and while the domain's connections are all busy the
+    /// first of them to finish wakes the loop anyway (and the poll is the backstop).
     func queued(_ draft: OutboundDraft) {
-        if draft.prepared == nil { prepareWake.yield() } else { deliveryWake.yield() }
+        guard draft.prepared != nil else {
+            prepareWake.yield()
+            return
+        }
+        let limit = configuration.connectionsPerDomain
+        if draft.recipients.contains(where: { claims.openConnections(DirectAddress($0)?.domain ?? "") < limit }) {
+            deliveryWake.yield()
+        }
     }
 
     /// Discovery, trust, wrap, sign and encrypt before a draft is queued, when
