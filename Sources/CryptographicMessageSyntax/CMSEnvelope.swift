@@ -76,13 +76,17 @@ public enum CMSEnvelope {
             try policy.checkKey(r.certificate, role: "recipient")
             try policy.checkCertificateSignature(r.certificate)
         }
-        var cekBytes = SecureRandom.bytes(cipher.keyBytes)
-        defer { cekBytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        let cek = SymmetricKey(data: cekBytes)
+        // The content key and the IV (or nonce) in one system call.
+        let ivLength = cipher.isAuthenticated ? 12 : 16
+        var random = SecureRandom.bytes(cipher.keyBytes + ivLength)
+        defer { random.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        // No slice of the key outlives its statement, so that the zeroing above finds the one buffer.
+        let cek = SymmetricKey(data: random[..<cipher.keyBytes])
+        let ivBytes = Array(random[cipher.keyBytes...])[...]  // not secret
         let transportAlg = try keyTransport.algorithmIdentifier
         let recipientInfos: [RecipientInfo] = try recipients.map { r in
             let encryptedKey = try PublicKeyOperations.encryptContentKey(
-                cekBytes, to: r.certificate, transport: keyTransport, cache: certificateCache)
+                random[..<cipher.keyBytes], to: r.certificate, transport: keyTransport, cache: certificateCache)
             let rid: CertificateIdentifier
             if r.useSubjectKeyIdentifier {
                 guard let ski = r.certificate.subjectKeyIdentifier else {
@@ -96,7 +100,7 @@ public enum CMSEnvelope {
         }
 
         if cipher.isAuthenticated {
-            let nonce = try AES.GCM.Nonce(data: SecureRandom.bytes(12))
+            let nonce = try AES.GCM.Nonce(data: ivBytes)
             let sealed = try AES.GCM.seal(content, using: cek, nonce: nonce)
             let params = GCMParameters(nonce: ArraySlice(Array(nonce)), icvLength: gcmTagLength)
             let eci = EncryptedContentInfo(
@@ -106,19 +110,20 @@ public enum CMSEnvelope {
             let aed = AuthEnvelopedData(recipientInfos: recipientInfos, authEncryptedContentInfo: eci, mac: ArraySlice(sealed.tag))
             return try ContentInfo(contentType: CMSOID.authEnvelopedData, wrapping: aed).derBytes()
         }
-        let iv = try AES._CBC.IV(ivBytes: SecureRandom.bytes(16))
+        let iv = try AES._CBC.IV(ivBytes: ivBytes)
         // RFC 5652 6.3: PKCS #7 padding of 1 to 16 bytes, added here in the one
         // copy of the content (swift-crypto would copy it, then grow it).
         let padLength = 16 - content.count % 16
-        var padded = Data(capacity: content.count + padLength)
-        padded.append(contentsOf: content)
-        padded.append(contentsOf: repeatElement(UInt8(padLength), count: padLength))
+        var padded = Data(count: content.count + padLength)
+        padded.withUnsafeMutableBytes { out in
+            content.withUnsafeBytes { out.copyMemory(from: $0) }
+            out[content.count...].initializeMemory(as: UInt8.self, repeating: UInt8(padLength))
+        }
         let ciphertext = try AES._CBC.encrypt(padded, using: cek, iv: iv, noPadding: true)
-        let ivBytes = Array(iv)
         let eci = EncryptedContentInfo(
             contentType: CMSOID.data,
             // RFC 3565 4.1: the parameter is the IV as an OCTET STRING.
-            contentEncryptionAlgorithm: AlgorithmIdentifier(cipher.oid, parameters: try ASN1Any(erasing: ASN1OctetString(contentBytes: ArraySlice(ivBytes)))),
+            contentEncryptionAlgorithm: AlgorithmIdentifier(cipher.oid, parameters: try ASN1Any(erasing: ASN1OctetString(contentBytes: ivBytes))),
             encryptedContent: ArraySlice(ciphertext))
         let ed = EnvelopedData(recipientInfos: recipientInfos, encryptedContentInfo: eci)
         return try ContentInfo(contentType: CMSOID.envelopedData, wrapping: ed).derBytes()

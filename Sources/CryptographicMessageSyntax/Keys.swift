@@ -313,7 +313,7 @@ public enum PublicKeyOperations {
 
     /// Encrypts a content-encryption key to an RSA certificate.
     public static func encryptContentKey(
-        _ cek: [UInt8], to certificate: CertificateSummary, transport: KeyTransport, cache: CertificateCache? = nil
+        _ cek: ArraySlice<UInt8>, to certificate: CertificateSummary, transport: KeyTransport, cache: CertificateCache? = nil
     ) throws -> [UInt8] {
         guard case .rsa = certificate.keyType else {
             throw CMSError.unsupportedRecipientType(

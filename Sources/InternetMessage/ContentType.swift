@@ -39,8 +39,12 @@ public struct ContentType: Sendable, Hashable, CustomStringConvertible {
     /// Serialised for a header value; values that are not tokens are quoted.
     public var description: String {
         var s = mimeType
+        s.reserveCapacity(parameters.reduce(s.utf8.count) { $0 + $1.name.utf8.count + $1.value.utf8.count + 6 })
         for p in parameters {
-            s += "; \(p.name)=\(Self.quoteIfNeeded(p.value))"
+            s += "; "
+            s += p.name
+            s += "="
+            s += Self.quoteIfNeeded(p.value)
         }
         return s
     }
