@@ -194,13 +194,18 @@ import Testing
 /// The queue's record of one message when its recipient's HISP answers
 /// before the connection that carried it has recorded its outcomes.
 @Suite struct QueueRaceTests {
-    @Test func aDeliveryRecordedAfterItsMDNStaysInTheTraceAndLeavesTheStateFinal() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-race-\(UUID().uuidString)")
+    /// A new store in a directory of its own, which the caller removes.
+    static func freshStore() async throws -> (store: HISPStore, database: SQLiteDatabase, dir: URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-queue-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let database = try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true)
+        let store = try await HISPStore.create(database: database, material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+        return (store, database, dir)
+    }
+
+    @Test func aDeliveryRecordedAfterItsMDNStaysInTheTraceAndLeavesTheStateFinal() async throws {
+        let (store, _, dir) = try await Self.freshStore()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try await HISPStore.create(
-            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
-            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
         let id = "<race@a.example>"
         let oid = try await store.enqueue(OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["bob@b.example"],
                                                         message: Array("Subject: race\r\n\r\nbody\r\n".utf8), messageID: id))
@@ -228,11 +233,8 @@ import Testing
     /// send, with the trace its preparation would have written, and without
     /// its plain form; the preparer never sees it.
     @Test func aPreparedDraftIsQueuedReadyToSend() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-prepared-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (store, database, dir) = try await Self.freshStore()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let database = try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true)
-        let store = try await HISPStore.create(database: database, material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
         let id = "<ready@a.example>"
         var draft = OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["bob@b.example", "carol@b.example"],
                                   message: Array("Subject: ready\r\n\r\nbody\r\n".utf8), messageID: id)
