@@ -202,19 +202,38 @@ public final class DirectGateway: Sendable {
     /// refusal and the DSN (`prepare`).
     func prepareAtOnce(_ draft: OutboundDraft) async -> OutboundDraft {
         guard let sender = DirectAddress(draft.sender) else { return draft }
+        let found = await discover(draft.recipients, from: sender)
+        guard found.refused.isEmpty,
+            let wire = try? await agent.processOutgoing(draft.message, sender: sender, recipients: found.chosen)
+        else { return draft }
+        var prepared = draft
+        prepared.prepared = PreparedWire(wire: wire, discovered: found.discovered)
+        return prepared
+    }
+
+    /// Discovery and trust for each recipient: the certificates to encrypt to
+    /// (each once), what was found for each recipient that has one, and why
+    /// each other one (by its position in `recipients`) has none.
+    func discover(_ recipients: [String], from sender: DirectAddress) async
+        -> (chosen: [Certificate], discovered: [String], refused: [(index: Int, reason: String)])
+    {
         var chosen: [Certificate] = []
         var discovered: [String] = []
-        for r in draft.recipients {
-            guard let address = DirectAddress(r) else { return draft }
+        var refused: [(index: Int, reason: String)] = []
+        for (i, r) in recipients.enumerated() {
+            guard let address = DirectAddress(r) else {
+                refused.append((i, "\(r) is not a Direct address"))
+                continue
+            }
             let found = await certificates.certificates(for: address, localDomain: sender.domain)
-            guard !found.chosen.isEmpty else { return draft }
-            discovered.append("\(address): \(found.reason)")
-            for c in found.chosen where !chosen.contains(c) { chosen.append(c) }
+            if found.chosen.isEmpty {
+                refused.append((i, "no trusted certificate for \(address): \(found.reason)"))
+            } else {
+                discovered.append("\(address): \(found.reason)")
+                for c in found.chosen where !chosen.contains(c) { chosen.append(c) }
+            }
         }
-        guard let wire = try? await agent.processOutgoing(draft.message, sender: sender, recipients: chosen) else { return draft }
-        var prepared = draft
-        prepared.prepared = PreparedWire(wire: wire, discovered: discovered)
-        return prepared
+        return (chosen, discovered, refused)
     }
 
     // MARK: preparing
@@ -226,22 +245,8 @@ public final class DirectGateway: Sendable {
             return (try? await store.prepared(s.id, messageID: s.messageID, wire: nil,
                                               refused: s.recipients.map { ($0.queueID, "the sender \(s.sender) is not a Direct address") }, dsn: nil, now: now)) != nil
         }
-        var chosen: [Certificate] = []
-        var refused: [(queueID: String, reason: String)] = []
-        var discovered: [String] = []
-        for r in s.recipients {
-            guard let address = DirectAddress(r.address) else {
-                refused.append((r.queueID, "\(r.address) is not a Direct address"))
-                continue
-            }
-            let found = await certificates.certificates(for: address, localDomain: sender.domain)
-            if found.chosen.isEmpty {
-                refused.append((r.queueID, "no trusted certificate for \(address): \(found.reason)"))
-            } else {
-                discovered.append("\(address): \(found.reason)")
-                for c in found.chosen where !chosen.contains(c) { chosen.append(c) }
-            }
-        }
+        let (chosen, discovered, refusedAt) = await discover(s.recipients.map(\.address), from: sender)
+        var refused = refusedAt.map { (queueID: s.recipients[$0.index].queueID, reason: $0.reason) }
         var wire: [UInt8]? = nil
         if refused.count < s.recipients.count {
             do {
