@@ -272,12 +272,13 @@ struct DemoCommand: AsyncParsableCommand {
         var shown = [0, 0]
         let deadline = Date().addingTimeInterval(Double(timeout))
         while true {
-            for (i, (side, store)) in [(a, storeA), (b, storeB)].enumerated() {
-                let events = try await store.trace(messageID: messageID).events
-                for e in events.dropFirst(shown[i]) { say("HISP \(side.label)  \(e.step) \(e.outcome): \(e.detail)") }
-                shown[i] = max(shown[i], events.count)
-            }
+            // One read of A's trace for both the steps shown and the state judged: `trace` reads
+            // the queue rows before the events, so every state seen has its event shown.
             let (entries, events) = try await storeA.trace(messageID: messageID)
+            for (i, (side, sideEvents)) in [(a, events), (b, try await storeB.trace(messageID: messageID).events)].enumerated() {
+                for e in sideEvents.dropFirst(shown[i]) { say("HISP \(side.label)  \(e.step) \(e.outcome): \(e.detail)") }
+                shown[i] = max(shown[i], sideEvents.count)
+            }
             // Final, and (MDNs may cross) the processed one is in too when the dispatched one came first.
             let bothIn = !(entries.first?.wantsDispatched ?? false) || events.contains { $0.step == "notification" && $0.detail.hasPrefix("processed") }
             if let e = entries.first, entries.allSatisfy({ Self.isFinal($0) }), bothIn || e.state != .dispatched || Date() > deadline {
