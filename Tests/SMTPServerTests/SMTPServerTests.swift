@@ -164,8 +164,9 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
     }
 
     @Test func thePoolKeepsAConnectionBetweenDeliveriesAndReplacesOneTheServerClosed() async throws {
-        // A server that closes a session after 2 s without a command.
-        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(2))
+        // A server that closes a session after 5 s without a command (long enough for the
+        // steps below that expect both idle connections still open, on a loaded machine).
+        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(5))
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         let pool = SMTPConnectionPool(idleTime: .seconds(600))
         let config = try t.clientConfiguration()
