@@ -194,8 +194,8 @@ let package = Package(
         .target(
             name: "HISPApp",
             dependencies: [
-                "DirectCore", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "SMTPCore", "SMTPServer", "SMTPClient",
-                "DNSCore", "DNSServer", "DNSResolver", "LDAPClient",
+                "DirectCore", "CryptographicMessageSyntax", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "SMTPCore",
+                "SMTPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -1,3 +1,4 @@
+import CryptographicMessageSyntax
 import DirectCore
 import Foundation
 import SwiftASN1
@@ -95,17 +96,21 @@ public struct CertificateDiscovery: Sendable {
     public let fetcher: (any HTTPFetching)?
     /// The local domain whose outgoing anchors apply.
     public let localDomain: String
+    /// Certificates parsed once by their DER bytes: the same recipient's
+    /// certificate comes back from DNS for every message sent to it.
+    public let certificateCache: CertificateCache?
 
     public static let maxCandidatesPerStep = 32
     public static let maxLDAPServers = 8
 
     public init(dns: any DiscoveryDNS, ldap: (any DiscoveryLDAP)?, trust: DirectTrust, fetcher: (any HTTPFetching)?,
-                localDomain: String = TrustAnchors.everyDomain) {
+                localDomain: String = TrustAnchors.everyDomain, certificateCache: CertificateCache? = nil) {
         self.dns = dns
         self.ldap = ldap
         self.trust = trust
         self.fetcher = fetcher
         self.localDomain = localDomain
+        self.certificateCache = certificateCache
     }
 
     public func discover(_ address: DirectAddress, at time: Date = Date()) async -> DiscoveryResult {
@@ -193,13 +198,17 @@ public struct CertificateDiscovery: Sendable {
 
     typealias Found = (certificate: Certificate, location: String)
 
+    func parse(_ der: [UInt8]) throws -> Certificate {
+        try certificateCache?.certificate(der) ?? Certificate(derEncoded: der)
+    }
+
     /// CERT data: PKIX (a DER certificate), IPKIX (a URL to one), and the Java RI's 253 (read as either).
     func certificates(fromCERT records: [(type: UInt16, data: [UInt8])], at name: String, errors: inout [String]) async -> [Found] {
         var out: [Found] = []
         for (type, data) in records.prefix(Self.maxCandidatesPerStep) {
             switch type {
             case 1, 253:
-                if let cert = try? Certificate(derEncoded: data) {
+                if let cert = try? parse(data) {
                     out.append((cert, "\(name) CERT \(type == 1 ? "PKIX" : "253")"))
                     continue
                 }
@@ -229,7 +238,7 @@ public struct CertificateDiscovery: Sendable {
         }
         do {
             let bytes = try await fetcher.get(url, maxBytes: trust.policy.maxCertificateFetchBytes, timeout: trust.policy.fetchTimeout)
-            if let cert = try? Certificate(derEncoded: bytes) { return cert }
+            if let cert = try? parse(bytes) { return cert }
             if let text = String(bytes: bytes, encoding: .utf8), let cert = try? Certificate(pemEncoded: text) { return cert }
             errors.append("\(url): not a certificate")
         } catch {
@@ -243,7 +252,7 @@ public struct CertificateDiscovery: Sendable {
         var out: [Found] = []
         for v in values.prefix(Self.maxCandidatesPerStep) {
             let location = "ldap://\(server)/\(v.dn) (\(v.attribute))"
-            if let cert = try? Certificate(derEncoded: v.value) {
+            if let cert = try? parse(v.value) {
                 out.append((cert, location))
             } else if let certs = try? CertificateBundle.read(v.value), !certs.isEmpty {
                 out += certs.map { ($0, location) }

@@ -1,3 +1,4 @@
+import CryptographicMessageSyntax
 import DNSCore
 import DNSResolver
 import Delivery
@@ -151,11 +152,13 @@ struct DiscoveredCertificates: RecipientCertificates {
     let anchors: StoreAnchors
     let fetcher: (any HTTPFetching)?
     let ldapTimeout: Duration
+    /// Shared with the security agent, which encrypts to the certificates found.
+    let certificateCache: CertificateCache
 
     func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String) {
         let discovery = CertificateDiscovery(
             dns: ResolverDiscoveryDNS(resolver: resolver), ldap: LDAPDiscoveryClient(timeout: ldapTimeout),
-            trust: await anchors.current(), fetcher: fetcher, localDomain: localDomain)
+            trust: await anchors.current(), fetcher: fetcher, localDomain: localDomain, certificateCache: certificateCache)
         let result = await discovery.discover(address)
         guard result.chosen.isEmpty else {
             let trusted = result.candidates.filter { c in result.chosen.contains(c.certificate) }

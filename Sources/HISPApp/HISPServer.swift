@@ -145,9 +145,11 @@ public final class HISPServer: Sendable {
             resolver: resolver, routes: routes, mxPort: c.delivery?.mxPort ?? 25,
             defaultTLS: try SMTPClientTLS.from(verify: c.delivery?.tlsVerify, trustRoots: c.delivery?.trustRoots, required: true),
             routeTLS: routeTLS, client: SMTPClientConfiguration(heloName: hostname), pool: connections, logger: logger)
+        let agent = SecurityAgent(keys: store)
         let gateway = DirectGateway(
-            configuration: gatewayConfig, store: store, agent: SecurityAgent(keys: store),
-            certificates: DiscoveredCertificates(resolver: resolver, anchors: anchors, fetcher: fetcher, ldapTimeout: .seconds(5)),
+            configuration: gatewayConfig, store: store, agent: agent,
+            certificates: DiscoveredCertificates(resolver: resolver, anchors: anchors, fetcher: fetcher, ldapTimeout: .seconds(5),
+                                                 certificateCache: agent.smime.certificateCache),
             incomingTrust: anchors, transport: transport, logger: logger)
         lateInbound.set(gateway.inbound)
         let submission: SMTPListener
