@@ -10,18 +10,19 @@ public struct DirectAddress: Sendable, Hashable, CustomStringConvertible {
 
     public init?(_ text: String) {
         let trimmed = text.trimmingWhitespace()
-        guard let at = trimmed.lastIndex(of: "@") else { return nil }
+        // Bytes, not Characters: "@" and the checks below are ASCII, and
+        // grapheme breaking cost more than the rest of the parse.
+        guard let at = trimmed.utf8.lastIndex(of: UInt8(ascii: "@")) else { return nil }
         let local = String(trimmed[..<at])
-        let domain = String(trimmed[trimmed.index(after: at)...])
+        let domain = trimmed.utf8[trimmed.utf8.index(after: at)...]
         guard !local.isEmpty, !domain.isEmpty,
               local.utf8.count <= Self.maxLocalPartLength,
-              domain.utf8.count <= Self.maxDomainLength,
-              !domain.contains("@"),
-              domain.utf8.allSatisfy({ $0 > 32 && $0 < 127 })
+              domain.count <= Self.maxDomainLength,
+              domain.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "@") })
         else { return nil }
         self.localPart = local
-        // Domains compare case-insensitively (RFC 5321 2.4).
-        self.domain = domain.lowercased()
+        // Domains compare case-insensitively (RFC 5321 2.4); the domain is ASCII (checked above).
+        self.domain = String(decoding: domain.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     public var description: String { "\(localPart)@\(domain)" }
@@ -30,11 +31,15 @@ public struct DirectAddress: Sendable, Hashable, CustomStringConvertible {
 extension String {
     /// Trims SP, HTAB, CR and LF from both ends.
     public func trimmingWhitespace() -> String {
-        let ws: Set<Character> = [" ", "\t", "\r", "\n", "\r\n"]
-        var s = Substring(self)
-        while let f = s.first, ws.contains(f) { s = s.dropFirst() }
-        while let l = s.last, ws.contains(l) { s = s.dropLast() }
-        return String(s)
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+        let bytes = utf8
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }),
+              let last = bytes.lastIndex(where: { !isSpace($0) })
+        else { return "" }
+        let end = bytes.index(after: last)
+        if first == bytes.startIndex && end == bytes.endIndex { return self }
+        // The bytes just outside the range are ASCII, so both ends fall on scalar boundaries.
+        return String(self[first..<end])
     }
 }
 
