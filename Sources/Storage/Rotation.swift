@@ -81,13 +81,16 @@ extension HISPStore {
             for table in Schema.keyedTables {
                 while true {
                     let n = try await database.transaction(write: true) { tx in
+                        // By rowid: not every keyed table has an index on its ids (trace has none).
                         let rows = try await tx.query(
-                            "SELECT id, kek_id, dek FROM \(table) WHERE kek_id <> ? LIMIT ?", .integer(newID), .integer(Int64(batchSize)))
+                            "SELECT rowid AS row_number, id, kek_id, dek FROM \(table) WHERE kek_id <> ? LIMIT ?",
+                            .integer(newID), .integer(Int64(batchSize)))
                         for row in rows {
                             let id = try row.text("id")
                             let old = try await self.rowKey(table: table, id: id, row: row, in: tx)
                             let wrapped = try Envelope.wrap(old.key, under: newKEK, context: KeyCache.dekContext(table: table, id: id, kek: newID))
-                            try await tx.execute("UPDATE \(table) SET kek_id = ?, dek = ? WHERE id = ?", .integer(newID), .blob(wrapped), .text(id))
+                            try await tx.execute("UPDATE \(table) SET kek_id = ?, dek = ? WHERE rowid = ?",
+                                                 .integer(newID), .blob(wrapped), .integer(try row.integer("row_number")))
                         }
                         return rows.count
                     }

@@ -3,7 +3,7 @@
 /// columns named `*_index` hold blind indexes. What stays in clear: ids,
 /// times, states, sizes, domain names, and public CA certificates.
 enum Schema {
-    static let version = 3
+    static let version = 4
 
     /// Statements that bring a store of version `key - 1` to version `key`.
     static let migrations: [Int: [String]] = [
@@ -19,6 +19,16 @@ enum Schema {
             "INSERT INTO outbound_blobs (outbound_id, part, data) SELECT id, 'wire_enc', wire_enc FROM outbound WHERE wire_enc IS NOT NULL",
             "ALTER TABLE outbound DROP COLUMN body_enc",
             "ALTER TABLE outbound DROP COLUMN wire_enc",
+        ],
+        // Version 4 drops the unique index on trace ids (see `traceTable`). Rows keep
+        // their ids, data keys and ciphertexts, and their rowids (the order they were written in).
+        4: [
+            traceTable.replacingOccurrences(of: "CREATE TABLE trace (", with: "CREATE TABLE trace_v4 ("),
+            "INSERT INTO trace_v4 (rowid, id, message_id_index, at, step, outcome, kek_id, dek, detail_enc) "
+                + "SELECT rowid, id, message_id_index, at, step, outcome, kek_id, dek, detail_enc FROM trace",
+            "DROP TABLE trace",
+            "ALTER TABLE trace_v4 RENAME TO trace",
+            traceIndex,
         ],
     ]
 
@@ -87,10 +97,18 @@ enum Schema {
         "CREATE INDEX queue_due ON queue (state, next_attempt)",
         "CREATE INDEX queue_outbound ON queue (outbound_id)",
         "CREATE INDEX queue_deadline ON queue (state, deadline)",
-        // What happened to a message, step by step, found by its Message-ID's blind index.
-        """
+        traceTable,
+        traceIndex,
+    ]
+
+    /// What happened to a message, step by step, found by its Message-ID's
+    /// blind index and kept in the order written (rowid). The random `id`
+    /// names the row in its ciphertexts' context only, so it has no index:
+    /// a unique index on it put every trace row on a page of its own and was
+    /// a sixth of the pages a busy gateway wrote to the WAL.
+    static let traceTable = """
         CREATE TABLE trace (
-            id TEXT PRIMARY KEY,
+            id TEXT NOT NULL,
             message_id_index BLOB NOT NULL,
             at TEXT NOT NULL,
             step TEXT NOT NULL,
@@ -98,9 +116,8 @@ enum Schema {
             kek_id INTEGER NOT NULL,
             dek BLOB NOT NULL,
             detail_enc BLOB NOT NULL)
-        """,
-        "CREATE INDEX trace_message ON trace (message_id_index, at)",
-    ]
+        """
+    static let traceIndex = "CREATE INDEX trace_message ON trace (message_id_index, at)"
 
     static let statements: [String] = [
         """

@@ -60,4 +60,52 @@ import Testing
         #expect(try wires[readyID]?.get() == wire)
         try await migrated.close()
     }
+
+    @Test func version3TraceRowsKeepTheirOrderAndKeysWithoutTheIdIndex() async throws {
+        let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: path, create: true), material: key, actor: "test")
+        let messageID = "<traced@a.example>"
+        _ = try await store.enqueue(OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["bob@b.example"],
+                                                  message: Array("Subject: t\r\n\r\nx\r\n".utf8), messageID: messageID))
+        for step in ["discovery", "security", "delivery", "notification"] {
+            try await store.addTrace(messageID, step: step, outcome: "ok", detail: "\(step) detail")
+        }
+        let before = try await store.trace(messageID: messageID).events
+        #expect(before.count == 5)
+        try await store.close()
+
+        // The trace table as version 3 made it: a unique index on its ids.
+        let database = try await SQLiteDatabase.open(path: path, create: false)
+        try await database.transaction(write: true) { tx in
+            for statement in [
+                """
+                CREATE TABLE trace_v3 (id TEXT PRIMARY KEY, message_id_index BLOB NOT NULL, at TEXT NOT NULL, step TEXT NOT NULL,
+                    outcome TEXT NOT NULL, kek_id INTEGER NOT NULL, dek BLOB NOT NULL, detail_enc BLOB NOT NULL)
+                """,
+                "INSERT INTO trace_v3 (rowid, id, message_id_index, at, step, outcome, kek_id, dek, detail_enc) SELECT rowid, * FROM trace",
+                "DROP TABLE trace",
+                "ALTER TABLE trace_v3 RENAME TO trace",
+                "CREATE INDEX trace_message ON trace (message_id_index, at)",
+                "UPDATE meta SET value = '3' WHERE name = 'schema'",
+            ] { try await tx.execute(statement, []) }
+        }
+        try await database.close()
+
+        let migrated = try await HISPStore.open(database: try await SQLiteDatabase.open(path: path, create: false), material: key, actor: "test")
+        let indexes = try await migrated.database.transaction(write: false) { tx in
+            try await tx.query("SELECT name FROM pragma_index_list('trace')").map { try $0.text("name") }
+        }
+        #expect(indexes == ["trace_message"])
+        let after = try await migrated.trace(messageID: messageID).events
+        #expect(after.map(\.step) == before.map(\.step))
+        #expect(after.map(\.detail) == before.map(\.detail))
+        // Key rotation finds trace rows without an index on their ids, and they still open afterwards.
+        let newKey = MasterKeyMaterial.keyFile(SymmetricKey(size: .bits256), origin: "new test key")
+        _ = try await migrated.rotate(to: newKey, batchSize: 2)
+        try await migrated.addTrace(messageID, step: "late", outcome: "ok", detail: "after rotation")
+        #expect(try await migrated.trace(messageID: messageID).events.map(\.step) == before.map(\.step) + ["late"])
+        try await migrated.close()
+        let reopened = try await HISPStore.open(database: try await SQLiteDatabase.open(path: path, create: false), material: newKey, actor: "test")
+        #expect(try await reopened.trace(messageID: messageID).events.map(\.detail) == before.map(\.detail) + ["after rotation"])
+        try await reopened.close()
+    }
 }
