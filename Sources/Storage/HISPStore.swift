@@ -89,7 +89,7 @@ public final class HISPStore: Sendable {
 
     public func close() async throws { try await database.close() }
 
-    /// Brings an older store's schema up to date, one version per transaction.
+    /// Brings an older store's schema up to date, every version's statements in one transaction.
     static func migrate(_ database: any StoreDatabase) async throws {
         let current = try await database.transaction(write: false) { tx -> Int? in
             guard try await tx.tableExists("meta") else { return nil }
