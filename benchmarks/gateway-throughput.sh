@@ -11,6 +11,7 @@
 # at the raw rate of `hisp bench smime` on one core, times the cores.
 #
 # Usage: benchmarks/gateway-throughput.sh [messages, default 400] [body bytes, default 10000] [connections, default 4]
+# Options (environment): THREADS=1 CPU per thread, PROFILE=FILE perf profile, WAL=1 pages written per table, TRACE=1, KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-400}
@@ -129,6 +130,27 @@ if [ -n "${THREADS:-}" ]; then
     for t in /proc/$p/task/*; do
       awk -v t="$(getconf CLK_TCK)" -v n="$(cat $t/comm)" '{printf "  %-18s %6.2f s\n", n, ($14 + $15) / t}' $t/stat
     done | sort -k2 -n -r | sed -n 1,8p
+  done
+fi
+# WAL=1: which table or index owns each page in each HISP's write-ahead log (the commits since
+# its last checkpoint): SQLite's dbstat table names the owner of every page of a copy of the store.
+if [ -n "${WAL:-}" ]; then
+  for side in a b; do
+    cp "$work/$side/hisp.sqlite" "$work/wal-$side.sqlite"; cp "$work/$side/hisp.sqlite-wal" "$work/wal-$side.sqlite-wal"
+    python3 - "$work/wal-$side.sqlite" "$side" <<'PY'
+import collections, sqlite3, struct, sys
+path, side = sys.argv[1], sys.argv[2]
+wal = open(path + "-wal", "rb").read()
+size = struct.unpack(">I", wal[8:12])[0]
+pages, commits, at = [], 0, 32
+while at + 24 + size <= len(wal):
+    page, commit = struct.unpack(">II", wal[at:at + 8])
+    pages.append(page); commits += commit != 0; at += 24 + size
+owner = {p: n for n, p in sqlite3.connect(path).execute("SELECT name, pageno FROM dbstat")}
+print(f"WAL of {side.upper()}: {len(pages)} frames in {commits} commits ({len(pages) / max(commits, 1):.1f} per commit)")
+for name, n in collections.Counter(owner.get(p, "(freed)") for p in pages).most_common(10):
+    print(f"  {100 * n / len(pages):5.1f}%  {name}")
+PY
   done
 fi
 cpuA=$(awk -v a="$(cpu $pidA)" -v b="$cpuA0" 'BEGIN {print a - b}'); cpuB=$(awk -v a="$(cpu $pidB)" -v b="$cpuB0" 'BEGIN {print a - b}')
