@@ -83,14 +83,14 @@ extension HISPStore {
                     let n = try await database.transaction(write: true) { tx in
                         // By rowid: not every keyed table has an index on its ids (trace has none).
                         let rows = try await tx.query(
-                            "SELECT rowid AS row_number, id, kek_id, dek FROM \(table) WHERE kek_id <> ? LIMIT ?",
+                            "SELECT rowid AS rid, id, kek_id, dek FROM \(table) WHERE kek_id <> ? LIMIT ?",
                             .integer(newID), .integer(Int64(batchSize)))
                         for row in rows {
                             let id = try row.text("id")
                             let old = try await self.rowKey(table: table, id: id, row: row, in: tx)
                             let wrapped = try Envelope.wrap(old.key, under: newKEK, context: KeyCache.dekContext(table: table, id: id, kek: newID))
                             try await tx.execute("UPDATE \(table) SET kek_id = ?, dek = ? WHERE rowid = ?",
-                                                 .integer(newID), .blob(wrapped), .integer(try row.integer("row_number")))
+                                                 .integer(newID), .blob(wrapped), .integer(try row.integer("rid")))
                         }
                         return rows.count
                     }
