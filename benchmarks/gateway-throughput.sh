@@ -11,7 +11,7 @@
 # at the raw rate of `hisp bench smime` on one core, times the cores.
 #
 # Usage: benchmarks/gateway-throughput.sh [messages, default 400] [body bytes, default 10000] [connections, default 4]
-# Options (environment): THREADS=1 CPU per thread, PROFILE=FILE perf profile, WAL=1 pages written per table, TRACE=1, KEEP=1.
+# Options (environment): THREADS=1 CPU per thread and context switches per message, PROFILE=FILE perf profile, WAL=1 pages written per table, TRACE=1, KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-400}
@@ -103,6 +103,9 @@ pids+=($PUSH_PID)
 read -r line <&"${PUSH[0]}"
 [ "$line" = ready ] || { echo "the submitting client did not get ready: $line" >&2; exit 1; }
 cpuA0=$(cpu $pidA); cpuB0=$(cpu $pidB)
+# Context switches of a process's threads so far (each a thread that slept and was woken, or was preempted).
+switches() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+swA0=$(switches $pidA); swB0=$(switches $pidB)
 # PROFILE=file: a perf profile (with call graphs) of both HISPs while the messages flow.
 if [ -n "${PROFILE:-}" ]; then perf record -F 999 --call-graph dwarf,16384 -p "$pidA,$pidB" -o "$PROFILE" >/dev/null 2>&1 & pids+=($!); fi
 start=$(date +%s.%N)
@@ -123,8 +126,9 @@ active() {
 while [ "$(active)" != 0 ]; do sleep 0.05; done
 end=$(date +%s.%N)
 if [ -n "${PROFILE:-}" ]; then kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; fi
-# THREADS=1: CPU seconds per thread of each HISP (is one thread the bottleneck?).
+# THREADS=1: context switches per message, and CPU seconds per thread of each HISP (is one thread the bottleneck?).
 if [ -n "${THREADS:-}" ]; then
+  echo "context switches per message: HISP A $(( ($(switches $pidA) - swA0) / count )), HISP B $(( ($(switches $pidB) - swB0) / count ))"
   for p in $pidA $pidB; do
     echo "threads of $([ $p = $pidA ] && echo A || echo B):"
     for t in /proc/$p/task/*; do
