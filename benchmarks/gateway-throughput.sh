@@ -63,7 +63,7 @@ rsa_before=$(rsa)
 
 cat > "$work/push.py" <<'PY'
 import smtplib, ssl, sys, threading, time
-host, user, password, domain, count, size, connections = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+host, user, password, domain, count, size, connections, store = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
 body = ("Patient Jane Roe, referral. " * (size // 28 + 1))[:size]
 lines = "\r\n".join(body[i:i + 76] for i in range(0, len(body), 76))
 # The sessions are opened and authenticated before the clock starts: the
@@ -93,12 +93,21 @@ cpu0 = used()
 start = time.time()
 go.set()
 for t in threads: t.join()
-print(f"{time.time() - start:.3f} {used() - cpu0:.2f}", flush=True)
+submitted, cpu = time.time() - start, used() - cpu0
+# Done when A's queue has nothing in progress (every message processed, i.e. its MDN arrived),
+# as `hisp queue list --active` tells it, read here from the queue's clear state column through
+# a read-only connection every 10 ms: a `hisp queue list` or a sqlite3 process per poll costs
+# milliseconds of CPU each, taken from the HISPs while the last messages flow.
+import sqlite3
+db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=2)
+active = "SELECT count(*) FROM queue WHERE state IN ('pending', 'queued', 'sent') OR (state = 'processed' AND deadline IS NOT NULL)"
+while db.execute(active).fetchone()[0] != 0: time.sleep(0.01)
+print(f"{submitted:.3f} {cpu:.2f} {time.time():.3f}", flush=True)
 PY
 
 # CPU seconds (user + system) a process has used so far.
 cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' /proc/$1/stat; }
-coproc PUSH { python3 "$work/push.py" $ipA alice@$dA bench-password-a $dB $count $size $connections; }
+coproc PUSH { python3 "$work/push.py" $ipA alice@$dA bench-password-a $dB $count $size $connections "$work/a/hisp.sqlite"; }
 pids+=($PUSH_PID)
 read -r line <&"${PUSH[0]}"
 [ "$line" = ready ] || { echo "the submitting client did not get ready: $line" >&2; exit 1; }
@@ -110,21 +119,7 @@ swA0=$(switches $pidA); swB0=$(switches $pidB)
 if [ -n "${PROFILE:-}" ]; then perf record -F 999 --call-graph dwarf,16384 -p "$pidA,$pidB" -o "$PROFILE" >/dev/null 2>&1 & pids+=($!); fi
 start=$(date +%s.%N)
 echo go >&"${PUSH[1]}"
-read -r submit_seconds cpuClient <&"${PUSH[0]}"
-# Done when A's queue has nothing in progress (every message processed, i.e. its MDN arrived),
-# as `hisp queue list --active` tells it. Polled with the sqlite3 tool on the queue's clear
-# state column (read-only): `hisp queue list` opens every row it lists and costs tens of
-# milliseconds of CPU per call, taken from the HISPs during the last second of the run.
-active() {
-  if command -v sqlite3 >/dev/null 2>&1; then
-    sqlite3 -cmd ".timeout 2000" "file:$work/a/hisp.sqlite?mode=ro" \
-      "SELECT count(*) FROM queue WHERE state IN ('pending', 'queued', 'sent') OR (state = 'processed' AND deadline IS NOT NULL)"
-  else
-    $hisp queue list --active --limit 100000 $(store a) | grep -c -v "the queue is empty" || true
-  fi
-}
-while [ "$(active)" != 0 ]; do sleep 0.05; done
-end=$(date +%s.%N)
+read -r submit_seconds cpuClient end <&"${PUSH[0]}"
 if [ -n "${PROFILE:-}" ]; then kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; fi
 # THREADS=1: context switches per message, and CPU seconds per thread of each HISP (is one thread the bottleneck?).
 if [ -n "${THREADS:-}" ]; then
