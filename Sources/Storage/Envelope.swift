@@ -80,11 +80,22 @@ public enum Envelope {
 
 /// Keyed blind index: HMAC-SHA-256 of the normalised value under the store's
 /// index key, so a column can be searched for equality without holding the value.
+/// The format is fixed: stores written by earlier versions are searched with it.
 struct BlindIndex: Sendable {
+    /// The HMAC state after the key's inner and outer pads: each index starts
+    /// from a copy instead of deriving the pads again (a gateway computes a
+    /// dozen indexes per message).
+    private let keyed: HMAC<SHA256>
+    /// The index key itself, which key rotation wraps anew.
     let key: SymmetricKey
 
+    init(key: SymmetricKey) {
+        self.key = key
+        keyed = HMAC<SHA256>(key: key)
+    }
+
     func callAsFunction(_ purpose: String, _ value: String) -> [UInt8] {
-        var h = HMAC<SHA256>(key: key)
+        var h = keyed
         h.update(data: Array(purpose.utf8))
         h.update(data: [0])
         h.update(data: Array(value.lowercased().utf8))

@@ -189,6 +189,18 @@ import Testing
         let file = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(file.range(of: Data("alice".utf8)) == nil)
     }
+
+    /// Stores written by earlier versions are searched by these values: the
+    /// index is HMAC-SHA-256 over purpose, a zero byte and the lowercased
+    /// value (known answers from Python's hmac module), the same for every
+    /// call on one key.
+    @Test func blindIndexesKeepTheirFormat() {
+        let index = BlindIndex(key: SymmetricKey(data: (0..<32).map { UInt8($0) }))
+        let hex = { (b: [UInt8]) in b.map { String(format: "%02x", $0) }.joined() }
+        #expect(hex(index("message-id", "<Ref-1@Direct.Example.ORG>")) == "6b77453d22a6631d1979eab3bffcc33a3eccd4c6de667426b881779d88d42fe8")
+        #expect(hex(index("address", "alice@direct.example.org")) == "c76b4d9d1e61ac9d4e4278064b9efcbac8b513053647d30ff11cf63110690f51")
+        #expect(index("message-id", "<ref-1@direct.example.org>") == index("message-id", "<Ref-1@Direct.Example.ORG>"))
+    }
 }
 
 /// The queue's record of one message when its recipient's HISP answers
