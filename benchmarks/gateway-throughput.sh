@@ -101,7 +101,15 @@ submitted, cpu = time.time() - start, used() - cpu0
 import sqlite3
 db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=2)
 active = "SELECT count(*) FROM queue WHERE state IN ('pending', 'queued', 'sent') OR (state = 'processed' AND deadline IS NOT NULL)"
-while db.execute(active).fetchone()[0] != 0: time.sleep(0.01)
+# A run whose queue stops moving for 60 s (a message waiting for an MDN that will not come
+# before its one-hour deadline) ends with an error instead of waiting out the deadline.
+left, moved = None, time.time()
+while (n := db.execute(active).fetchone()[0]) != 0:
+    if n != left: left, moved = n, time.time()
+    if time.time() - moved > 60:
+        print(f"stalled: {n} message(s) still in progress on HISP A after 60 s without progress (see hisp queue list --active)", file=sys.stderr, flush=True)
+        sys.exit(1)
+    time.sleep(0.01)
 print(f"{submitted:.3f} {cpu:.2f} {time.time():.3f}", flush=True)
 PY
 
@@ -119,7 +127,7 @@ swA0=$(switches $pidA); swB0=$(switches $pidB)
 if [ -n "${PROFILE:-}" ]; then perf record -F 999 --call-graph dwarf,16384 -p "$pidA,$pidB" -o "$PROFILE" >/dev/null 2>&1 & pids+=($!); fi
 start=$(date +%s.%N)
 echo go >&"${PUSH[1]}"
-read -r submit_seconds cpuClient end <&"${PUSH[0]}"
+read -r submit_seconds cpuClient end <&"${PUSH[0]}" || { echo "the run did not finish (the client's message above says why); KEEP=1 keeps the HISPs' logs and stores for a look" >&2; exit 1; }
 if [ -n "${PROFILE:-}" ]; then kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; fi
 # THREADS=1: context switches per message, and CPU seconds per thread of each HISP (is one thread the bottleneck?).
 if [ -n "${THREADS:-}" ]; then
