@@ -290,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "DeliveryTests",
             dependencies: [
-                "Delivery", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore",
+                "Delivery", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore", "SMTPCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ]),

@@ -29,6 +29,11 @@ public struct GatewayConfiguration: Sendable {
     public static let defaultPreparers = min(20, 4 * max(1, ProcessInfo.processInfo.activeProcessorCount))
     /// SMTP connections at the same time to one destination domain.
     public var connectionsPerDomain: Int
+    /// How long an SMTP session (a submission, or an inbound message and its
+    /// MDNs) waits for discovery before it answers and leaves the message to the
+    /// preparer: a recipient domain whose DNS or LDAP is slow or down then
+    /// does not hold the sender's session for the resolver's timeouts.
+    public var sessionDiscoveryLimit: Duration
     /// How long a verified submission password is remembered (`PasswordVerifier`; 0: never).
     public var passwordMemory: TimeInterval
 
@@ -36,8 +41,9 @@ public struct GatewayConfiguration: Sendable {
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
                 rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1),
                 preparers: Int = GatewayConfiguration.defaultPreparers, connectionsPerDomain: Int = 4,
-                passwordMemory: TimeInterval = 600) {
+                sessionDiscoveryLimit: Duration = .seconds(2), passwordMemory: TimeInterval = 600) {
         self.passwordMemory = passwordMemory
+        self.sessionDiscoveryLimit = sessionDiscoveryLimit
         self.preparers = max(1, preparers)
         self.connectionsPerDomain = max(1, connectionsPerDomain)
         self.hostname = hostname
@@ -199,10 +205,17 @@ public final class DirectGateway: Sendable {
     /// preparer neither reads it back nor records it again. Otherwise (a
     /// recipient without a trusted certificate, a failure) it is returned as
     /// it was, and the preparer does the same work again and records the
-    /// refusal and the DSN (`prepare`).
+    /// refusal and the DSN (`prepare`). Discovery that takes longer than
+    /// `sessionDiscoveryLimit` is left to the preparer too, so that the session
+    /// answers once the draft is durable, not when a slow peer's DNS times out.
     func prepareAtOnce(_ draft: OutboundDraft) async -> OutboundDraft {
         guard let sender = DirectAddress(draft.sender) else { return draft }
-        let found = await discover(draft.recipients, from: sender)
+        guard let found = await value(within: configuration.sessionDiscoveryLimit, of: {
+            await self.discover(draft.recipients, from: sender)
+        }) else {
+            logger.info("discovery is slow; the preparer finishes it", metadata: ["message": .string(draft.messageID)])
+            return draft
+        }
         guard found.refused.isEmpty,
             let wire = try? await agent.processOutgoing(draft.message, sender: sender, recipients: found.chosen)
         else { return draft }

@@ -97,6 +97,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var maxQueueAgeSeconds: Int?
         public var retrySeconds: [Int]?
         public var queuePollSeconds: Double?
+        /// How long an SMTP session waits for discovery before the queue's preparer takes over.
+        public var sessionDiscoverySeconds: Double?
         /// How long a submission password, once verified, is remembered in memory (0: never).
         public var authCacheSeconds: Int?
     }
@@ -145,13 +147,30 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
-            return try decoder.decode(AppConfiguration.self, from: data)
+            let configuration = try decoder.decode(AppConfiguration.self, from: data)
+            try configuration.checkRanges()
+            return configuration
         } catch let DecodingError.dataCorrupted(context) {
             throw ConfigurationError("\(path): not valid JSON (\(context.debugDescription))")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             throw ConfigurationError("\(path): \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
         } catch {
             throw ConfigurationError("\(path): \(error)")
+        }
+    }
+
+    /// Numbers JSON can hold but a HISP cannot use (a negative wait, or one
+    /// too large to become a Duration), refused with their key.
+    func checkRanges() throws {
+        let seconds: [(key: String, value: Double?, range: ClosedRange<Double>)] = [
+            ("timeouts.queue_poll_seconds", timeouts?.queuePollSeconds, 0.01...3600),
+            ("timeouts.session_discovery_seconds", timeouts?.sessionDiscoverySeconds, 0...600),
+        ]
+        for s in seconds {
+            if let v = s.value, !s.range.contains(v) {
+                let g = { (x: Double) in String(format: "%g", x) }
+                throw ConfigurationError("\(s.key): \(g(v)) is outside \(g(s.range.lowerBound))...\(g(s.range.upperBound)) seconds")
+            }
         }
     }
 
@@ -164,7 +183,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],
         "delivery": ["mx_port", "tls_verify", "trust_roots", "reject_untrusted_at_rcpt"],
         "limits": ["max_message_bytes", "max_recipients", "max_connections", "max_connections_per_address"],
-        "timeouts": ["command_seconds", "data_seconds", "notification_seconds", "max_queue_age_seconds", "retry_seconds", "queue_poll_seconds", "auth_cache_seconds"],
+        "timeouts": ["command_seconds", "data_seconds", "notification_seconds", "max_queue_age_seconds", "retry_seconds", "queue_poll_seconds", "session_discovery_seconds", "auth_cache_seconds"],
         "log": ["format", "level"],
     ]
 

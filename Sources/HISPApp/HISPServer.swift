@@ -117,6 +117,7 @@ public final class HISPServer: Sendable {
             retrySchedule: (timeouts?.retrySeconds ?? [60, 300, 900, 1800, 3600]).map { .seconds(max(1, $0)) },
             rejectUntrustedAtRCPT: c.delivery?.rejectUntrustedAtRcpt ?? false,
             pollInterval: .milliseconds(Int64((timeouts?.queuePollSeconds ?? 1) * 1000)),
+            sessionDiscoveryLimit: .milliseconds(Int64((timeouts?.sessionDiscoverySeconds ?? 2) * 1000)),
             passwordMemory: TimeInterval(max(0, timeouts?.authCacheSeconds ?? 600)))
 
         let limits = c.limits

@@ -2,6 +2,7 @@ import Crypto
 import DirectCore
 import DirectTrust
 import Foundation
+import SMTPCore
 import SQLiteStore
 import SecurityAgent
 import Storage
@@ -43,6 +44,34 @@ struct NoCertificates: RecipientCertificates {
     func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String) { ([], "none in this test") }
 }
 
+/// A partner whose DNS does not answer yet: every lookup waits until `answer()`,
+/// then finds no certificate.
+final class UnansweredCertificates: RecipientCertificates {
+    private struct State {
+        var answered = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        var lookups = 0
+    }
+    private let state = Mutex(State())
+
+    func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String) {
+        await withCheckedContinuation { c in
+            let now = state.withLock { s -> Bool in
+                s.lookups += 1
+                if !s.answered { s.waiting.append(c) }
+                return s.answered
+            }
+            if now { c.resume() }
+        }
+        return ([], "no CERT record for \(address)")
+    }
+
+    var lookups: Int { state.withLock { $0.lookups } }
+    func answer() {
+        for c in state.withLock({ s -> [CheckedContinuation<Void, Never>] in s.answered = true; defer { s.waiting = [] }; return s.waiting }) { c.resume() }
+    }
+}
+
 struct NoTrust: IncomingTrust {
     func trust(localDomain: String) async -> DirectTrust { DirectTrust(anchors: TrustAnchors([])) }
 }
@@ -50,6 +79,59 @@ struct NoTrust: IncomingTrust {
 /// The delivery loop in-process, over a real store and a transport that holds
 /// its connections open.
 @Suite struct GatewayDeliveryTests {
+    /// A submission to a partner whose DNS does not answer is acknowledged once it
+    /// is durable, without waiting out the lookups; the queue finishes discovery and
+    /// reports the failure to the sender.
+    @Test(.timeLimit(.minutes(2))) func aSubmissionIsNotHeldBySlowDiscovery() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-gateway-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try await HISPStore.create(
+            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
+            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+        _ = try await store.addDomain("a.example", caCertificate: [1], caPrivateKey: [2], certificate: [3], privateKey: [4],
+                                      dns: DomainDNS(host: "hisp.a.example", ipv4: "192.0.2.1"))
+        let alice = try #require(DirectAddress("alice@a.example"))
+        _ = try await store.addAddress(alice, certificate: [5], privateKey: [6], passwordHash: nil)
+        let partner = UnansweredCertificates()
+        let gateway = DirectGateway(
+            configuration: GatewayConfiguration(hostname: "hisp.a.example", pollInterval: .seconds(3600),
+                                                sessionDiscoveryLimit: .milliseconds(50)),
+            store: store, agent: SecurityAgent(keys: store), certificates: partner, incomingTrust: NoTrust(),
+            transport: HeldTransport(held: 0), logger: .init(label: "test"))
+        let running = Task { await gateway.run() }
+        defer { running.cancel() }
+
+        let message = Array("From: alice@a.example\r\nTo: bob@b.example\r\nSubject: referral\r\nMessage-ID: <r1@a.example>\r\n\r\nbody\r\n".utf8)
+        let submission = gateway.submission
+        let submitted = Task {
+            await submission.deliver(
+                SMTPEnvelope(helo: "client", mailFrom: "alice@a.example", recipients: ["bob@b.example"], user: "alice@a.example", tls: true),
+                message: message, session: SMTPSessionInfo(id: "1", remoteAddress: "127.0.0.1", role: .submission))
+        }
+        // Answered while the partner's DNS has still not answered: durable, not yet discovered.
+        guard let reply = await value(within: .seconds(30), of: { await submitted.value }) else {
+            partner.answer()
+            Issue.record("the submission was not answered while discovery was waiting")
+            return
+        }
+        #expect(reply.code == 250, "\(reply)")
+        #expect(partner.lookups >= 1)
+        #expect(try await store.queueEntries().map(\.state) == [.pending])
+
+        partner.answer()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await store.queueEntries().map(\.state) != [.failed] {
+            guard ContinuousClock.now < deadline else { throw StoreError.invalid("timed out waiting for the failure") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let entry = try #require(try await store.queueEntries().first)
+        #expect(entry.lastError?.contains("no trusted certificate for bob@b.example: no CERT record for bob@b.example") == true, "\(entry)")
+        // The failure notice reached the sender's mailbox.
+        let inbox = try await store.messages(mailbox: alice)
+        #expect(inbox.count == 1, "\(inbox)")
+    }
+
     /// A message queued ready to send while every connection to its domain is
     /// busy is not lost or left for the poll: it leaves as soon as one frees up.
     @Test(.timeLimit(.minutes(2))) func aMessageQueuedWhileConnectionsAreBusyLeavesWhenOneFrees() async throws {

@@ -411,6 +411,9 @@ final class Gateways: @unchecked Sendable {
         #expect(bad.stderr.contains("unknown key timeouts.notification_second"), "\(bad.stderr)")
         let route = try ws.hisp(["serve", "--config", try ws.write("route.json", #"{"routes": {"x.test": {"host": "h", "tls": "none"}}}"#), "--data", ws.path("none")])
         #expect(route.stderr.contains("unknown key routes.x.test.tls"), "\(route.stderr)")
+        let range = try ws.hisp(["serve", "--config", try ws.write("range.json", #"{"timeouts": {"session_discovery_seconds": 1e300}}"#), "--data", ws.path("none")])
+        #expect(range.status == 2)
+        #expect(range.stderr.contains("timeouts.session_discovery_seconds: 1e+300 is outside 0...600 seconds"), "\(range.stderr)")
     }
 
     /// The README's first command: two HISPs in one process, one message, both MDNs.
