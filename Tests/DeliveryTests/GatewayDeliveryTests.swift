@@ -79,16 +79,26 @@ struct NoTrust: IncomingTrust {
 /// The delivery loop in-process, over a real store and a transport that holds
 /// its connections open.
 @Suite struct GatewayDeliveryTests {
+    static func scratchDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-gateway-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A new store in `dir`, under a key made for the test.
+    static func store(in dir: URL) async throws -> HISPStore {
+        try await HISPStore.create(
+            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
+            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+    }
+
     /// A submission to a partner whose DNS does not answer is acknowledged once it
     /// is durable, without waiting out the lookups; the queue finishes discovery and
     /// reports the failure to the sender.
     @Test(.timeLimit(.minutes(2))) func aSubmissionIsNotHeldBySlowDiscovery() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-gateway-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try await HISPStore.create(
-            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
-            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+        let store = try await Self.store(in: dir)
         _ = try await store.addDomain("a.example", caCertificate: [1], caPrivateKey: [2], certificate: [3], privateKey: [4],
                                       dns: DomainDNS(host: "hisp.a.example", ipv4: "192.0.2.1"))
         let alice = try #require(DirectAddress("alice@a.example"))
@@ -135,12 +145,9 @@ struct NoTrust: IncomingTrust {
     /// A message queued ready to send while every connection to its domain is
     /// busy is not lost or left for the poll: it leaves as soon as one frees up.
     @Test(.timeLimit(.minutes(2))) func aMessageQueuedWhileConnectionsAreBusyLeavesWhenOneFrees() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-gateway-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try await HISPStore.create(
-            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
-            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+        let store = try await Self.store(in: dir)
         let transport = HeldTransport(held: 1)
         // One connection per domain, and a poll that never comes during the test.
         let gateway = DirectGateway(
