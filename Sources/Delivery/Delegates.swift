@@ -137,10 +137,14 @@ struct InboundDelegate: SMTPServerDelegate {
                         replies.append(gateway.notices.mdn(.dispatched, recipient: r, to: incoming.sender, original: incoming.entity,
                                                            finalDestination: true))
                     }
+                    // Both ready or both for the preparer, so that the processed MDN leaves first:
+                    // once one is left to the preparer, the next is not prepared (nor waited for).
                     var prepared: [OutboundDraft] = []
-                    for reply in replies { prepared.append(await gateway.prepareAtOnce(reply)) }
-                    // Both ready or both for the preparer, so that the processed MDN leaves first.
-                    if prepared.contains(where: { $0.prepared == nil }) { prepared = replies }
+                    for reply in replies {
+                        let draft = await gateway.prepareAtOnce(reply)
+                        guard draft.prepared != nil else { prepared = replies; break }
+                        prepared.append(draft)
+                    }
                     _ = try await gateway.store.storeIncoming(
                         LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata), replies: prepared)
                     for reply in prepared { gateway.queued(reply) }
