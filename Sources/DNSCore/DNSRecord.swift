@@ -13,11 +13,13 @@ public struct DNSType: RawRepresentable, Sendable, Hashable, CustomStringConvert
     public static let srv = DNSType(rawValue: 33)
     /// RFC 4398.
     public static let cert = DNSType(rawValue: 37)
+    /// RFC 1035 3.3.2; used here only for RFC 8482's synthesized answer to ANY.
+    public static let hinfo = DNSType(rawValue: 13)
     /// RFC 6891 6.1.1 (a pseudo-record).
     public static let opt = DNSType(rawValue: 41)
     public static let any = DNSType(rawValue: 255)
 
-    static let names: [UInt16: String] = [1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 37: "CERT",
+    static let names: [UInt16: String] = [1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 15: "MX", 16: "TXT", 28: "AAAA", 13: "HINFO", 33: "SRV", 37: "CERT",
                                           41: "OPT", 255: "ANY"]
 
     public var description: String { Self.names[rawValue] ?? "TYPE\(rawValue)" }

@@ -68,7 +68,10 @@ public struct AuthoritativeResponder: Sendable {
         r.authoritative = true
         switch zone.lookup(q.name, q.type) {
         case .records(let records):
-            r.answers = records
+            // RFC 8482 4.1: ANY gets one RRset (or a synthesized HINFO), never every record at
+            // the name: a full answer at an apex with CERT records turns a small UDP query into
+            // a large reflected answer.
+            r.answers = q.type == .any ? Self.minimalAnyAnswer(records, name: q.name) : records
             // Addresses of an NS or MX target inside the zone, so no second query is needed.
             for rec in records {
                 let target: DNSName?
@@ -91,6 +94,21 @@ public struct AuthoritativeResponder: Sendable {
             r.authorities = [zone.negativeSOA]
         }
         return r
+    }
+}
+
+extension AuthoritativeResponder {
+    /// RFC 8482 4.1 / 4.2: the smallest of the usual RRsets at the name (A, AAAA, MX, NS, SOA,
+    /// in that order); where the name holds none of these, a synthesized HINFO "RFC8482" "".
+    static func minimalAnyAnswer(_ records: [DNSRecord], name: DNSName) -> [DNSRecord] {
+        for type in [DNSType.a, .aaaa, .mx, .ns, .soa] {
+            let set = records.filter { $0.type == type }
+            if !set.isEmpty { return set }
+        }
+        // RFC 8482 4.2: CPU "RFC8482", OS empty, with the TTL of the records held back.
+        let ttl = records.map(\.ttl).min() ?? 3600
+        let hinfo: [UInt8] = [7] + Array("RFC8482".utf8) + [0]
+        return [DNSRecord(name: name, ttl: ttl, data: .unknown(DNSType.hinfo, hinfo))]
     }
 }
 

@@ -76,6 +76,25 @@ import Testing
         #expect(axfr.contains("Transfer failed") && !axfr.contains("CERT"), "\(axfr)")
     }
 
+    /// RFC 8482: ANY at the apex (which holds the domain's CERT) is no amplifier.
+    @Test func anyQueriesGetOneRRsetNotEveryRecord() throws {
+        let (server, port) = try serve()
+        defer { server.stop() }
+        func size(_ output: String) -> Int {
+            Int(output.components(separatedBy: "MSG SIZE  rcvd: ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+        }
+        let apex = try dig(port, ["+bufsize=4096", "+ignore", domain, "ANY"])
+        // The smallest usual RRset (the apex has no A: its MX), not SOA+NS+MX+CERT.
+        #expect(apex.contains("ANSWER: 1,") && apex.contains("IN\tMX") && !apex.contains("CERT"), "\(apex)")
+        let sent = 12 + domain.utf8.count + 2 + 4 + 11
+        #expect(size(apex) > 0 && size(apex) <= sent * 4, "ANY answered \(size(apex)) bytes to a \(sent)-byte query")
+        // A name with only a CERT: the synthesized HINFO of RFC 8482 4.2.
+        let alice = try dig(port, ["+bufsize=4096", "+ignore", "alice.\(domain)", "ANY"])
+        #expect(alice.contains("HINFO") && alice.contains("\"RFC8482\"") && !alice.contains("CERT\t"), "\(alice)")
+        // The CERT itself is still served to a CERT query.
+        #expect(certData(try dig(port, ["+short", "alice.\(domain)", "CERT"])) == (try exportedBase64("alice@\(domain)")))
+    }
+
     @Test func malformedPacketsGetFormErrOrSilenceAndTheServerGoesOn() throws {
         let (server, port) = try serve()
         defer { server.stop() }
