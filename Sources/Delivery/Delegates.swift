@@ -10,15 +10,8 @@ struct SubmissionDelegate: SMTPServerDelegate {
     let gateway: DirectGateway
 
     func authenticate(user: String, password: String, session: SMTPSessionInfo) async -> Bool {
-        guard let address = DirectAddress(user), let hash = try? await gateway.store.passwordHash(address) else {
-            try? await gateway.store.recordEvent("smtp.auth", object: "submission", outcome: "failed",
-                                                 detail: "session \(session.id) from \(session.remoteAddress): unknown user")
-            return false
-        }
-        let ok = gateway.passwords.verify(password, for: address.description, against: hash)
-        try? await gateway.store.recordEvent("smtp.auth", object: "submission", outcome: ok ? "ok" : "failed",
-                                             detail: "session \(session.id) from \(session.remoteAddress)")
-        return ok
+        await gateway.authenticator.authenticate(user: user, password: password, edge: "submission", client: session.remoteAddress,
+                                                 session: session.id).address != nil
     }
 
     func checkSender(_ path: String, session: SMTPSessionInfo) async -> SMTPReply? {
@@ -50,6 +43,10 @@ struct SubmissionDelegate: SMTPServerDelegate {
             entity = try MIMEEntity(parsing: message)
         } catch {
             return SMTPReply(554, "5.6.0", "the message is not RFC 5322: \(error)")
+        }
+        // RFC 5322 3.6: one From (and To, Subject, ...); the checks below and the reader must see the same one.
+        if let name = entity.headers.repeatedSingleOccurrenceField {
+            return SMTPReply(554, "5.6.0", "the message has more than one \(name) header field (RFC 5322 3.6)")
         }
         // The header From is what the recipient sees and what the signature binds (Direct AS 1.2 4.0).
         guard let from = entity.headers["From"].flatMap(AddressList.single), from.lowercased() == user.lowercased() else {

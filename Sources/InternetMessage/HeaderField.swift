@@ -50,6 +50,24 @@ public struct HeaderFields: Sendable, Hashable, Sequence {
     }
 
     public var isEmpty: Bool { fields.isEmpty }
+
+    /// RFC 5322 3.6: the fields a message may carry at most once. A second
+    /// From (or To, Subject, ...) makes what a reader sees differ from what the
+    /// checks read, so a message with one is refused, not interpreted.
+    public static let singleOccurrence = ["Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Message-ID",
+                                          "In-Reply-To", "References", "Subject"]
+
+    /// The first field of `singleOccurrence` that appears more than once, by its canonical name.
+    public var repeatedSingleOccurrenceField: String? {
+        Self.singleOccurrence.first { name in
+            var seen = 0
+            for f in fields where f.hasName(name) {
+                seen += 1
+                if seen > 1 { return true }
+            }
+            return false
+        }
+    }
 }
 
 /// Writes header fields for output, folded at white space so that no line

@@ -124,6 +124,7 @@ public struct SecurityAgent: Sendable {
         } catch {
             throw AgentError("format", "not a MIME message: \(error)", kind: .malformedInput)
         }
+        try Self.requireSingleOccurrenceFields(outer.headers, of: "the message")
         let ct = outer.contentType
         let isEncrypted = ct.mimeType == "application/pkcs7-mime" || ct.mimeType == "application/x-pkcs7-mime"
             || (ct.mimeType == "application/octet-stream" && (ct[parameter: "name"]?.lowercased().hasSuffix(".p7m") ?? false))
@@ -180,6 +181,7 @@ public struct SecurityAgent: Sendable {
         } catch {
             throw AgentError("format", "the signed content is not a message: \(error)", kind: .malformedInput)
         }
+        try Self.requireSingleOccurrenceFields(inner.headers, of: "the signed message")
         // Direct AS 1.2 4.0 / RFC 8551 3.1: the signer must be bound to the sender (From).
         guard let fromText = inner.headers["From"].flatMap({ AddressList.single($0) }), let from = DirectAddress(fromText) else {
             throw AgentError("sender-binding", "the message has no single From address")
@@ -193,6 +195,15 @@ public struct SecurityAgent: Sendable {
         return Incoming(
             message: verified.content, entity: inner, sender: from, signer: signer, notification: Notifications.parse(inner),
             wantsFinalDeliveryNotice: Notifications.requestsFinalDestinationDelivery(inner.headers), decryptedBy: decryptedBy)
+    }
+}
+
+extension SecurityAgent {
+    /// RFC 5322 3.6: a second From, To, Subject, ... is refused before any check reads the first.
+    public static func requireSingleOccurrenceFields(_ headers: HeaderFields, of what: String) throws {
+        if let name = headers.repeatedSingleOccurrenceField {
+            throw AgentError("format", "\(what) has more than one \(name) header field (RFC 5322 3.6)", kind: .malformedInput)
+        }
     }
 }
 
