@@ -26,7 +26,7 @@ public struct JSONLogHandler: LogHandler {
         var object: [String: Any] = [
             "time": UTCTime.rfc3339(Date()),
             "level": event.level.rawValue,
-            "message": "\(event.message)",
+            "message": SafeText.escape("\(event.message)"),
             "source": event.source,
         ]
         for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, b in b }) { object[k] = Self.plain(v) }
@@ -36,10 +36,50 @@ public struct JSONLogHandler: LogHandler {
 
     static func plain(_ v: Logger.Metadata.Value) -> Any {
         switch v {
-        case .string(let s): return s
-        case .stringConvertible(let c): return "\(c)"
+        // JSON escapes C0 controls but not DEL, C1 or bidi overrides, which `jq -r` would print raw.
+        case .string(let s): return SafeText.escape(s)
+        case .stringConvertible(let c): return SafeText.escape("\(c)")
         case .array(let a): return a.map(plain)
         case .dictionary(let d): return d.mapValues(plain)
+        }
+    }
+}
+
+/// Any handler (the text format's `StreamLogHandler`) with the message and every
+/// metadata value escaped by `SafeText`, so a log line cannot carry a peer's raw bytes.
+public struct EscapingLogHandler<Inner: LogHandler>: LogHandler {
+    public var inner: Inner
+
+    public init(_ inner: Inner) { self.inner = inner }
+
+    public var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue.mapValues(Self.escaped) }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue.map(Self.escaped) }
+    }
+
+    public func log(event: LogEvent) {
+        var e = event
+        e.message = Logger.Message(stringLiteral: SafeText.escape("\(event.message)"))
+        e.metadata = event.metadata?.mapValues(Self.escaped)
+        inner.log(event: e)
+    }
+
+    static func escaped(_ v: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch v {
+        case .string(let s): return .string(SafeText.escape(s))
+        case .stringConvertible(let c): return .string(SafeText.escape("\(c)"))
+        case .array(let a): return .array(a.map(escaped))
+        case .dictionary(let d): return .dictionary(d.mapValues(escaped))
         }
     }
 }

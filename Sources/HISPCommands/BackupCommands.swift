@@ -41,8 +41,8 @@ struct BackupCommand: AsyncParsableCommand {
                     throw error
                 }
                 try await s.recordBackup(writer.header.backupID, bytes: written)
-                print("wrote backup \(out): \(written) bytes, snapshot of \(size) bytes, id \(writer.header.backupID)")
-                print("  encrypted under the current master key (\(writer.header.masterKind)); restore with: hisp backup restore --in \(out) --data NEWDIR and the same key")
+                say("wrote backup \(out): \(written) bytes, snapshot of \(size) bytes, id \(writer.header.backupID)")
+                say("  encrypted under the current master key (\(writer.header.masterKind)); restore with: hisp backup restore --in \(out) --data NEWDIR and the same key")
             }
         }
     }
@@ -61,8 +61,8 @@ struct BackupCommand: AsyncParsableCommand {
             let path = (dir as NSString).appendingPathComponent(StoreOptions.databaseName)
             let header = try BackupFiles.decrypt(input, material: material, to: path)
             let report = try await BackupFiles.check(path, material: material, record: nil)
-            print("backup \(input) is good: id \(header.backupID), made \(header.created)")
-            print(report)
+            say("backup \(input) is good: id \(header.backupID), made \(header.created)")
+            say(report)
         }
     }
 
@@ -83,8 +83,8 @@ struct BackupCommand: AsyncParsableCommand {
             do {
                 let header = try BackupFiles.decrypt(input, material: material, to: store.databasePath)
                 let report = try await BackupFiles.check(store.databasePath, material: material, record: header.backupID)
-                print("restored backup \(input) (id \(header.backupID), made \(header.created)) into \(store.data)")
-                print(report)
+                say("restored backup \(input) (id \(header.backupID), made \(header.created)) into \(store.data)")
+                say(report)
             } catch {
                 for name in [StoreOptions.databaseName, StoreOptions.databaseName + "-wal", StoreOptions.databaseName + "-shm"] {
                     try? fm.removeItem(atPath: (store.data as NSString).appendingPathComponent(name))
@@ -198,7 +198,7 @@ struct AuditCommand: AsyncParsableCommand {
                 if let failure = report.failure {
                     throw CLIFailure.security("audit trail broken: \(failure) (\(report.events) events before it verify)")
                 }
-                print("audit trail intact: \(report.events) events, each chained to the one before")
+                say("audit trail intact: \(report.events) events, each chained to the one before")
             }
         }
     }
@@ -211,7 +211,7 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             try await store.withStore { s in
                 for e in try await s.auditEvents(limit: max(1, min(limit, 100_000))) {
-                    print("\(e.seq)  \(e.at)  \(e.event.actor)  \(e.event.action)  \(e.event.object)  \(e.event.outcome)\(e.event.detail.isEmpty ? "" : "  \(e.event.detail)")")
+                    say("\(e.seq)  \(e.at)  \(e.event.actor)  \(e.event.action)  \(e.event.object)  \(e.event.outcome)\(e.event.detail.isEmpty ? "" : "  \(e.event.detail)")")
                 }
             }
         }
@@ -247,9 +247,9 @@ struct KeyCommand: AsyncParsableCommand {
                 let bar = LockedProgress(label: "re-wrap")
                 let report = try await s.rotate(to: newMaterial) { done, total in bar.update(done, total) }
                 bar.finish()
-                print("rotated the master key to \(newMaterial.origin)\(report.resumed ? " (finished an interrupted rotation)" : "")")
-                print("  key-encryption key \(report.newKEK) active; \(report.rewrapped) data keys re-wrapped; no message re-encrypted")
-                print("  the old key no longer opens this store; backups made before now still need it")
+                say("rotated the master key to \(newMaterial.origin)\(report.resumed ? " (finished an interrupted rotation)" : "")")
+                say("  key-encryption key \(report.newKEK) active; \(report.rewrapped) data keys re-wrapped; no message re-encrypted")
+                say("  the old key no longer opens this store; backups made before now still need it")
             }
         }
     }

@@ -67,7 +67,7 @@ struct SMIMEBench: AsyncParsableCommand {
             case .outgoing: try Self.rate(seconds, outgoingOnce)
             case .incoming: try await Self.asyncRate(seconds, incomingOnce)
             }
-            print(String(format: "%@: %.1f msg/s", only.rawValue, rate))
+            say(String(format: "%@: %.1f msg/s", only.rawValue, rate))
             return
         }
         let slice = seconds / Double(rounds)
@@ -88,17 +88,17 @@ struct SMIMEBench: AsyncParsableCommand {
         }
         let rsaRate = Self.median(rounds.map(\.rsa)), bulkRate = Self.median(rounds.map(\.bulk))
         let outgoing = Self.median(rounds.map(\.outgoing)), incoming = Self.median(rounds.map(\.incoming))
-        print("machine: \(Self.machine())")
-        print("message: \(message.count) bytes (body \(size)), wire size \(wire.count) bytes")
-        print("medians of \(self.rounds) interleaved rounds of \(String(format: "%.2f", slice)) s per measurement:")
-        print(String(format: "raw RSA-2048 private-key operations: %.1f/s", rsaRate))
-        print(String(format: "raw AES-256-CBC + SHA-256 over the message: %.1f/s (%.0f MB/s)", bulkRate, bulkRate * Double(message.count) / 1e6))
-        print(String(format: "limit per direction (1 RSA op + 1 AES/SHA pass): %.1f msg/s", Self.median(rounds.map(limit))))
+        say("machine: \(Self.machine())")
+        say("message: \(message.count) bytes (body \(size)), wire size \(wire.count) bytes")
+        say("medians of \(self.rounds) interleaved rounds of \(String(format: "%.2f", slice)) s per measurement:")
+        say(String(format: "raw RSA-2048 private-key operations: %.1f/s", rsaRate))
+        say(String(format: "raw AES-256-CBC + SHA-256 over the message: %.1f/s (%.0f MB/s)", bulkRate, bulkRate * Double(message.count) / 1e6))
+        say(String(format: "limit per direction (1 RSA op + 1 AES/SHA pass): %.1f msg/s", Self.median(rounds.map(limit))))
         for (name, pick) in [("outgoing (wrap+sign+encrypt)", outgoing), ("incoming (decrypt+verify+unwrap)", incoming)] {
             let isOut = name.hasPrefix("out")
             let ofRSA = Self.median(rounds.map { 100 * (isOut ? $0.outgoing : $0.incoming) / $0.rsa })
             let ofLimit = Self.median(rounds.map { 100 * (isOut ? $0.outgoing : $0.incoming) / limit($0) })
-            print(String(format: "%@: %.1f msg/s = %.1f%% of the RSA rate, %.1f%% of the limit", name, pick, ofRSA, ofLimit))
+            say(String(format: "%@: %.1f msg/s = %.1f%% of the RSA rate, %.1f%% of the limit", name, pick, ofRSA, ofLimit))
         }
         if breakdown {
             try await Self.printBreakdown(seconds: seconds, message: message, sender: sender, recipient: recipient, validator: validator)
@@ -115,12 +115,12 @@ struct SMIMEBench: AsyncParsableCommand {
         func show(_ name: String, _ body: () throws -> Void) throws {
             var best = 0.0
             for _ in 0..<5 { best = max(best, try rate(each, body)) }
-            print("  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f us", 1e6 / best))
+            say("  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f us", 1e6 / best))
         }
         func show(_ name: String, _ body: () async throws -> Void) async throws {
             var best = 0.0
             for _ in 0..<5 { best = max(best, try await asyncRate(each, body)) }
-            print("  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f us", 1e6 / best))
+            say("  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f us", 1e6 / best))
         }
         let signed = try smime.sign(message, identity: sender)
         let wire = try smime.encrypt(signed, to: [recipient.certificate])
@@ -132,9 +132,9 @@ struct SMIMEBench: AsyncParsableCommand {
         let content = try MIMEEntity(parsing: decrypted).parts[0].bytes
         let rawKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let digest = SHA256.hash(data: [1, 2, 3])
-        print("breakdown (best of 5 short runs):")
+        say("breakdown (best of 5 short runs):")
         try show("raw RSA-2048 private-key operation") { _ = try rawKey.signature(for: digest, padding: .insecurePKCS1v1_5) }
-        print("outgoing:")
+        say("outgoing:")
         try show("MIME parse of the message") { _ = try MIMEEntity(parsing: message) }
         try show("CMS sign (detached)") {
             _ = try CMSSignature.sign(content: message, detached: true, key: sender.key, certificate: sender.certificate) }
@@ -146,7 +146,7 @@ struct SMIMEBench: AsyncParsableCommand {
         try show("base64 of the envelope") { _ = Base64.encode(der) }
         try show("S/MIME encrypt") { _ = try smime.encrypt(signed, to: [recipient.certificate]) }
         try show("S/MIME sign+encrypt") { _ = try smime.signAndEncrypt(message, identity: sender, to: [recipient.certificate]) }
-        print("incoming:")
+        say("incoming:")
         try show("MIME parse of the wire message") { _ = try MIMEEntity(parsing: wire) }
         try show("base64 decode of the envelope") { _ = try MIMEEntity(parsing: wire).decodedBody() }
         try show("ContentInfo parse") { _ = try ContentInfo.parse(der) }

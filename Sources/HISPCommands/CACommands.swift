@@ -76,10 +76,10 @@ struct CACommand: AsyncParsableCommand {
             }
             try CommandIO.writeSecret(Array(pem.utf8), to: outKey)
             try CommandIO.writeOutput(Array(try CertificateAuthority.pem(cert).utf8), to: outCert)
-            print("created \(issuer == nil ? "root" : "intermediate") CA \(cert.subject)")
-            print("  serial \(CommandIO.serialText(cert.serialNumber)), \(spec.rawValue), valid \(CommandIO.day(notBefore)) to \(CommandIO.day(notAfter))")
-            if let issuer { print("  issued by \(issuer.certificate.subject)") }
-            print("  certificate: \(outCert)\n  private key: \(outKey)")
+            say("created \(issuer == nil ? "root" : "intermediate") CA \(cert.subject)")
+            say("  serial \(CommandIO.serialText(cert.serialNumber)), \(spec.rawValue), valid \(CommandIO.day(notBefore)) to \(CommandIO.day(notAfter))")
+            if let issuer { say("  issued by \(issuer.certificate.subject)") }
+            say("  certificate: \(outCert)\n  private key: \(outKey)")
         }
     }
 }
@@ -153,10 +153,10 @@ struct CertCommand: AsyncParsableCommand {
             case .address: kind = "address-bound"
             case .domain: kind = "domain-bound"
             }
-            print("issued \(kind) certificate for \(binding.text) (\(use.rawValue), \(spec.rawValue))")
-            print("  serial \(CommandIO.serialText(cert.serialNumber)), valid \(CommandIO.day(notBefore)) to \(CommandIO.day(notAfter))")
-            print("  issued by \(ca.certificate.subject)")
-            print("  certificate: \(outCert)\n  private key: \(outKey)")
+            say("issued \(kind) certificate for \(binding.text) (\(use.rawValue), \(spec.rawValue))")
+            say("  serial \(CommandIO.serialText(cert.serialNumber)), valid \(CommandIO.day(notBefore)) to \(CommandIO.day(notAfter))")
+            say("  issued by \(ca.certificate.subject)")
+            say("  certificate: \(outCert)\n  private key: \(outKey)")
         }
     }
 }
@@ -207,9 +207,9 @@ struct CRLCommand: AsyncParsableCommand {
                     crlNumber: UInt64(now.timeIntervalSince1970 * 1000))
             }
             try CommandIO.writeOutput(format == "pem" ? Array(RevocationList.pem(der).utf8) : der, to: out)
-            print("issued CRL of \(ca.certificate.subject) with \(serials.count) revoked serial(s), next update \(CommandIO.day(now + Double(days) * 86400))")
-            for s in serials { print("  revoked \(s.map { String(format: "%02X", $0) }.joined())") }
-            print("  written to \(out) (\(format.uppercased()))")
+            say("issued CRL of \(ca.certificate.subject) with \(serials.count) revoked serial(s), next update \(CommandIO.day(now + Double(days) * 86400))")
+            for s in serials { say("  revoked \(s.map { String(format: "%02X", $0) }.joined())") }
+            say("  written to \(out) (\(format.uppercased()))")
         }
     }
 }

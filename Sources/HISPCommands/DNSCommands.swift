@@ -72,7 +72,7 @@ struct DNSCommand: AsyncParsableCommand {
         func run() async throws {
             let name = try CommandIO.domainName(domain)
             try await store.withStore { s in
-                for line in try await Records.lines(s, name) { print(line) }
+                for line in try await Records.lines(s, name) { say(line) }
             }
         }
 
@@ -116,7 +116,7 @@ struct DNSCommand: AsyncParsableCommand {
             try await store.withStore { s in
                 let text = try await DNSCommand.zone(s, name).masterFile
                 try CommandIO.writeOutput(Array(text.utf8), to: out)
-                if let out { print("wrote \(out)") }
+                if let out { say("wrote \(out)") }
             }
         }
     }
@@ -133,7 +133,7 @@ struct DNSCommand: AsyncParsableCommand {
                 let current = try await s.domain(name).dns
                 let new = try dns.resolve(domain: name, current: current)
                 try await s.setDomainDNS(name, new)
-                print("\(name): host \(new.host)\(new.ipv4.map { ", IPv4 \($0)" } ?? "")\(new.ipv6.map { ", IPv6 \($0)" } ?? "")")
+                say("\(name): host \(new.host)\(new.ipv4.map { ", IPv4 \($0)" } ?? "")\(new.ipv6.map { ", IPv6 \($0)" } ?? "")")
             }
         }
     }

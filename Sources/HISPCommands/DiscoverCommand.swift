@@ -69,13 +69,13 @@ struct DiscoverCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
         } else {
-            print(report.text(dns: servers.map(\.description).joined(separator: ", "), decidedBy: result.decidedBy))
+            say(report.text(dns: servers.map(\.description).joined(separator: ", "), decidedBy: result.decidedBy))
         }
         guard !result.chosen.isEmpty else { throw CLIFailure(message: "no usable certificate for \(target)", exitCode: 1) }
         if let out {
             let pem = try result.chosen.map { StoredPKI.pem(try StoredPKI.der($0)) }.joined()
             try CommandIO.writeOutput(Array(pem.utf8), to: out)
-            if !json { print("wrote \(result.chosen.count) certificate(s) to \(out)") }
+            if !json { say("wrote \(result.chosen.count) certificate(s) to \(out)") }
         }
     }
 }

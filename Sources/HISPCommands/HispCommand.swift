@@ -68,7 +68,8 @@ public enum HispMain {
 
     static func printError(_ message: String) {
         // One line, never a stack trace.
-        let oneLine = message.replacingOccurrences(of: "\n", with: " ")
+        // One line, never a stack trace, and nothing from the input that a terminal would act on.
+        let oneLine = SafeText.escape(message.replacingOccurrences(of: "\n", with: " "))
         FileHandle.standardError.write(Data("error: \(oneLine)\n".utf8))
     }
 }

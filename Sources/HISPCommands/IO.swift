@@ -46,7 +46,7 @@ enum CommandIO {
 
     static func writeOutput(_ bytes: [UInt8], to path: String?) throws {
         guard let path else {
-            FileHandle.standardOutput.write(Data(bytes))
+            writeStandardOutput(bytes)
             return
         }
         do {
@@ -256,4 +256,25 @@ enum CommandIO {
             throw CLIFailure.usage("cannot write \(path): \(String(cString: strerror(errno)))")
         }
     }
+}
+
+extension CommandIO {
+    /// A message or file's bytes on standard output: as they are into a pipe or a file,
+    /// with control characters escaped line by line when a person reads them on a terminal.
+    static func writeStandardOutput(_ bytes: [UInt8]) {
+        guard isatty(STDOUT_FILENO) == 1 else {
+            FileHandle.standardOutput.write(Data(bytes))
+            return
+        }
+        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
+            SafeText.escape(bytes: line.last == 0x0D ? line.dropLast() : line)
+        }
+        FileHandle.standardOutput.write(Data(lines.joined(separator: "\n").utf8))
+    }
+}
+
+/// `print` for everything a command shows: each line escaped by `SafeText`, since
+/// subjects, addresses, certificate names and trace details come from input.
+func say(_ text: String = "") {
+    print(text.split(separator: "\n", omittingEmptySubsequences: false).map { SafeText.escape(String($0)) }.joined(separator: "\n"))
 }

@@ -53,8 +53,8 @@ extension CertCommand {
                         iterations: PKCS12.defaultIterations)
                     try CommandIO.writeSecret(bytes, to: pkcs12)
                     try await s.recordKeyExport(owner, format: "pkcs12")
-                    print("wrote \(pkcs12): the key and certificate of \(owner) with its CA (PBES2 AES-256-CBC, mode 0600)")
-                    print("  import it into the workstation's mail client; delete the file afterwards")
+                    say("wrote \(pkcs12): the key and certificate of \(owner) with its CA (PBES2 AES-256-CBC, mode 0600)")
+                    say("  import it into the workstation's mail client; delete the file afterwards")
                 } else {
                     let certDER: [UInt8]
                     switch owner {
@@ -65,7 +65,7 @@ extension CertCommand {
                     var pem = StoredPKI.pem(certDER)
                     if case .domainCA = owner {} else { pem += StoredPKI.pem(caDER) }
                     try CommandIO.writeOutput(Array(pem.utf8), to: out)
-                    if let out { print("wrote \(out): the certificate of \(owner)\(ca ? "" : " and its CA")") }
+                    if let out { say("wrote \(out): the certificate of \(owner)\(ca ? "" : " and its CA")") }
                 }
             }
         }
@@ -105,7 +105,7 @@ extension CertCommand {
             }
             try await store.withStore { s in
                 try await s.replaceCredential(a, certificate: contents.certificate, privateKey: key.pkcs8DER)
-                print("imported \(CommandIO.describe(cert)) and its \(key.keyDescription) key for \(a)")
+                say("imported \(CommandIO.describe(cert)) and its \(key.keyDescription) key for \(a)")
             }
         }
     }
@@ -165,7 +165,7 @@ struct MessageCommand: AsyncParsableCommand {
             try await store.withStore { s in
                 let f = ISO8601DateFormatter()
                 for m in try await s.messages(mailbox: a) {
-                    print("\(m.id)  \(f.string(from: m.received))  \(m.folder)/\(m.state)  \(m.size)  \(m.metadata.sender)  \(m.metadata.subject)")
+                    say("\(m.id)  \(f.string(from: m.received))  \(m.folder)/\(m.state)  \(m.size)  \(m.metadata.sender)  \(m.metadata.subject)")
                 }
             }
         }
@@ -184,7 +184,7 @@ struct MessageCommand: AsyncParsableCommand {
                     try CommandIO.refuseExisting(out)
                     try CommandIO.writeSecret(bytes, to: out)
                 } else {
-                    FileHandle.standardOutput.write(Data(bytes))
+                    CommandIO.writeStandardOutput(bytes)
                 }
             }
         }

@@ -58,8 +58,8 @@ struct PKCS12Command: AsyncParsableCommand {
                 privateKey: privateKey.pkcs8DER, certificate: certificate.der, chain: chainCerts.map(\.der),
                 friendlyName: name, password: password, iterations: iterations)
             try CommandIO.writeSecret(bytes, to: out)
-            print("wrote \(out): \(privateKey.keyDescription) key and \(1 + chainCerts.count) certificate(s)" + (name.map { " for \($0)" } ?? ""))
-            print("  protection: PBES2 (PBKDF2-HMAC-SHA256, \(iterations) iterations, AES-256-CBC), SHA-256 MAC")
+            say("wrote \(out): \(privateKey.keyDescription) key and \(1 + chainCerts.count) certificate(s)" + (name.map { " for \($0)" } ?? ""))
+            say("  protection: PBES2 (PBKDF2-HMAC-SHA256, \(iterations) iterations, AES-256-CBC), SHA-256 MAC")
         }
 
         /// The name a mail client shows: the address, else the domain, else the subject.
@@ -104,16 +104,16 @@ struct PKCS12Command: AsyncParsableCommand {
             if let outChain {
                 try CommandIO.writeOutput(Array(contents.chain.map { PKCS12Command.pem($0, "CERTIFICATE") }.joined().utf8), to: outChain)
             }
-            print("read \(input)" + (contents.friendlyName.map { " (\($0))" } ?? ""))
-            for line in contents.protection { print("  \(line)") }
-            print("  certificate: \(certificate.displayName) -> \(outCert)")
-            print("  private key: \(key.keyDescription) -> \(outKey)")
+            say("read \(input)" + (contents.friendlyName.map { " (\($0))" } ?? ""))
+            for line in contents.protection { say("  \(line)") }
+            say("  certificate: \(certificate.displayName) -> \(outCert)")
+            say("  private key: \(key.keyDescription) -> \(outKey)")
             if contents.chain.isEmpty {
-                print("  chain: none in the file")
+                say("  chain: none in the file")
             } else if let outChain {
-                print("  chain: \(contents.chain.count) certificate(s) -> \(outChain)")
+                say("  chain: \(contents.chain.count) certificate(s) -> \(outChain)")
             } else {
-                print("  chain: \(contents.chain.count) certificate(s) not written (give --out-chain)")
+                say("  chain: \(contents.chain.count) certificate(s) not written (give --out-chain)")
             }
         }
     }

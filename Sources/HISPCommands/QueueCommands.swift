@@ -21,8 +21,8 @@ struct QueueCommand: AsyncParsableCommand {
         func run() async throws {
             try await store.withStore { s in
                 let entries = try await s.queueEntries(includeFinished: !active, limit: limit)
-                if entries.isEmpty { print("the queue is empty") }
-                for e in entries { print(QueueCommand.line(e)) }
+                if entries.isEmpty { say("the queue is empty") }
+                for e in entries { say(QueueCommand.line(e)) }
             }
         }
     }
@@ -58,9 +58,9 @@ extension MessageCommand {
                 guard !entries.isEmpty || !events.isEmpty else {
                     throw CLIFailure(message: "nothing known about \(id) in this HISP", exitCode: 1)
                 }
-                print("message \(id)")
+                say("message \(id)")
                 if !entries.isEmpty {
-                    print("recipients:")
+                    say("recipients:")
                     for e in entries {
                         let status: String
                         switch e.state {
@@ -73,11 +73,11 @@ extension MessageCommand {
                         case .failed: status = "failed: \(e.lastError ?? "see the steps below"); the sender was sent a failure notice"
                         case .timedout: status = "no notification in time; the sender was sent a failure notice"
                         }
-                        print("  \(e.recipient): \(status)")
+                        say("  \(e.recipient): \(status)")
                     }
                 }
-                print("steps:")
-                for ev in events { print("  \(CommandIO.timestamp(ev.at))  \(ev.step)  \(ev.outcome)  \(ev.detail)") }
+                say("steps:")
+                for ev in events { say("  \(CommandIO.timestamp(ev.at))  \(ev.step)  \(ev.outcome)  \(ev.detail)") }
             }
         }
     }

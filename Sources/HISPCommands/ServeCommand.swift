@@ -52,7 +52,7 @@ enum Serving {
             return Logger(label: "hisp") { JSONLogHandler(label: $0, level: level) }
         case "text":
             return Logger(label: "hisp") { label in
-                var h = StreamLogHandler.standardError(label: label)
+                var h = EscapingLogHandler(StreamLogHandler.standardError(label: label))
                 h.logLevel = level
                 return h
             }
@@ -84,10 +84,10 @@ enum Serving {
                     "  TLS certificate:    \(summary.tlsCertificate)\(summary.selfSignedTLS ? " (self-signed, for development)" : "")",
                 ]
                 if let banner { lines.append(banner(summary)) }
-                print(lines.joined(separator: "\n"))
+                say(lines.joined(separator: "\n"))
                 fflush(nil)
                 let signal = await Signals.wait([SIGINT, SIGTERM])
-                print("hisp serve: signal \(signal), stopping")
+                say("hisp serve: signal \(signal), stopping")
                 fflush(nil)
                 await server.shutdown()
             }

@@ -45,12 +45,12 @@ struct QuickstartCommand: AsyncParsableCommand {
         }
         let step = "hisp quickstart:"
         if FileManager.default.fileExists(atPath: options.databasePath) {
-            print("\(step) using the data directory \(options.data)")
+            say("\(step) using the data directory \(options.data)")
         } else {
             let (material, keyExisted) = try await Provisioning.createStore(options)
-            print("\(step) created the data directory \(options.data) (encrypted store, mode 0700)")
+            say("\(step) created the data directory \(options.data) (encrypted store, mode 0700)")
             if case .keyFile = material.kind {
-                print("  master key: \(options.keyFile ?? "")\(keyExisted ? " (existing)" : " (new, mode 0600)"); back it up apart from the data")
+                say("  master key: \(options.keyFile ?? "")\(keyExisted ? " (existing)" : " (new, mode 0600)"); back it up apart from the data")
             }
         }
         let inboundPort = (try? parseHostPort(c.inbound?.listen ?? AppConfiguration.defaultInbound, what: "inbound"))?.port ?? 2525
@@ -60,35 +60,35 @@ struct QuickstartCommand: AsyncParsableCommand {
         var password: String? = nil
         let records: [String] = try await options.withStore { s in
             if try await s.domains().contains(where: { $0.name == name }) {
-                print("  domain \(name): exists")
+                say("  domain \(name): exists")
             } else {
                 let published = DomainDNS(host: "hisp.\(name)", ipv4: "127.0.0.1", ipv6: nil)
                 let (ca, _, _) = try await Provisioning.addDomain(name, published: published, ca: nil, in: s)
-                print("  domain \(name): created, with its CA (\(ca.certificate.subject)), a domain-bound certificate, and the CA as its trust anchor")
+                say("  domain \(name): created, with its CA (\(ca.certificate.subject)), a domain-bound certificate, and the CA as its trust anchor")
             }
             if try await s.addresses().contains(where: { $0.address == address }) {
-                print("  mailbox \(address): exists (its password is the one printed when it was created)")
+                say("  mailbox \(address): exists (its password is the one printed when it was created)")
             } else {
                 let p = Provisioning.newPassword()
                 _ = try await Provisioning.addAddress(address, passwordHash: try PasswordHash.make(p), in: s)
                 password = p
-                print("  mailbox \(address): created with its own key and address-bound certificate")
-                print("  password: \(p)   (shown once; it is stored only as a salted scrypt hash)")
+                say("  mailbox \(address): created with its own key and address-bound certificate")
+                say("  password: \(p)   (shown once; it is stored only as a salted scrypt hash)")
             }
             return try await DNSCommand.Records.lines(s, name)
         }
-        print("")
-        print("DNS: so that other HISPs find this one (not needed on this machine):")
-        for line in records { print("  " + line) }
-        print("")
-        print("Send a first message (to yourself) through submission, with STARTTLS and AUTH:")
+        say("")
+        say("DNS: so that other HISPs find this one (not needed on this machine):")
+        for line in records { say("  " + line) }
+        say("")
+        say("Send a first message (to yourself) through submission, with STARTTLS and AUTH:")
         let caFile = c.tls?.certificate ?? ((options.data as NSString).appendingPathComponent("tls") as NSString).appendingPathComponent("listener.pem")
-        print("  swaks --server \(submission.0) --port \(submission.1) --tls --tls-verify --tls-ca-path \(caFile) \\")
-        print("        --auth PLAIN --auth-user \(address) --auth-password '\(password ?? "PASSWORD")' \\")
-        print("        --from \(address) --to \(address) --header 'Subject: first Direct message'")
-        print("then: hisp message list --mailbox \(address) --data \(options.data)\(options.keyFile.map { " --key-file \($0)" } ?? "")")
-        print("Other HISPs deliver to port \(inboundPort) here; in production that is port 25 (see README \"Configuration\").")
-        print("")
+        say("  swaks --server \(submission.0) --port \(submission.1) --tls --tls-verify --tls-ca-path \(caFile) \\")
+        say("        --auth PLAIN --auth-user \(address) --auth-password '\(password ?? "PASSWORD")' \\")
+        say("        --from \(address) --to \(address) --header 'Subject: first Direct message'")
+        say("then: hisp message list --mailbox \(address) --data \(options.data)\(options.keyFile.map { " --key-file \($0)" } ?? "")")
+        say("Other HISPs deliver to port \(inboundPort) here; in production that is port 25 (see README \"Configuration\").")
+        say("")
         fflush(nil)
         try await Serving.run(c, store: options)
     }
@@ -234,8 +234,8 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         if let keep {
-            print("The two data directories are in \(keep) (keys a.key and b.key beside them), for example:")
-            print("  hisp message list --mailbox \(b.user) --data \(b.dataDirectory) --key-file \(keep)/b.key")
+            say("The two data directories are in \(keep) (keys a.key and b.key beside them), for example:")
+            say("  hisp message list --mailbox \(b.user) --data \(b.dataDirectory) --key-file \(keep)/b.key")
         }
     }
 

@@ -24,16 +24,16 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (material, keyExisted) = try await Provisioning.createStore(store)
-        print("created data directory \(store.data) (store \(store.databasePath), mode 0600)")
+        say("created data directory \(store.data) (store \(store.databasePath), mode 0600)")
         switch material.kind {
         case .keyFile:
-            print(keyExisted ? "  master key: \(store.keyFile ?? "") (existing key file)"
+            say(keyExisted ? "  master key: \(store.keyFile ?? "") (existing key file)"
                              : "  master key: created \(store.keyFile ?? "") (256 random bits, mode 0600); back it up apart from the data")
         case .passphrase:
-            print("  master key: scrypt (N=2^17, r=8, p=1) of \(material.origin)")
+            say("  master key: scrypt (N=2^17, r=8, p=1) of \(material.origin)")
         }
         let keyOption = store.keyFile.map { " --key-file \($0)" } ?? store.passphraseFile.map { " --passphrase-file \($0)" } ?? ""
-        print("next: hisp domain add DOMAIN --data \(store.data)\(keyOption)")
+        say("next: hisp domain add DOMAIN --data \(store.data)\(keyOption)")
     }
 }
 
@@ -110,12 +110,12 @@ struct DomainCommand: AsyncParsableCommand {
             } }
             try await store.withStore { s in
                 let (ca, cert, anchor) = try await Provisioning.addDomain(name, published: published, ca: given, caDays: caDays, days: days, in: s)
-                print("added domain \(name)")
-                print("  CA: \(ca.certificate.subject)\(caCert == nil ? " (created, RSA 2048, key sealed in the store)" : " (given)")")
-                print("  domain-bound certificate: \(CommandIO.describe(cert)), valid to \(CommandIO.day(cert.notValidAfter))")
-                print("  trust anchor for \(name) (incoming and outgoing): the CA, sha256 \(anchor.fingerprint)")
-                print("  published in DNS by host \(published.host)\(published.ipv4.map { " (\($0))" } ?? ""); see hisp dns records \(name)")
-                print("next: hisp address add USER@\(name); give peers the CA: hisp cert export \(name) --ca")
+                say("added domain \(name)")
+                say("  CA: \(ca.certificate.subject)\(caCert == nil ? " (created, RSA 2048, key sealed in the store)" : " (given)")")
+                say("  domain-bound certificate: \(CommandIO.describe(cert)), valid to \(CommandIO.day(cert.notValidAfter))")
+                say("  trust anchor for \(name) (incoming and outgoing): the CA, sha256 \(anchor.fingerprint)")
+                say("  published in DNS by host \(published.host)\(published.ipv4.map { " (\($0))" } ?? ""); see hisp dns records \(name)")
+                say("next: hisp address add USER@\(name); give peers the CA: hisp cert export \(name) --ca")
             }
         }
     }
@@ -130,7 +130,7 @@ struct DomainCommand: AsyncParsableCommand {
                 for d in try await s.domains() {
                     let ca = try StoredPKI.certificate(d.caCertificate, what: d.name)
                     let n = addresses.filter { $0.domainID == d.id }.count
-                    print("\(d.name)  addresses \(n)  CA \(ca.subject), valid to \(CommandIO.day(ca.notValidAfter))")
+                    say("\(d.name)  addresses \(n)  CA \(ca.subject), valid to \(CommandIO.day(ca.notValidAfter))")
                 }
             }
         }
@@ -145,7 +145,7 @@ struct DomainCommand: AsyncParsableCommand {
             let name = try CommandIO.domainName(domain)
             try await store.withStore { s in
                 try await s.removeDomain(name)
-                print("removed domain \(name), its keys, anchors and bundle subscriptions")
+                say("removed domain \(name), its keys, anchors and bundle subscriptions")
             }
         }
     }
@@ -178,9 +178,9 @@ struct AddressCommand: AsyncParsableCommand {
             let hash = try passwordFile.map { try PasswordHash.make(try PKCS12Command.password($0)) }
             try await store.withStore { s in
                 let cert = try await Provisioning.addAddress(a, passwordHash: hash, days: days, in: s)
-                print("added address \(a)")
-                print("  certificate: \(CommandIO.describe(cert)), valid to \(CommandIO.day(cert.notValidAfter))")
-                print("  key: RSA 2048, sealed in the store\(hash == nil ? "" : "; password set")")
+                say("added address \(a)")
+                say("  certificate: \(CommandIO.describe(cert)), valid to \(CommandIO.day(cert.notValidAfter))")
+                say("  key: RSA 2048, sealed in the store\(hash == nil ? "" : "; password set")")
             }
         }
     }
@@ -194,7 +194,7 @@ struct AddressCommand: AsyncParsableCommand {
             try await store.withStore { s in
                 for a in try await s.addresses(domain: try domain.map(CommandIO.domainName)) {
                     let cert = try StoredPKI.certificate(a.certificate, what: a.address.description)
-                    print("\(a.address)  serial \(CommandIO.serialText(cert.serialNumber))  valid to \(CommandIO.day(cert.notValidAfter))  password \(a.hasPassword ? "yes" : "no")")
+                    say("\(a.address)  serial \(CommandIO.serialText(cert.serialNumber))  valid to \(CommandIO.day(cert.notValidAfter))  password \(a.hasPassword ? "yes" : "no")")
                 }
             }
         }
@@ -210,7 +210,7 @@ struct AddressCommand: AsyncParsableCommand {
             let a = try AddressCommand.parse(address)
             try await store.withStore { s in
                 let n = try await s.removeAddress(a, deleteMessages: deleteMessages)
-                print("removed address \(a) and its key" + (n > 0 ? ", and \(n) message(s)" : ""))
+                say("removed address \(a) and its key" + (n > 0 ? ", and \(n) message(s)" : ""))
             }
         }
     }

@@ -75,9 +75,9 @@ struct TrustCommand: AsyncParsableCommand {
             } catch CMSError.algorithmRefused(let reason) {
                 // A key too weak for swift-certificates to parse fails the algorithms check before any other.
                 let summary = try CommandIO.certificate(cert)
-                print("certificate: \(summary.displayName)")
-                print("  algorithms         failed  \(reason)")
-                print("verdict: not trusted")
+                say("certificate: \(summary.displayName)")
+                say("  algorithms         failed  \(reason)")
+                say("verdict: not trusted")
                 throw CLIFailure.security("not trusted: algorithms failed for \(summary.displayName): \(reason)")
             }
             let intermediates = try intermediate.flatMap { try CommandIO.x509Certificates($0) }
@@ -95,7 +95,7 @@ struct TrustCommand: AsyncParsableCommand {
                 for location in bundle {
                     let loaded = try await CommandIO.bundle(
                         TrustBundleSource(location: location, signingAnchors: signers), at: time, fetcher: fetcher)
-                    if let signer = loaded.signer { print("bundle \(location): signed by \(signer.subject), \(loaded.anchors.count) anchor(s)") }
+                    if let signer = loaded.signer { say("bundle \(location): signed by \(signer.subject), \(loaded.anchors.count) anchor(s)") }
                     anchors += loaded.anchors
                 }
                 let trust = DirectTrust(
@@ -106,17 +106,17 @@ struct TrustCommand: AsyncParsableCommand {
                     certificate: leaf, intermediates: intermediates, binding: binding, purpose: purpose, direction: direction, time: time))
             }
 
-            print("certificate: \(CommandIO.describe(leaf))")
-            print("question: \(purpose == .signing ? "verify signatures of" : "encrypt to") it, \(direction.rawValue)"
+            say("certificate: \(CommandIO.describe(leaf))")
+            say("question: \(purpose == .signing ? "verify signatures of" : "encrypt to") it, \(direction.rawValue)"
                   + (binding.map { ", for \($0.text)" } ?? "") + ", at \(UTCDateTime(time).iso8601)")
             for check in verdict.checks {
-                print("  " + check.name.padding(toLength: 19, withPad: " ", startingAt: 0)
+                say("  " + check.name.padding(toLength: 19, withPad: " ", startingAt: 0)
                       + check.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0) + check.detail)
             }
             if verdict.isTrusted {
-                print("verdict: trusted; chain: " + verdict.chain.map { "\($0.subject)" }.joined(separator: " <- "))
+                say("verdict: trusted; chain: " + verdict.chain.map { "\($0.subject)" }.joined(separator: " <- "))
             } else {
-                print("verdict: not trusted")
+                say("verdict: not trusted")
                 throw CLIFailure.security("not trusted: \(verdict.reason ?? "no chain")")
             }
         }

@@ -36,8 +36,8 @@ struct AnchorCommand: AsyncParsableCommand {
                     let record = try await s.addAnchor(
                         domain: d, direction: direction, certificate: try StoredPKI.der(cert), subject: "\(cert.subject)")
                     let isCA = (try? cert.extensions.basicConstraints).map { if case .isCertificateAuthority = $0 { return true } else { return false } } ?? false
-                    print("added anchor for \(d) (\(direction.rawValue)): \(cert.subject), sha256 \(record.fingerprint)")
-                    if !isCA { print("  note: this is not a CA certificate; only it, not certificates it signs, is trusted") }
+                    say("added anchor for \(d) (\(direction.rawValue)): \(cert.subject), sha256 \(record.fingerprint)")
+                    if !isCA { say("  note: this is not a CA certificate; only it, not certificates it signs, is trusted") }
                 }
             }
         }
@@ -52,7 +52,7 @@ struct AnchorCommand: AsyncParsableCommand {
             try await store.withStore { s in
                 for a in try await s.anchors(domain: try domain.map(anchorDomain)) {
                     let cert = try StoredPKI.certificate(a.certificate, what: "anchor \(a.id)")
-                    print("\(a.fingerprint.prefix(16))  \(a.domain)  \(a.direction.rawValue)  \(a.subject)  valid to \(CommandIO.day(cert.notValidAfter))")
+                    say("\(a.fingerprint.prefix(16))  \(a.domain)  \(a.direction.rawValue)  \(a.subject)  valid to \(CommandIO.day(cert.notValidAfter))")
                 }
             }
         }
@@ -68,7 +68,7 @@ struct AnchorCommand: AsyncParsableCommand {
             let d = try anchorDomain(domain)
             try await store.withStore { s in
                 let removed = try await s.removeAnchor(domain: d, matching: fingerprint)
-                print("removed anchor \(removed.subject) (sha256 \(removed.fingerprint)) from \(d)")
+                say("removed anchor \(removed.subject) (sha256 \(removed.fingerprint)) from \(d)")
             }
         }
     }
@@ -105,7 +105,7 @@ struct BundleCommand: AsyncParsableCommand {
             let signersPEM = signers.isEmpty ? nil : try signers.map { StoredPKI.pem(try StoredPKI.der($0)) }.joined()
             try await store.withStore { s in
                 _ = try await s.addBundle(domain: d, direction: direction, source: location, refreshSeconds: refreshHours * 3600, signersPEM: signersPEM)
-                print("subscribed \(d) (\(direction.rawValue)) to \(location): \(loaded.anchors.count) anchor(s) now, refreshed every \(refreshHours) h")
+                say("subscribed \(d) (\(direction.rawValue)) to \(location): \(loaded.anchors.count) anchor(s) now, refreshed every \(refreshHours) h")
             }
         }
     }
@@ -118,7 +118,7 @@ struct BundleCommand: AsyncParsableCommand {
         func run() async throws {
             try await store.withStore { s in
                 for b in try await s.bundles(domain: try domain.map(anchorDomain)) {
-                    print("\(b.id.prefix(16))  \(b.domain)  \(b.direction.rawValue)  every \(b.refreshSeconds / 3600) h  \(b.signersPEM == nil ? "unsigned" : "signed")  \(b.source)")
+                    say("\(b.id.prefix(16))  \(b.domain)  \(b.direction.rawValue)  every \(b.refreshSeconds / 3600) h  \(b.signersPEM == nil ? "unsigned" : "signed")  \(b.source)")
                 }
             }
         }
@@ -134,7 +134,7 @@ struct BundleCommand: AsyncParsableCommand {
             let d = try anchorDomain(domain)
             try await store.withStore { s in
                 try await s.removeBundle(domain: d, source: source)
-                print("unsubscribed \(d) from \(source)")
+                say("unsubscribed \(d) from \(source)")
             }
         }
     }

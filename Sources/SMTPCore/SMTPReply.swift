@@ -1,3 +1,4 @@
+import DirectCore
 /// An SMTP reply (RFC 5321 4.2): a three-digit code, an enhanced status code
 /// (RFC 3463, RFC 2034) and one or more lines of text.
 public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
@@ -35,7 +36,9 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
         for (i, line) in lines.enumerated() {
             let sep = i == lines.count - 1 ? " " : "-"
             let body = enhanced.map { "\($0) \(line)" } ?? line
-            out += Array("\(code)\(sep)\(body)".utf8).filter { $0 != 13 && $0 != 10 }
+            // RFC 5321 4.2 / 2.4: a reply line is printable US-ASCII; text from a peer's input
+            // (a header name in a refusal) must neither end the line early nor reach a terminal raw.
+            out += Array("\(code)\(sep)\(SafeText.escape(body, asciiOnly: true))".utf8)
             out += [13, 10]
         }
         return out
