@@ -1,3 +1,4 @@
+import DirectCore
 import Crypto
 import Foundation
 import NIOSSL
@@ -30,6 +31,8 @@ public enum ListenerTLS {
         guard !chain.isEmpty else { throw ConfigurationError("tls: \(certPath) holds no certificate") }
         var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         config.minimumTLSVersion = .tlsv12
+        // NIST SP 800-52r2 3.3.1: AEAD suites with ECDHE only.
+        config.cipherSuites = TLSPolicy.tls12CipherSuites
         return (try NIOSSLContext(configuration: config), certPath, selfSigned)
     }
 

@@ -29,6 +29,7 @@ public struct AsyncHTTPFetcher: HTTPFetching {
     public static var configuration: HTTPClient.Configuration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
+        tls.cipherSuites = TLSPolicy.tls12CipherSuites
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .follow(max: 3, allowCycles: false),

@@ -1,3 +1,4 @@
+import DirectCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -39,6 +40,8 @@ public struct SMTPClientTLS: Sendable {
         try memo.get {
             var config = TLSConfiguration.makeClientConfiguration()
             config.minimumTLSVersion = .tlsv12
+            // NIST SP 800-52r2 3.3.1: AEAD suites with ECDHE only.
+            config.cipherSuites = TLSPolicy.tls12CipherSuites
             switch verification {
             case .full: config.certificateVerification = .fullVerification
             case .noHostname: config.certificateVerification = .noHostnameVerification
