@@ -14,17 +14,24 @@ public final class CertificateDNSServer: Sendable {
         /// Answers per second per source network over UDP (0: unlimited).
         public var rateLimit: Double
         public var maxTCPConnections: Int
+        /// TCP connections one client address may hold at once.
+        public var maxTCPConnectionsPerAddress: Int
         /// RFC 7766 6.2.3: idle TCP connections are closed.
         public var tcpIdleTimeout: TimeAmount
+        /// A query over TCP must arrive whole within this time of its first byte.
+        public var tcpQueryTimeout: TimeAmount
         public var reloadInterval: Duration
 
         public init(host: String = "127.0.0.1", port: Int = 5353, rateLimit: Double = 100, maxTCPConnections: Int = 256,
-                    tcpIdleTimeout: TimeAmount = .seconds(10), reloadInterval: Duration = .seconds(1)) {
+                    maxTCPConnectionsPerAddress: Int = 8, tcpIdleTimeout: TimeAmount = .seconds(10),
+                    tcpQueryTimeout: TimeAmount = .seconds(3), reloadInterval: Duration = .seconds(1)) {
             self.host = host
             self.port = port
             self.rateLimit = rateLimit
             self.maxTCPConnections = maxTCPConnections
+            self.maxTCPConnectionsPerAddress = maxTCPConnectionsPerAddress
             self.tcpIdleTimeout = tcpIdleTimeout
+            self.tcpQueryTimeout = tcpQueryTimeout
             self.reloadInterval = reloadInterval
         }
     }
@@ -69,12 +76,14 @@ public final class CertificateDNSServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        guard state.openConnection(limit: configuration.maxTCPConnections) else {
+                        let remote = channel.remoteAddress?.addressBytes ?? []
+                        guard state.openConnection(from: remote, limit: configuration.maxTCPConnections,
+                                                   perAddress: configuration.maxTCPConnectionsPerAddress) else {
                             throw ChannelError.inputClosed
                         }
-                        channel.closeFuture.whenComplete { _ in state.closeConnection() }
+                        channel.closeFuture.whenComplete { _ in state.closeConnection(from: remote) }
                         try channel.pipeline.syncOperations.addHandlers([
-                            IdleStateHandler(readTimeout: configuration.tcpIdleTimeout),
+                            DNSTCPDeadlineHandler(idleTimeout: configuration.tcpIdleTimeout, queryTimeout: configuration.tcpQueryTimeout),
                             ByteToMessageHandler(DNSTCPFrameDecoder()),
                             TCPHandler(state: state),
                         ])
@@ -127,6 +136,7 @@ final class ServerState: Sendable {
         /// Answers already made for plain queries (see `QueryKey`), emptied on every reload.
         var answers: [QueryKey: [UInt8]] = [:]
         var connections = 0
+        var perAddress: [[UInt8]: Int] = [:]
     }
 
     static let maxCachedAnswers = 10_000
@@ -184,15 +194,22 @@ final class ServerState: Sendable {
         return QueryKey.fit(template, to: bytes, nameEnd: fast.nameEnd)
     }
 
-    func openConnection(limit: Int) -> Bool {
+    func openConnection(from address: [UInt8], limit: Int, perAddress: Int) -> Bool {
         inner.withLockedValue {
-            guard $0.connections < limit else { return false }
+            guard $0.connections < limit, $0.perAddress[address, default: 0] < perAddress else { return false }
             $0.connections += 1
+            $0.perAddress[address, default: 0] += 1
             return true
         }
     }
 
-    func closeConnection() { inner.withLockedValue { $0.connections -= 1 } }
+    func closeConnection(from address: [UInt8]) {
+        inner.withLockedValue {
+            $0.connections -= 1
+            $0.perAddress[address, default: 1] -= 1
+            if $0.perAddress[address] == 0 { $0.perAddress[address] = nil }
+        }
+    }
 }
 
 final class UDPHandler: ChannelInboundHandler, Sendable {
@@ -235,10 +252,6 @@ final class TCPHandler: ChannelInboundHandler, Sendable {
         context.writeAndFlush(wrapOutboundOut(.dnsTCPFrame(reply, allocator: context.channel.allocator)), promise: nil)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
-    }
-
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
@@ -252,5 +265,74 @@ extension SocketAddress {
         case .v6(let a): return withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
         default: return []
         }
+    }
+}
+
+/// RFC 7766 6.2.3 / 6.2.4: the deadlines of a DNS connection over TCP, read
+/// from the raw bytes before framing. Between queries the connection may stay
+/// idle for `idleTimeout`; once a query's first byte (its length) arrives, the
+/// whole query must follow within `queryTimeout`, however its bytes trickle in.
+final class DNSTCPDeadlineHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let idleTimeout: TimeAmount
+    let queryTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    /// Bytes still missing of the query being received (its length prefix included); 0 between queries.
+    private var missing = 0
+    /// The first byte of a two-byte length, when only it has arrived.
+    private var lengthHigh: UInt8?
+
+    init(idleTimeout: TimeAmount, queryTimeout: TimeAmount) {
+        self.idleTimeout = idleTimeout
+        self.queryTimeout = queryTimeout
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context, in: idleTimeout)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        let wasBetweenQueries = missing == 0 && lengthHigh == nil
+        for byte in buffer.readableBytesView { step(byte) }
+        let betweenQueries = missing == 0 && lengthHigh == nil
+        if betweenQueries {
+            arm(context, in: idleTimeout)
+        } else if wasBetweenQueries || queryCompletedInThisRead {
+            // A new query started: its deadline runs from now and is not moved by later bytes.
+            arm(context, in: queryTimeout)
+        }
+        queryCompletedInThisRead = false
+        context.fireChannelRead(data)
+    }
+
+    private var queryCompletedInThisRead = false
+
+    /// Follows the framing one byte at a time: two length bytes, then that many.
+    private func step(_ byte: UInt8) {
+        if missing > 0 {
+            missing -= 1
+            if missing == 0 { queryCompletedInThisRead = true }
+        } else if let high = lengthHigh {
+            lengthHigh = nil
+            missing = Int(high) << 8 | Int(byte)
+            if missing == 0 { queryCompletedInThisRead = true }
+        } else {
+            lengthHigh = byte
+        }
+    }
+
+    private func arm(_ context: ChannelHandlerContext, in amount: TimeAmount) {
+        timer?.cancel()
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: amount) { channel.close(promise: nil) }
     }
 }
