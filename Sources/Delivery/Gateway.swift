@@ -36,13 +36,20 @@ public struct GatewayConfiguration: Sendable {
     public var sessionDiscoveryLimit: Duration
     /// How long a verified submission password is remembered (`PasswordVerifier`; 0: never).
     public var passwordMemory: TimeInterval
+    /// Sign-in throttling and lockout.
+    public var signIn: SignInPolicy
+    /// The time the throttle reads (a test clock in tests).
+    public var clock: any Clock
 
     public init(hostname: String, notificationTimeout: Duration = .seconds(3600), maxQueueAge: Duration = .seconds(86_400),
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
                 rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1),
                 preparers: Int = GatewayConfiguration.defaultPreparers, connectionsPerDomain: Int = 4,
-                sessionDiscoveryLimit: Duration = .seconds(2), passwordMemory: TimeInterval = 600) {
+                sessionDiscoveryLimit: Duration = .seconds(2), passwordMemory: TimeInterval = 600,
+                signIn: SignInPolicy = SignInPolicy(), clock: any Clock = SystemClock()) {
         self.passwordMemory = passwordMemory
+        self.signIn = signIn
+        self.clock = clock
         self.sessionDiscoveryLimit = sessionDiscoveryLimit
         self.preparers = max(1, preparers)
         self.connectionsPerDomain = max(1, connectionsPerDomain)
@@ -68,6 +75,8 @@ public final class DirectGateway: Sendable {
     let notices: Notices
     let claims = DeliveryClaims()
     let passwords: PasswordVerifier
+    /// Sign-in for every edge: passwords, throttling, audit.
+    public let authenticator: Authenticator
     let prepareWake: AsyncStream<Void>.Continuation
     let prepareWakeups: AsyncStream<Void>
     let deliveryWake: AsyncStream<Void>.Continuation
@@ -84,6 +93,8 @@ public final class DirectGateway: Sendable {
         self.logger = logger
         self.notices = Notices(hostname: configuration.hostname)
         self.passwords = PasswordVerifier(lifetime: configuration.passwordMemory)
+        self.authenticator = Authenticator(store: store, passwords: passwords,
+                                           throttle: SignInThrottle(policy: configuration.signIn, clock: configuration.clock))
         (prepareWakeups, prepareWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (deliveryWakeups, deliveryWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
