@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "SMTPServer",
             dependencies: [
-                "SMTPCore",
+                "DirectCore", "SMTPCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -163,7 +163,7 @@ let package = Package(
         .target(
             name: "SMTPClient",
             dependencies: [
-                "SMTPCore",
+                "DirectCore", "SMTPCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -195,7 +195,7 @@ let package = Package(
             name: "HISPApp",
             dependencies: [
                 "DirectCore", "CryptographicMessageSyntax", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "SMTPCore",
-                "SMTPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient",
+                "SMTPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -84,13 +84,25 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var maxRecipients: Int?
         public var maxConnections: Int?
         public var maxConnectionsPerAddress: Int?
+        /// Submission slots kept for sessions that have authenticated.
+        public var reservedForAuthenticated: Int?
+        /// Message bytes all SMTP sessions together may hold in memory; past it, 452 4.3.1.
+        public var maxBytesInFlight: Int?
+        /// Inside DATA, bytes per second a sender must average after the first 30 seconds.
+        public var minDataRate: Int?
     }
 
     public struct Timeouts: Codable, Sendable, Equatable {
         public init() {}
 
+        /// Per command line, from the last reply (RFC 5321 4.5.3.2.7: at most 300).
         public var commandSeconds: Int?
+        /// The longest silence inside DATA.
         public var dataSeconds: Int?
+        /// The longest an SMTP session may last.
+        public var sessionSeconds: Int?
+        /// Submission: the time to authenticate after connecting.
+        public var authSeconds: Int?
         /// Wait for a processed (or dispatched) MDN before a failure DSN.
         public var notificationSeconds: Int?
         /// Give up delivering after this long.
@@ -101,6 +113,18 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var sessionDiscoverySeconds: Double?
         /// How long a submission password, once verified, is remembered in memory (0: never).
         public var authCacheSeconds: Int?
+    }
+
+    /// Sign-in throttling (every edge that takes a password).
+    public struct Auth: Codable, Sendable, Equatable {
+        public init() {}
+
+        /// Failures (per account, per client address) before each attempt must wait, the wait doubling.
+        public var delayAfterFailures: Int?
+        /// Failures within `lockout_window_seconds` that lock the account or address out.
+        public var lockoutFailures: Int?
+        public var lockoutWindowSeconds: Int?
+        public var lockoutSeconds: Int?
     }
 
     public struct Log: Codable, Sendable, Equatable {
@@ -123,6 +147,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     public var delivery: Delivery?
     public var limits: Limits?
     public var timeouts: Timeouts?
+    public var auth: Auth?
     public var log: Log?
 
     public init() {}
@@ -166,6 +191,27 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
             ("timeouts.queue_poll_seconds", timeouts?.queuePollSeconds, 0.01...3600),
             ("timeouts.session_discovery_seconds", timeouts?.sessionDiscoverySeconds, 0...600),
         ]
+        let integers: [(key: String, value: Int?, range: ClosedRange<Int>)] = [
+            // RFC 5321 4.5.3.2.7: five minutes is the ceiling of the command deadline.
+            ("timeouts.command_seconds", timeouts?.commandSeconds, 1...300),
+            ("timeouts.data_seconds", timeouts?.dataSeconds, 1...3600),
+            ("timeouts.session_seconds", timeouts?.sessionSeconds, 10...86_400),
+            ("timeouts.auth_seconds", timeouts?.authSeconds, 1...3600),
+            ("limits.max_connections", limits?.maxConnections, 1...100_000),
+            ("limits.max_connections_per_address", limits?.maxConnectionsPerAddress, 1...100_000),
+            ("limits.reserved_for_authenticated", limits?.reservedForAuthenticated, 0...100_000),
+            ("limits.max_bytes_in_flight", limits?.maxBytesInFlight, 65_536...(1 << 40)),
+            ("limits.min_data_rate", limits?.minDataRate, 1...(1 << 30)),
+            ("auth.delay_after_failures", auth?.delayAfterFailures, 1...1000),
+            ("auth.lockout_failures", auth?.lockoutFailures, 1...1000),
+            ("auth.lockout_window_seconds", auth?.lockoutWindowSeconds, 1...86_400 * 7),
+            ("auth.lockout_seconds", auth?.lockoutSeconds, 1...86_400 * 7),
+        ]
+        for i in integers {
+            if let v = i.value, !i.range.contains(v) {
+                throw ConfigurationError("\(i.key): \(v) is outside \(i.range.lowerBound)...\(i.range.upperBound)")
+            }
+        }
         for s in seconds {
             if let v = s.value, !s.range.contains(v) {
                 let g = { (x: Double) in String(format: "%g", x) }
@@ -176,14 +222,16 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
 
     /// The keys each section may hold (README "Configuration").
     static let sections: [String: Set<String>] = [
-        "": ["hostname", "inbound", "submission", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "log"],
+        "": ["hostname", "inbound", "submission", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
         "inbound": ["listen", "require_tls"], "submission": ["listen", "require_tls"],
         "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key"],
         "resolver": ["servers", "zones", "timeout_seconds"],
         "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],
         "delivery": ["mx_port", "tls_verify", "trust_roots", "reject_untrusted_at_rcpt"],
-        "limits": ["max_message_bytes", "max_recipients", "max_connections", "max_connections_per_address"],
-        "timeouts": ["command_seconds", "data_seconds", "notification_seconds", "max_queue_age_seconds", "retry_seconds", "queue_poll_seconds", "session_discovery_seconds", "auth_cache_seconds"],
+        "limits": ["max_message_bytes", "max_recipients", "max_connections", "max_connections_per_address", "reserved_for_authenticated",
+                   "max_bytes_in_flight", "min_data_rate"],
+        "auth": ["delay_after_failures", "lockout_failures", "lockout_window_seconds", "lockout_seconds"],
+        "timeouts": ["command_seconds", "data_seconds", "session_seconds", "auth_seconds", "notification_seconds", "max_queue_age_seconds", "retry_seconds", "queue_poll_seconds", "session_discovery_seconds", "auth_cache_seconds"],
         "log": ["format", "level"],
     ]
 

@@ -1,3 +1,4 @@
+import CAllocatorTuning
 import DNSCore
 import DNSResolver
 import DNSServer
@@ -44,6 +45,17 @@ public final class HISPServer: Sendable {
     /// send several transactions over one): long enough for the next delivery pass of a
     /// stream of messages, well under the minutes a server waits for a command.
     static let idleConnectionTime: Duration = .seconds(5)
+
+    /// The default bound on message bytes held in memory by all SMTP sessions: four
+    /// messages of the largest size, at least 64 MiB, at most 128 MiB (measured: a
+    /// 32 MiB submission costs about three times its size while it is signed and
+    /// encrypted; docs/benchmarks.md, "Memory under load").
+    static func defaultBytesInFlight(maxMessageBytes: Int) -> Int {
+        min(128 << 20, max(64 << 20, 4 * maxMessageBytes))
+    }
+
+    /// A burst that held this much is followed by giving free memory back to the system.
+    static let trimAfterBytes = 8 << 20
 
     /// What `start` decided, for the operator.
     public struct Summary: Sendable {
@@ -118,17 +130,25 @@ public final class HISPServer: Sendable {
             rejectUntrustedAtRCPT: c.delivery?.rejectUntrustedAtRcpt ?? false,
             pollInterval: .milliseconds(Int64((timeouts?.queuePollSeconds ?? 1) * 1000)),
             sessionDiscoveryLimit: .milliseconds(Int64((timeouts?.sessionDiscoverySeconds ?? 2) * 1000)),
-            passwordMemory: TimeInterval(max(0, timeouts?.authCacheSeconds ?? 600)))
+            passwordMemory: TimeInterval(max(0, timeouts?.authCacheSeconds ?? 600)),
+            signIn: SignInPolicy(delayAfterFailures: c.auth?.delayAfterFailures ?? 5, lockoutFailures: c.auth?.lockoutFailures ?? 10,
+                                 window: TimeInterval(c.auth?.lockoutWindowSeconds ?? 900), lockout: TimeInterval(c.auth?.lockoutSeconds ?? 900)))
 
         let limits = c.limits
+        let maxMessageBytes = limits?.maxMessageBytes ?? 32 * 1024 * 1024
+        // One budget for both listeners: the bytes of messages held in memory at once.
+        let budget = SMTPMemoryBudget(limit: limits?.maxBytesInFlight ?? Self.defaultBytesInFlight(maxMessageBytes: maxMessageBytes))
         func listenerConfig(_ hp: (host: String, port: Int), role: SMTPServerSession.Role, requireTLS: Bool) -> SMTPListener.Configuration {
             SMTPListener.Configuration(
                 host: hp.host, port: hp.port,
                 policy: SMTPServerSession.Policy(
-                    hostname: hostname, role: role, maxMessageBytes: limits?.maxMessageBytes ?? 32 * 1024 * 1024,
+                    hostname: hostname, role: role, maxMessageBytes: maxMessageBytes,
                     maxRecipients: limits?.maxRecipients ?? 100, requireTLS: requireTLS),
                 commandTimeout: .seconds(Int64(timeouts?.commandSeconds ?? 300)), dataTimeout: .seconds(Int64(timeouts?.dataSeconds ?? 180)),
-                maxConnections: limits?.maxConnections ?? 200, maxConnectionsPerAddress: limits?.maxConnectionsPerAddress ?? 20)
+                minDataRate: limits?.minDataRate ?? 4096,
+                sessionTimeout: .seconds(Int64(timeouts?.sessionSeconds ?? 1800)), authTimeout: .seconds(Int64(timeouts?.authSeconds ?? 120)),
+                maxConnections: limits?.maxConnections ?? 200, maxConnectionsPerAddress: limits?.maxConnectionsPerAddress ?? 10,
+                reservedForAuthenticated: role == .submission ? limits?.reservedForAuthenticated : 0, budget: budget)
         }
 
         // Bind the MX first so that the route to our own domains knows its port.
@@ -171,6 +191,8 @@ public final class HISPServer: Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 connections.sweep()
+                // After a burst of large messages, give the freed memory back to the system.
+                if budget.inFlight == 0 && budget.takePeak() >= Self.trimAfterBytes { MemoryRelease.releaseFreeMemory() }
             }
         }
         let summary = Summary(

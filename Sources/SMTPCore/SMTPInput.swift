@@ -106,6 +106,8 @@ public struct SMTPDataReader: Sendable {
     private var currentLineLength = 0
     private var longestLine = 0
     private var bareCR = false
+    /// Set when the server cannot hold this message now (`stopStoring`): the rest is read and dropped.
+    private var refusal: SMTPReply?
 
     public init(maxBytes: Int, maxLineLength: Int = 998) {
         self.maxBytes = maxBytes
@@ -122,7 +124,19 @@ public struct SMTPDataReader: Sendable {
 
     private mutating func add(_ bytes: ArraySlice<UInt8>) {
         size += bytes.count
-        if size <= maxBytes { message.append(contentsOf: bytes) }
+        if size <= maxBytes && refusal == nil { message.append(contentsOf: bytes) }
+    }
+
+    /// The bytes of the message held so far (what a memory budget counts).
+    public var storedBytes: Int { message.capacity }
+
+    /// The server cannot hold this message now (a memory budget is spent): what
+    /// was stored is released, the rest of the data is read and dropped, and the
+    /// end of the data is answered with `reply` (a 4xx, so the sender retries).
+    public mutating func stopStoring(_ reply: SMTPReply) {
+        guard refusal == nil else { return }
+        refusal = reply
+        message = []
     }
 
     /// One line including its LF.
@@ -153,6 +167,7 @@ public struct SMTPDataReader: Sendable {
             // RFC 5321 4.5.3.1.10 / RFC 1870: 552 for a message over the size limit.
             return .rejected(SMTPReply(552, "5.3.4", "message exceeds the size limit of \(maxBytes) octets"))
         }
+        if let refusal { return .rejected(refusal) }
         if bareCR {
             return .rejected(SMTPReply(554, "5.6.0", "bare CR in message data (RFC 5321 2.3.8)"))
         }

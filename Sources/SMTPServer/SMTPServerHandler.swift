@@ -18,6 +18,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     let info: SMTPSessionInfo
     let logger: Logger
     let admitted: Bool
+    let onAuthenticated: @Sendable () -> Void
 
     var session: SMTPServerSession
     var input = SMTPInputBuffer()
@@ -26,14 +27,29 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var closing = false
     var shuttingDown = false
 
+    // The deadlines (see `armTimer`).
+    let started = NIODeadline.now()
+    /// When the server last became ready for a command line (its last reply).
+    var commandStarted = NIODeadline.now()
+    var dataStarted = NIODeadline.now()
+    var lastDataByte = NIODeadline.now()
+    var dataReceived = 0
+    /// The TLS handshake after STARTTLS is under way (it has the command deadline).
+    var handshaking = false
+    /// A deadline passed while the HISP was working for the client: close after its answer.
+    var expired = false
+    /// Bytes of this session's message taken from the budget.
+    var reserved = 0
+
     init(configuration: SMTPListener.Configuration, tls: NIOSSLContext?, delegate: any SMTPServerDelegate, info: SMTPSessionInfo,
-         logger: Logger, admitted: Bool) {
+         logger: Logger, admitted: Bool, onAuthenticated: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
         self.tls = tls
         self.delegate = delegate
         self.info = info
         self.logger = logger
         self.admitted = admitted
+        self.onAuthenticated = onAuthenticated
         self.session = SMTPServerSession(policy: configuration.policy)
     }
 
@@ -48,6 +64,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         logger.info("session opened", metadata: ["remote": .string(info.remoteAddress)])
         send(session.greeting(), context: context)
         context.flush()
+        commandStarted = .now()
         armTimer(context: context)
         context.fireChannelActive()
     }
@@ -55,6 +72,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        releaseBudget()
         if admitted { logger.info("session closed") }
         context.fireChannelInactive()
     }
@@ -63,7 +81,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
         guard admitted, !closing else { return }
         let buffer = unwrapInboundIn(data)
         buffer.withUnsafeReadableBytes { input.append($0) }
-        armTimer(context: context)
+        if session.mode == .data {
+            // Only data moves the data deadline; bytes of a command line never move the command deadline.
+            lastDataByte = .now()
+            dataReceived += buffer.readableBytes
+            armTimer(context: context)
+        }
         pump(context: context)
     }
 
@@ -71,6 +94,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted(let proto) = tlsEvent {
             logger.info("TLS established", metadata: ["alpn": .string(proto ?? "none")])
             session.tlsEstablished()
+            handshaking = false
+            commandStarted = .now()
+            armTimer(context: context)
             // RFC 3207 4.2: anything that arrived in clear before the handshake is dropped.
             input.discardAll()
             context.channel.setOption(.autoRead, value: true).whenComplete { _ in }
@@ -106,13 +132,26 @@ final class SMTPServerHandler: ChannelInboundHandler {
             case .closed, .waiting:
                 return
             case .data:
-                var current = reader ?? session.dataReader()
-                guard let outcome = input.read(into: &current) else {
+                var current: SMTPDataReader
+                if let reader {
+                    current = reader
+                } else {
+                    current = session.dataReader()
+                    dataStarted = .now()
+                    lastDataByte = dataStarted
+                    dataReceived = input.count
+                    armTimer(context: context)
+                }
+                let outcome = input.read(into: &current)
+                account(&current)
+                guard let outcome else {
                     reader = current
                     return
                 }
                 reader = nil
+                if case .message = outcome {} else { releaseBudget() }
                 run(session.dataFinished(outcome), context: context)
+                readyForCommand(context: context)
             case .command:
                 if shuttingDown && input.isEmpty {
                     run(session.shutdown(), context: context)
@@ -120,8 +159,38 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 }
                 guard let line = input.takeLine(limit: SMTPCommand.maxLineLength) else { return }
                 run(session.receive(line), context: context)
+                readyForCommand(context: context)
             }
         }
+    }
+
+    /// A reply went out and the next command line is awaited: its deadline starts now.
+    private func readyForCommand(context: ChannelHandlerContext) {
+        guard session.mode == .command, !closing else { return }
+        commandStarted = .now()
+        armTimer(context: context)
+    }
+
+    /// Takes what the reader now holds from the memory budget; when it does not
+    /// fit, the message is refused at its end with 452 and its bytes are dropped.
+    private func account(_ current: inout SMTPDataReader) {
+        guard let budget = configuration.budget else { return }
+        let held = current.storedBytes
+        guard held > reserved else { return }
+        if budget.reserve(held - reserved) {
+            reserved = held
+        } else {
+            // RFC 5321 4.5.3.1.10 / RFC 3463 4.3.1: insufficient system storage, try again later.
+            current.stopStoring(SMTPReply(452, "4.3.1", "insufficient system storage for this message now; try again later"))
+            logger.notice("message refused: memory budget spent", metadata: ["limit": .stringConvertible(budget.limit)])
+            releaseBudget()
+        }
+    }
+
+    private func releaseBudget() {
+        guard reserved > 0 else { return }
+        configuration.budget?.release(reserved)
+        reserved = 0
     }
 
     private func run(_ actions: [SMTPServerSession.Action], context: ChannelHandlerContext) {
@@ -139,12 +208,19 @@ final class SMTPServerHandler: ChannelInboundHandler {
             case .checkRecipient(let path, let from, let user):
                 perform(context, { d, i in await d.checkRecipient(path, mailFrom: from, user: user, session: i) }) { $0.recipientChecked($1) }
             case .authenticate(let user, let password):
+                let promote = onAuthenticated
                 perform(context, { d, i in await d.authenticate(user: user, password: password, session: i) }) { s, ok in
-                    s.authenticated(ok)
+                    let actions = s.authenticated(ok)
+                    if s.user != nil { promote() }
+                    return actions
                 }
             case .deliver(let envelope, let message):
                 logger.info("message received", metadata: ["bytes": .stringConvertible(message.count), "recipients": .stringConvertible(envelope.recipients.count)])
-                perform(context, { d, i in await d.deliver(envelope, message: message, session: i) }) { $0.delivered($1) }
+                // The budget stays taken while the HISP works on the message, and is given back with its answer.
+                perform(context, { d, i in await d.deliver(envelope, message: message, session: i) }) { [weak self] s, reply in
+                    self?.releaseBudget()
+                    return s.delivered(reply)
+                }
             }
         }
     }
@@ -165,8 +241,14 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 let (handler, context, feed) = bound.value
                 guard !handler.closing else { return }
                 handler.run(feed(&handler.session, result), context: context)
+                if handler.expired {
+                    // A deadline passed while the HISP worked: the answer went out, now the session ends.
+                    handler.run(handler.session.timedOut(), context: context)
+                    context.flush()
+                    return
+                }
                 if !handler.closing { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
-                handler.armTimer(context: context)
+                handler.readyForCommand(context: context)
                 handler.pump(context: context)
             }
         }
@@ -174,6 +256,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     private func startTLS(context: ChannelHandlerContext) {
         guard let tls else { return }
+        // The handshake must finish within the command deadline.
+        handshaking = true
+        commandStarted = .now()
+        armTimer(context: context)
         context.flush()
         input.discardAll()
         do {
@@ -201,17 +287,56 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    /// One timer: the command timeout between commands, the data timeout inside DATA,
-    /// none while the HISP is working on the client's behalf.
+    enum Deadline: String {
+        case command, data, session, authentication
+    }
+
+    /// The deadline now in force, and which one it is: the session's whole time; on
+    /// submission, the time to authenticate; then by mode, the command line (from the
+    /// last reply, or the STARTTLS handshake), or inside DATA the sooner of the longest
+    /// silence and the minimum average rate. While the HISP works for the client
+    /// (`.waiting`) only the session's whole time counts.
+    func currentDeadline() -> (NIODeadline, Deadline) {
+        var best = (started + configuration.sessionTimeout, Deadline.session)
+        func consider(_ d: NIODeadline, _ kind: Deadline) { if d < best.0 { best = (d, kind) } }
+        if configuration.policy.role == .submission && session.user == nil {
+            consider(started + configuration.authTimeout, .authentication)
+        }
+        switch session.mode {
+        case .command:
+            consider(commandStarted + configuration.commandTimeout, .command)
+        case .data:
+            consider(lastDataByte + configuration.dataTimeout, .data)
+            let rate = max(1, configuration.minDataRate)
+            let earned = TimeAmount.nanoseconds(Int64(min(Double(dataReceived) / Double(rate), 1e9) * 1e9))
+            consider(dataStarted + configuration.dataGrace + earned, .data)
+        case .waiting:
+            if handshaking { consider(commandStarted + configuration.commandTimeout, .command) }
+        case .closed:
+            break
+        }
+        return best
+    }
+
+    /// One timer, set to `currentDeadline()`.
     private func armTimer(context: ChannelHandlerContext) {
         timer?.cancel()
         guard !closing else { return }
-        let amount = session.mode == .data ? configuration.dataTimeout : configuration.commandTimeout
+        let (deadline, kind) = currentDeadline()
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: amount) {
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = bound.value
-            guard handler.session.mode != .waiting, !handler.closing else { return }
-            handler.logger.info("timeout")
+            guard !handler.closing else { return }
+            handler.logger.info("timeout", metadata: ["deadline": .string(kind.rawValue)])
+            if handler.session.mode == .waiting && !handler.handshaking {
+                // Not in the middle of the HISP's work: the session ends with its answer.
+                handler.expired = true
+                return
+            }
+            if handler.handshaking {
+                handler.close(context: context)
+                return
+            }
             handler.run(handler.session.timedOut(), context: context)
             context.flush()
         }

@@ -18,4 +18,14 @@ static inline int hisp_tune_allocator(int mmap_threshold, int trim_threshold) {
 #endif
 }
 
+/// Gives free heap memory of every arena back to the system (glibc malloc_trim).
+/// Returns 1 when memory was released, 0 otherwise or where there is no such call.
+static inline int hisp_release_free_memory(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
+
 #endif
