@@ -87,6 +87,9 @@ public final class SignInThrottle: Sendable {
         }
     }
 
+    /// How many accounts and addresses are remembered now (bounded by the capacity).
+    public var rememberedKeys: Int { records.count }
+
     static func normalized(_ account: String) -> String { account.lowercased() }
 
     static func keys(account: String, address: String) -> [Key] {

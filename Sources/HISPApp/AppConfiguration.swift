@@ -13,6 +13,13 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
             self.listen = listen
             self.requireTLS = requireTLS
         }
+
+        // `require_tls` reads as "requireTls" after snake-case conversion, not "requireTLS":
+        // without this key it was ignored in silence.
+        enum CodingKeys: String, CodingKey {
+            case listen
+            case requireTLS = "requireTls"
+        }
     }
 
     public struct DNS: Codable, Sendable, Equatable {
@@ -62,6 +69,11 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
             self.tlsVerify = tlsVerify
             self.trustRoots = trustRoots
             self.requireTLS = requireTLS
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case host, port, tlsVerify, trustRoots
+            case requireTLS = "requireTls"
         }
     }
 

@@ -72,7 +72,7 @@ final class Gateways: @unchecked Sendable {
 
     /// The configuration: its own zones from its own DNS server, every other node's zones from that node's server.
     func configure(_ name: String, mxPort: Int = 2525, notificationSeconds: Int = 60, extraZones: [String: String] = [:],
-                   routes: [String: [String: Any]] = [:]) throws {
+                   routes: [String: [String: Any]] = [:], sections: [String: [String: Any]] = [:]) throws {
         guard let n = nodes[name] else { throw HarnessError(description: "no node \(name)") }
         var zones: [String: [String]] = [:]
         for other in nodes.values where other.name != name { zones[other.domain] = ["\(other.ip):5353"] }
@@ -89,6 +89,12 @@ final class Gateways: @unchecked Sendable {
             "log": ["format": "json", "level": "info"],
         ]
         if !routes.isEmpty { config["routes"] = routes }
+        // Keys added to (or replacing those of) a section.
+        for (name, keys) in sections {
+            var section = config[name] as? [String: Any] ?? [:]
+            section.merge(keys) { _, new in new }
+            config[name] = section
+        }
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: n.config))
     }
 

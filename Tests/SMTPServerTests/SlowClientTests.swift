@@ -1,0 +1,159 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SMTPCore
+@testable import SMTPServer
+import Testing
+
+/// What a slow or greedy client got: everything the server said, and whether
+/// (and after how long) the server closed the connection.
+struct TrickleResult {
+    let transcript: String
+    let closedAfter: Duration?
+}
+
+/// A client that sends `opening` at once, then one byte of `drip` every `every`
+/// (over and over), until the server closes or `limit` passes. Real sockets.
+func trickle(port: Int, opening: [String], drip: String, every: Duration, limit: Duration) async throws -> TrickleResult {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { ch in
+            ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
+        }
+    let start = ContinuousClock.now
+    return try await channel.executeThenClose { inbound, outbound in
+        let collected = NIOLockedValueBox("")
+        let closed = NIOLockedValueBox<Duration?>(nil)
+        let reader = Task {
+            do { for try await chunk in inbound { collected.withLockedValue { $0 += String(buffer: chunk) } } } catch {}
+            closed.withLockedValue { $0 = ContinuousClock.now - start }
+        }
+        for line in opening { try? await outbound.write(ByteBuffer(string: line)) }
+        let bytes = Array(drip.utf8)
+        var i = 0
+        while ContinuousClock.now - start < limit && closed.withLockedValue({ $0 }) == nil {
+            try await Task.sleep(for: every)
+            do { try await outbound.write(ByteBuffer(bytes: [bytes[i % bytes.count]])) } catch { break }
+            i += 1
+        }
+        // The server's close is seen by the reader; give it a moment after a failed write.
+        let settle = ContinuousClock.now + .seconds(5)
+        while closed.withLockedValue({ $0 }) == nil && ContinuousClock.now < settle { try await Task.sleep(for: .milliseconds(20)) }
+        reader.cancel()
+        return TrickleResult(transcript: collected.withLockedValue { $0 }, closedAfter: closed.withLockedValue { $0 })
+    }
+}
+
+/// Slow clients cannot hold sessions: each deadline measured through real sockets
+/// (issue "Hold under attack", item 1). Each test's client keeps sending bytes, which
+/// before the fix restarted the idle timer on every byte and kept the session open.
+@Suite struct SlowClientTests {
+    @Test func aCommandLineTrickledAByteAtATimeMeetsItsDeadline() async throws {
+        let t = try await TestListener.start(role: .submission, commandTimeout: .seconds(2))
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        // "NOOP" repeated, one byte per 0.3 s, never a line end: 20 s of bytes on offer.
+        let r = try await trickle(port: t.port, opening: [], drip: "NOOP", every: .milliseconds(300), limit: .seconds(20))
+        #expect(r.transcript.contains("421 4.4.2 mx.test timeout exceeded"), "\(r.transcript)")
+        let closed = try #require(r.closedAfter, "the session was still open after 20 s of trickled bytes")
+        #expect(closed < .seconds(15), "closed after \(closed)")
+    }
+
+    @Test func dataBelowTheMinimumRateIsCutOff() async throws {
+        let t = try await TestListener.start(role: .inbound, tls: false) { c in
+            c.policy.requireTLS = false
+            c.minDataRate = 1000
+            c.dataGrace = .seconds(2)
+        }
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        // 3 bytes per second inside DATA: far below 1,000 bytes per second.
+        let r = try await trickle(port: t.port, opening: ["EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\n"],
+                                  drip: "Subject: slow\r\n", every: .milliseconds(300), limit: .seconds(30))
+        #expect(r.transcript.contains("354 "), "\(r.transcript)")
+        #expect(r.transcript.contains("421 4.4.2"), "\(r.transcript)")
+        let closed = try #require(r.closedAfter, "DATA trickled for 30 s without being cut off")
+        #expect(closed < .seconds(20), "closed after \(closed)")
+        #expect(t.delegate.received.withLockedValue { $0.isEmpty })
+    }
+
+    @Test func aSessionThatKeepsSendingCommandsEndsAtItsDeadline() async throws {
+        let t = try await TestListener.start(role: .inbound, tls: false) { c in
+            c.policy.requireTLS = false
+            c.sessionTimeout = .seconds(3)
+        }
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        // A whole NOOP every 0.5 s: each command is in time, the session as a whole is not.
+        let r = try await trickle(port: t.port, opening: ["EHLO c\r\n"], drip: "NOOP\r\n", every: .milliseconds(80), limit: .seconds(30))
+        #expect(r.transcript.contains("250 2.0.0 OK"))
+        #expect(r.transcript.contains("421 4.4.2"), "\(r.transcript)")
+        let closed = try #require(r.closedAfter, "the session outlived its deadline")
+        #expect(closed < .seconds(20), "closed after \(closed)")
+    }
+
+    @Test func submissionSessionsMustAuthenticateInTime() async throws {
+        let t = try await TestListener.start(role: .submission) { c in c.authTimeout = .seconds(2) }
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        let r = try await trickle(port: t.port, opening: ["EHLO c\r\n"], drip: "NOOP\r\n", every: .milliseconds(90), limit: .seconds(30))
+        #expect(r.transcript.contains("421 4.4.2"), "\(r.transcript)")
+        #expect(try #require(r.closedAfter) < .seconds(20))
+    }
+
+    @Test func slotsAreKeptForAuthenticatedSessions() async throws {
+        // 5 slots, 2 kept for authenticated sessions: 3 unauthenticated clients fill the rest.
+        let t = try await TestListener.start(role: .submission, maxConnections: 5, maxConnectionsPerAddress: 10) { c in
+            c.reservedForAuthenticated = 2
+        }
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        async let a = rawSession(port: t.port, send: [], readFor: 20)
+        async let b = rawSession(port: t.port, send: [], readFor: 20)
+        async let c = rawSession(port: t.port, send: [], readFor: 20)
+        try await waitFor(t.listener, sessions: 3)
+        let fourth = try await rawSession(port: t.port, send: [], readFor: 5)
+        #expect(fourth.contains("421 4.7.0 too many connections"), "\(fourth)")
+        _ = try await (a, b, c)
+    }
+
+    @Test func connectionsPerAddressAreCappedByDefault() {
+        let policy = SMTPServerSession.Policy(hostname: "mx.test", role: .inbound)
+        let config = SMTPListener.Configuration(host: "127.0.0.1", port: 0, policy: policy)
+        #expect(config.maxConnectionsPerAddress == 10)
+        #expect(SMTPListener.Configuration(host: "127.0.0.1", port: 0,
+                                           policy: SMTPServerSession.Policy(hostname: "mx.test", role: .submission)).reservedForAuthenticated == 40)
+    }
+
+    /// The memory budget: sessions whose messages would pass it get 452 4.3.1 at the end
+    /// of their data (the sender retries), the others are delivered, and the budget is
+    /// given back afterwards.
+    @Test func messagesPastTheMemoryBudgetAreRefusedWith452() async throws {
+        let budget = SMTPMemoryBudget(limit: 600_000)
+        let t = try await TestListener.start(role: .inbound, tls: false, maxConnectionsPerAddress: 50) { c in
+            c.policy.requireTLS = false
+            c.policy.maxMessageBytes = 400_000
+            c.budget = budget
+        }
+        defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+        let body = String(repeating: String(repeating: "x", count: 76) + "\r\n", count: 3_500)  // ~273 KB
+        let message = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\n"
+        // Each session stops before its end, so that all hold their bytes at once.
+        let holders = (0..<4).map { _ in
+            Task { try await rawSession(port: t.port, send: [message, "Subject: big\r\n\r\n" + body], readFor: 6) }
+        }
+        var transcripts: [String] = []
+        for h in holders { transcripts.append(try await h.value) }
+        #expect(budget.refusals >= 2, "four sessions of 273 KB against a 600 KB budget: \(budget.refusals) refused")
+        #expect(budget.inFlight == 0, "the budget was not given back: \(budget.inFlight)")
+        // Now one at a time: each fits and is delivered, and what was refused is not.
+        let ok = try await rawSession(port: t.port, send: [message, "Subject: big\r\n\r\n" + body + ".\r\nQUIT\r\n"], readFor: 30)
+        #expect(ok.contains("250 2.0.0 queued"), "\(ok)")
+        #expect(t.delegate.received.withLockedValue { $0.count } == 1)
+        #expect(budget.inFlight == 0)
+        // Ended properly while the budget is held by others: 452, not 250.
+        let hog = Task { try await rawSession(port: t.port, send: [message, "Subject: big\r\n\r\n" + body], readFor: 8) }
+        let hog2 = Task { try await rawSession(port: t.port, send: [message, "Subject: big\r\n\r\n" + body], readFor: 8) }
+        // Until the hog's bytes are held (the other's may be refused already).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while budget.inFlight < 250_000 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let refused = try await rawSession(port: t.port, send: [message, "Subject: big\r\n\r\n" + body + ".\r\nQUIT\r\n"], readFor: 30)
+        #expect(refused.contains("452 4.3.1 insufficient system storage"), "\(refused)")
+        _ = try await (hog.value, hog2.value)
+    }
+}
