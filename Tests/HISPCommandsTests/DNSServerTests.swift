@@ -95,6 +95,45 @@ import Testing
         #expect(certData(try dig(port, ["+short", "alice.\(domain)", "CERT"])) == (try exportedBase64("alice@\(domain)")))
     }
 
+    /// TCP connections that announce a long query and trickle it are cut within the
+    /// query deadline (3 s), a client address holds at most 8 connections, and TCP
+    /// answers go on for everyone else (issue "Hold under attack", item 2).
+    @Test func tricklingTCPClientsAreCutOffAndCapped() throws {
+        let (server, port) = try serve()
+        defer { server.stop() }
+        let script = """
+            import socket, time, json
+            conns = []
+            for i in range(12):
+                s = socket.create_connection(("127.0.0.1", \(port)))
+                s.settimeout(0.05)
+                s.sendall(b"\\xff\\xff")
+                conns.append([s, None])
+            start = time.time()
+            while time.time() - start < 12 and any(c[1] is None for c in conns):
+                for c in conns:
+                    if c[1] is not None: continue
+                    try:
+                        c[0].sendall(b"x")
+                        if c[0].recv(1) == b"": c[1] = time.time() - start
+                    except socket.timeout:
+                        pass
+                    except OSError:
+                        c[1] = time.time() - start
+                time.sleep(0.4)
+            print(json.dumps([c[1] for c in conns]))
+            """
+        let out = try ws.mustRun("python3", ["-c", script]).stdoutText
+        let closed = (try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [Any]) ?? []
+        let times = closed.compactMap { $0 as? Double }
+        #expect(times.count == 12, "connections still open after 12 s of trickling: \(out)")
+        // Four were refused at once (more than 8 from one address); eight were cut at their query deadline.
+        #expect(times.filter { $0 < 1 }.count >= 4, "\(times)")
+        #expect(times.allSatisfy { $0 < 8 }, "\(times)")
+        // TCP answers still come.
+        #expect(certData(try dig(port, ["+tcp", "+short", "alice.\(domain)", "CERT"])) == (try exportedBase64("alice@\(domain)")))
+    }
+
     @Test func malformedPacketsGetFormErrOrSilenceAndTheServerGoesOn() throws {
         let (server, port) = try serve()
         defer { server.stop() }

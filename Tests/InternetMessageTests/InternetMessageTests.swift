@@ -272,3 +272,21 @@ import Testing
 }
 
 import Foundation
+
+@Suite struct SingleOccurrenceFieldTests {
+    func headers(_ text: String) throws -> HeaderFields {
+        try MIMEEntity(parsing: Array((text + "\r\nbody\r\n").utf8)).headers
+    }
+
+    @Test func aSecondFromOrSubjectIsNamed() throws {
+        #expect(try headers("From: a@x\r\nfrom: c@x\r\nTo: b@y\r\n").repeatedSingleOccurrenceField == "From")
+        #expect(try headers("From: a@x\r\nSubject: one\r\nTo: b@y\r\nSUBJECT: two\r\n").repeatedSingleOccurrenceField == "Subject")
+        #expect(try headers("Message-ID: <1@x>\r\nMessage-Id: <2@x>\r\n").repeatedSingleOccurrenceField == "Message-ID")
+    }
+
+    @Test func fieldsThatMayRepeatAreFine() throws {
+        // RFC 5322 3.6: trace and optional fields may occur any number of times.
+        let h = try headers("Received: one\r\nReceived: two\r\nFrom: a@x\r\nTo: b@y\r\nComments: 1\r\nComments: 2\r\nX-Thing: 1\r\nX-Thing: 2\r\n")
+        #expect(h.repeatedSingleOccurrenceField == nil)
+    }
+}

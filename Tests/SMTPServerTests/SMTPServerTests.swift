@@ -54,7 +54,7 @@ struct TestListener {
     // Generous by default, as the client's: the whole suite runs at once on a small machine, and a
     // session of this process can wait tens of seconds for a thread while other tests wait for their tools.
     static func start(role: SMTPServerSession.Role, tls: Bool = true, commandTimeout: TimeAmount = .seconds(300),
-                      maxConnections: Int = 50, maxConnectionsPerAddress: Int = 20,
+                      maxConnections: Int = 50, maxConnectionsPerAddress: Int = 20, tls12Only ciphers: String? = nil,
                       configure: (inout SMTPListener.Configuration) -> Void = { _ in }) async throws -> TestListener {
         let ws = try Workspace()
         try ws.mustRun("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
@@ -66,6 +66,11 @@ struct TestListener {
                 certificateChain: try NIOSSLCertificate.fromPEMFile(ws.path("tls.crt")).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: ws.path("tls.key"), format: .pem)))
             c.minimumTLSVersion = .tlsv12
+            if let ciphers {
+                // A server of another time: TLS 1.2 with only these suites.
+                c.maximumTLSVersion = .tlsv12
+                c.cipherSuites = ciphers
+            }
             tlsContext = try NIOSSLContext(configuration: c)
         }
         let delegate = TestDelegate()
@@ -300,6 +305,27 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
             guard case .tls = error else { Issue.record("expected a TLS error, got \(error)"); return }
         }
         #expect(t.delegate.received.withLockedValue { $0.isEmpty })
+    }
+
+    /// NIST SP 800-52r2 3.3.1 on our side as a client too: a server that offers only
+    /// CBC suites with SHA-1 or SHA-256 gets no handshake, one with AES-GCM does.
+    @Test func ourClientNegotiatesOnlyAEADSuites() async throws {
+        for (ciphers, works) in [("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA", false), ("ECDHE-ECDSA-AES128-SHA256", false),
+                                 ("ECDHE-ECDSA-AES256-GCM-SHA384", true)] {
+            let t = try await TestListener.start(role: .inbound, tls12Only: ciphers)
+            defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
+            do {
+                try await SMTPClientConnection.withConnection(address: "127.0.0.1", port: t.port, serverName: "localhost",
+                                                              configuration: try t.clientConfiguration()) { c in
+                    _ = try await c.send(from: "a@peer.test", to: ["bob@mx.test"], message: Array("Subject: x\r\n\r\nx\r\n".utf8))
+                }
+                #expect(works, "a server offering only \(ciphers) got a message")
+            } catch let error as SMTPClientError {
+                guard case .tls = error else { Issue.record("expected a TLS error, got \(error)"); continue }
+                #expect(!works, "no handshake with \(ciphers): \(error)")
+            }
+            #expect(t.delegate.received.withLockedValue { $0.count } == (works ? 1 : 0))
+        }
     }
 
     @Test func swaksOpenRelayAttemptIsRefused() async throws {
