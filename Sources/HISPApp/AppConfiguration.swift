@@ -41,6 +41,9 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         /// PEM certificate chain and key for both listeners. Absent: a self-signed pair in DATA/tls/.
         public var certificate: String?
         public var key: String?
+        /// An RSA pair served beside an ECDSA `certificate` to clients that cannot verify ECDSA.
+        public var rsaCertificate: String?
+        public var rsaKey: String?
     }
 
     public struct Resolver: Codable, Sendable, Equatable {
@@ -236,7 +239,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     static let sections: [String: Set<String>] = [
         "": ["hostname", "inbound", "submission", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
         "inbound": ["listen", "require_tls"], "submission": ["listen", "require_tls"],
-        "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key"],
+        "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key", "rsa_certificate", "rsa_key"],
         "resolver": ["servers", "zones", "timeout_seconds"],
         "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],
         "delivery": ["mx_port", "tls_verify", "trust_roots", "reject_untrusted_at_rcpt"],

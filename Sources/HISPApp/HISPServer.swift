@@ -73,6 +73,7 @@ public final class HISPServer: Sendable {
         let domains = try await store.domains()
         let hostname = c.hostname ?? domains.first.map { $0.dns.host } ?? "localhost"
         let tls = try ListenerTLS.context(certificate: c.tls?.certificate, key: c.tls?.key,
+                                          rsaCertificate: c.tls?.rsaCertificate, rsaKey: c.tls?.rsaKey,
                                           selfSignedIn: (dataDirectory as NSString).appendingPathComponent("tls"), hostname: hostname)
 
         // DNS: our own zones are asked of our own server; upstreams for the rest.
@@ -155,7 +156,7 @@ public final class HISPServer: Sendable {
         let lateInbound = LateDelegate()
         let inbound = try await SMTPListener.start(
             configuration: listenerConfig(inboundListen, role: .inbound, requireTLS: c.inbound?.requireTLS ?? true),
-            tls: tls.context, delegate: lateInbound, logger: logger)
+            serverTLS: tls.context, delegate: lateInbound, logger: logger)
         for d in domains where routes[d.name] == nil {
             routes[d.name] = AppConfiguration.Route(host: inboundListen.host == "0.0.0.0" ? "127.0.0.1" : inboundListen.host, port: inbound.port,
                                                     tlsVerify: "none", trustRoots: nil, requireTLS: true)
@@ -177,7 +178,7 @@ public final class HISPServer: Sendable {
         do {
             submission = try await SMTPListener.start(
                 configuration: listenerConfig(submissionListen, role: .submission, requireTLS: true),
-                tls: tls.context, delegate: gateway.submission, logger: logger)
+                serverTLS: tls.context, delegate: gateway.submission, logger: logger)
         } catch {
             await inbound.shutdown(grace: .zero)
             await dnsServer?.stop()

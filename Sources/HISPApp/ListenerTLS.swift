@@ -2,15 +2,19 @@ import DirectCore
 import Crypto
 import Foundation
 import NIOSSL
+import SMTPServer
 import SwiftASN1
 import X509
 
 /// The certificate the SMTP listeners present in STARTTLS.
 public enum ListenerTLS {
-    /// A server context (TLS 1.2 or newer, DIRECT-NOTES 6) from PEM files, or
-    /// from a self-signed pair in `directory` (made on first use) when none is given.
-    public static func context(certificate: String?, key: String?, selfSignedIn directory: String, hostname: String) throws
-        -> (context: NIOSSLContext, certificatePath: String, selfSigned: Bool)
+    /// A server context (TLS 1.2 or newer, AEAD suites only) from PEM files, or
+    /// from a self-signed pair in `directory` (made on first use) when none is
+    /// given; with an RSA pair beside an ECDSA one, clients that cannot verify
+    /// ECDSA get the RSA certificate.
+    public static func context(certificate: String?, key: String?, rsaCertificate: String? = nil, rsaKey: String? = nil,
+                               selfSignedIn directory: String, hostname: String) throws
+        -> (context: ServerTLS, certificatePath: String, selfSigned: Bool)
     {
         var certPath = certificate
         var keyPath = key
@@ -20,20 +24,48 @@ public enum ListenerTLS {
             selfSigned = true
         }
         guard let certPath, let keyPath else { throw ConfigurationError("tls: give both certificate and key, or neither") }
+        let (primary, _) = try serverContext(certPath, keyPath, what: "tls")
+        var rsa: NIOSSLContext? = nil
+        switch (rsaCertificate, rsaKey) {
+        case (nil, nil):
+            break
+        case (let c?, let k?):
+            let (context, _) = try serverContext(c, k, what: "tls.rsa_certificate")
+            guard try !isECDSA(c) else { throw ConfigurationError("tls.rsa_certificate: \(c) is not an RSA certificate") }
+            guard try isECDSA(certPath) else {
+                throw ConfigurationError("tls.rsa_certificate goes beside an ECDSA certificate; \(certPath) is not one")
+            }
+            rsa = context
+        default:
+            throw ConfigurationError("tls: give both rsa_certificate and rsa_key, or neither")
+        }
+        return (ServerTLS(primary: primary, rsa: rsa), certPath, selfSigned)
+    }
+
+    /// Whether the first certificate of a PEM file has an ECDSA (P-256 or P-384) key.
+    static func isECDSA(_ path: String) throws -> Bool {
+        let pem = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        guard let first = pem.components(separatedBy: "-----END CERTIFICATE-----").first,
+              let certificate = try? Certificate(pemEncoded: first + "-----END CERTIFICATE-----\n")
+        else { throw ConfigurationError("tls: \(path) holds no readable certificate") }
+        return P256.Signing.PublicKey(certificate.publicKey) != nil || P384.Signing.PublicKey(certificate.publicKey) != nil
+    }
+
+    static func serverContext(_ certPath: String, _ keyPath: String, what: String) throws -> (NIOSSLContext, NIOSSLPrivateKey) {
         let chain: [NIOSSLCertificate]
         let privateKey: NIOSSLPrivateKey
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certPath)
             privateKey = try NIOSSLPrivateKey(file: keyPath, format: .pem)
         } catch {
-            throw ConfigurationError("tls: cannot load \(certPath) / \(keyPath): \(error)")
+            throw ConfigurationError("\(what): cannot load \(certPath) / \(keyPath): \(error)")
         }
-        guard !chain.isEmpty else { throw ConfigurationError("tls: \(certPath) holds no certificate") }
+        guard !chain.isEmpty else { throw ConfigurationError("\(what): \(certPath) holds no certificate") }
         var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         config.minimumTLSVersion = .tlsv12
         // NIST SP 800-52r2 3.3.1: AEAD suites with ECDHE only.
         config.cipherSuites = TLSPolicy.tls12CipherSuites
-        return (try NIOSSLContext(configuration: config), certPath, selfSigned)
+        return (try NIOSSLContext(configuration: config), privateKey)
     }
 
     /// DIRECTORY/listener.pem and listener.key (mode 0600): ECDSA P-256, one year,

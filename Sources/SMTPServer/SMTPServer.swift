@@ -68,9 +68,17 @@ public final class SMTPListener: Sendable {
         self.configuration = configuration
     }
 
-    /// Starts listening. `tls` is required when the policy offers STARTTLS.
+    /// Starts listening with one TLS context.
     public static func start(
         configuration: Configuration, tls: NIOSSLContext?, delegate: any SMTPServerDelegate, logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> SMTPListener {
+        try await start(configuration: configuration, serverTLS: tls.map { ServerTLS(primary: $0) }, delegate: delegate, logger: logger, group: group)
+    }
+
+    /// Starts listening. `serverTLS` is required when the policy offers STARTTLS.
+    public static func start(
+        configuration: Configuration, serverTLS tls: ServerTLS?, delegate: any SMTPServerDelegate, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SMTPListener {
         var configuration = configuration

@@ -13,7 +13,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     struct ShutdownEvent {}
 
     let configuration: SMTPListener.Configuration
-    let tls: NIOSSLContext?
+    let tls: ServerTLS?
     let delegate: any SMTPServerDelegate
     let info: SMTPSessionInfo
     let logger: Logger
@@ -41,7 +41,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// Bytes of this session's message taken from the budget.
     var reserved = 0
 
-    init(configuration: SMTPListener.Configuration, tls: NIOSSLContext?, delegate: any SMTPServerDelegate, info: SMTPSessionInfo,
+    init(configuration: SMTPListener.Configuration, tls: ServerTLS?, delegate: any SMTPServerDelegate, info: SMTPSessionInfo,
          logger: Logger, admitted: Bool, onAuthenticated: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
         self.tls = tls
@@ -264,7 +264,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         input.discardAll()
         do {
             // Added in front of everything: from here on, bytes are TLS records.
-            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+            try context.pipeline.syncOperations.addHandler(tls.makeHandler(), position: .first)
         } catch {
             logger.error("cannot start TLS", metadata: ["error": .string("\(error)")])
             close(context: context)

@@ -127,6 +127,39 @@ import Testing
         }
     }
 
+    /// An RSA certificate beside the ECDSA one: clients that offer only RSA get it, the rest get ECDSA.
+    @Test func olderPartnersWithoutECDSAGetTheRSACertificate() async throws {
+        let g = try Gateways()
+        try await g.add("b", ip: "127.0.0.40", domain: "direct.b40.test", user: "bob")
+        _ = try g.ws.write("rsa.ext", "subjectAltName=DNS:hisp.direct.b40.test\nextendedKeyUsage=serverAuth\n")
+        try g.ws.mustRun("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=hisp.direct.b40.test"])
+        try g.ws.mustRun("openssl", ["x509", "-req", "-in", "rsa.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial", "-days", "2",
+                                     "-out", "rsa.pem", "-extfile", "rsa.ext"])
+        try g.configure("b", sections: ["tls": ["rsa_certificate": g.ws.path("rsa.pem"), "rsa_key": g.ws.path("rsa.key")]])
+        try g.start("b")
+        func handshake(_ args: [String]) throws -> String {
+            let r = try g.ws.run("openssl", ["s_client", "-connect", "127.0.0.40:2525", "-starttls", "smtp", "-servername", "hisp.direct.b40.test",
+                                             "-CAfile", g.ws.path("tlsca.pem"), "-verify_return_error"] + args, stdin: Array("QUIT\r\n".utf8))
+            return r.stdoutText + r.stderr
+        }
+        let modern = try handshake([])
+        #expect(modern.contains("Server public key is 256 bit") && modern.contains("Verify return code: 0 (ok)"), "\(modern.suffix(800))")
+        let rsaSuites = try handshake(["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"])
+        #expect(rsaSuites.contains("Server public key is 2048 bit") && rsaSuites.contains("Cipher is ECDHE-RSA-AES128-GCM-SHA256")
+                && rsaSuites.contains("Verify return code: 0 (ok)"), "\(rsaSuites.suffix(800))")
+        let rsaSignatures = try handshake(["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"])
+        #expect(rsaSignatures.contains("Server public key is 2048 bit") && rsaSignatures.contains("TLSv1.3"), "\(rsaSignatures.suffix(800))")
+        // Mail still flows over the RSA side: STARTTLS, then a whole SMTP exchange.
+        let r = try await swaks(g, ["--server", "127.0.0.40:2525", "--tls-sni", "hisp.direct.b40.test", "--tls-cipher", "ECDHE-RSA-AES256-GCM-SHA384",
+                                    "--quit-after", "RCPT", "--from", "x@y.test", "--to", g.nodes["b"]!.user])
+        #expect(r.stdoutText.contains("250 2.1.5 recipient OK"), "\(r.stdoutText)")
+        // A configuration that puts an RSA certificate where the ECDSA one belongs is refused with its key.
+        try g.configure("b", sections: ["tls": ["certificate": g.ws.path("rsa.pem"), "key": g.ws.path("rsa.key"),
+                                                "rsa_certificate": g.ws.path("rsa.pem"), "rsa_key": g.ws.path("rsa.key")]])
+        let refused = try g.ws.run(Tools.hisp, ["serve", "--config", g.nodes["b"]!.config] + g.nodes["b"]!.store)
+        #expect(refused.status == 2 && refused.stderr.contains("tls.rsa_certificate"), "\(refused.stderr)")
+    }
+
     @Test func passwordGuessingIsThrottledAndTheAnswerNeverChanges() async throws {
         let g = try await pair("127.0.0.36", "127.0.0.37", tag: "36")
         try g.start("a")

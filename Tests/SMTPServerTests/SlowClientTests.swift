@@ -171,3 +171,51 @@ struct WaitedTooLong: Error, CustomStringConvertible {
         for h in hogs { _ = try? await h.value }
     }
 }
+
+/// The ClientHello reader that picks the certificate, on hellos Python's `ssl` writes.
+@Suite struct ClientHelloTests {
+    func hello(maxTLS12: Bool, ciphers: String) throws -> [UInt8] {
+        let script = """
+            import ssl, sys
+            c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+            if \(maxTLS12 ? "True" : "False"): c.maximum_version = ssl.TLSVersion.TLSv1_2
+            c.set_ciphers("\(ciphers)")
+            o = ssl.MemoryBIO(); i = ssl.MemoryBIO()
+            s = c.wrap_bio(i, o, server_hostname="mx.test")
+            try: s.do_handshake()
+            except ssl.SSLWantReadError: pass
+            sys.stdout.write(o.read().hex())
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let hex = Array(String(decoding: data, as: UTF8.self).utf8)
+        return stride(from: 0, to: hex.count - 1, by: 2).compactMap { UInt8(String(decoding: hex[$0...$0 + 1], as: UTF8.self), radix: 16) }
+    }
+
+    @Test func aModernHelloTakesECDSAAndAnRSAOnlyOneDoesNot() throws {
+        let modern = try hello(maxTLS12: false, ciphers: "ECDHE+AESGCM")
+        guard case .hello(let m) = ClientHelloSummary.read(modern) else { Issue.record("unread: \(modern.count) bytes"); return }
+        #expect(m.supportedVersions.contains(0x0304) && m.acceptsECDSA)
+        let old = try hello(maxTLS12: true, ciphers: "ECDHE-RSA-AES128-GCM-SHA256")
+        guard case .hello(let o) = ClientHelloSummary.read(old) else { Issue.record("unread"); return }
+        #expect(o.cipherSuites.contains(0xC02F) && !o.acceptsECDSA)
+    }
+
+    @Test func everyPrefixNeedsMoreAndGarbageIsUnreadable() throws {
+        let bytes = try hello(maxTLS12: false, ciphers: "ECDHE+AESGCM")
+        for n in 0..<bytes.count { #expect(ClientHelloSummary.read(bytes.prefix(n)) == .needMore, "prefix \(n)") }
+        #expect(ClientHelloSummary.read(Array("EHLO x\r\n".utf8)) == .unreadable)
+        // A record that says it is a hello but whose lengths run past its end.
+        var broken = bytes
+        let suites = 5 + 4 + 2 + 32 + 1 + Int(bytes[5 + 4 + 2 + 32])
+        broken[suites] = 0xFF
+        broken[suites + 1] = 0xFE
+        #expect(ClientHelloSummary.read(broken) == .unreadable)
+    }
+}
