@@ -221,6 +221,10 @@ let package = Package(
         // glibc allocator tuning for the server process (see Sources/hisp/main.swift).
         .target(name: "CAllocatorTuning"),
         .executableTarget(name: "hisp", dependencies: ["HISPCommands", "CAllocatorTuning"]),
+        // The parsers that face the network and files, as fuzz targets (tiers 1 and 2 only).
+        .target(name: "FuzzTargets", dependencies: ["CryptographicMessageSyntax", "DNSCore", "InternetMessage", "LDAPCore", "PKCS12", "SMTPCore"]),
+        // libFuzzer's driver over them (scripts/fuzz); without -DFUZZING it replays files.
+        .executableTarget(name: "hisp-fuzz", dependencies: ["FuzzTargets"]),
 
         // Test support: temporary workspaces, processes, a test PKI. Never imported by product targets.
         .target(
@@ -270,6 +274,7 @@ let package = Package(
         ),
         .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "HISPTesting"]),
         .testTarget(
             name: "SMTPServerTests",
             dependencies: [
