@@ -46,12 +46,16 @@ public final class HISPServer: Sendable {
     /// stream of messages, well under the minutes a server waits for a command.
     static let idleConnectionTime: Duration = .seconds(5)
 
-    /// The default bound on message bytes held in memory by all SMTP sessions: four
-    /// messages of the largest size, at least 64 MiB, at most 128 MiB (measured: a
-    /// 32 MiB submission costs about three times its size while it is signed and
-    /// encrypted; docs/benchmarks.md, "Memory under load").
+    /// The default bound on message bytes held in memory by all SMTP sessions: 192 MiB, and
+    /// always room for one message of the largest size being processed (docs/benchmarks.md,
+    /// "Memory under load").
     static func defaultBytesInFlight(maxMessageBytes: Int) -> Int {
-        min(128 << 20, max(64 << 20, 4 * maxMessageBytes))
+        max(192 << 20, minimumBytesInFlight(maxMessageBytes: maxMessageBytes))
+    }
+
+    /// Less than this, and a message of the largest size could never be accepted.
+    static func minimumBytesInFlight(maxMessageBytes: Int) -> Int {
+        SMTPListener.defaultProcessingCharge * maxMessageBytes
     }
 
     /// A burst that held this much is followed by giving free memory back to the system.
@@ -138,7 +142,13 @@ public final class HISPServer: Sendable {
         let limits = c.limits
         let maxMessageBytes = limits?.maxMessageBytes ?? 32 * 1024 * 1024
         // One budget for both listeners: the bytes of messages held in memory at once.
-        let budget = SMTPMemoryBudget(limit: limits?.maxBytesInFlight ?? Self.defaultBytesInFlight(maxMessageBytes: maxMessageBytes))
+        if let configured = limits?.maxBytesInFlight, configured < Self.minimumBytesInFlight(maxMessageBytes: maxMessageBytes) {
+            throw ConfigurationError("limits.max_bytes_in_flight: \(configured) cannot hold one message of limits.max_message_bytes "
+                                     + "(\(maxMessageBytes)) while it is processed; give at least \(Self.minimumBytesInFlight(maxMessageBytes: maxMessageBytes))")
+        }
+        let releaser = MemoryReleaser()
+        let budget = SMTPMemoryBudget(limit: limits?.maxBytesInFlight ?? Self.defaultBytesInFlight(maxMessageBytes: maxMessageBytes),
+                                      afterRefusal: { releaser.request() })
         func listenerConfig(_ hp: (host: String, port: Int), role: SMTPServerSession.Role, requireTLS: Bool) -> SMTPListener.Configuration {
             SMTPListener.Configuration(
                 host: hp.host, port: hp.port,
@@ -189,11 +199,19 @@ public final class HISPServer: Sendable {
         let refresher = Task { await anchors.run() }
         let queue = Task { await gateway.run() }
         let sweeper = Task {
+            var lastRefusals = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 connections.sweep()
-                // After a burst of large messages, give the freed memory back to the system.
-                if budget.inFlight == 0 && budget.takePeak() >= Self.trimAfterBytes { MemoryRelease.releaseFreeMemory() }
+                // Under a burst of large messages (the budget half spent, or refusing) and after it,
+                // give freed memory back to the system: `hisp` keeps up to 128 MiB of free heap
+                // mapped per arena for speed, which a burst would otherwise leave resident.
+                let refusals = budget.refusals
+                if budget.inFlight >= budget.limit / 2 || refusals != lastRefusals
+                    || (budget.inFlight == 0 && budget.takePeak() >= Self.trimAfterBytes) {
+                    MemoryRelease.releaseFreeMemory()
+                }
+                lastRefusals = refusals
             }
         }
         let summary = Summary(

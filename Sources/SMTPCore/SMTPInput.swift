@@ -65,7 +65,11 @@ public struct SMTPInputBuffer: Sendable {
     /// Moves message data into `reader` (RFC 5321 4.1.1.4, 4.5.2) and returns
     /// its outcome once the terminating `.` line arrived; bytes after it stay
     /// buffered (pipelined commands).
-    public mutating func read(into reader: inout SMTPDataReader) -> SMTPDataReader.Outcome? {
+    ///
+    /// `admit` is asked, with the message's size, before a whole message is put together
+    /// (and so before it takes memory twice, as pieces and as one array); a reply it gives
+    /// refuses the message instead.
+    public mutating func read(into reader: inout SMTPDataReader, admit: (Int) -> SMTPReply? = { _ in nil }) -> SMTPDataReader.Outcome? {
         while start < bytes.count {
             guard let lf = bytes[start...].firstIndex(of: 0x0A) else {
                 // A partial line: keep it unless it is already past any sane length.
@@ -78,7 +82,7 @@ public struct SMTPInputBuffer: Sendable {
             }
             let line = bytes[start..<lf + 1]
             start = lf + 1
-            if let outcome = reader.line(line) { return outcome }
+            if let outcome = reader.line(line, admit: admit) { return outcome }
         }
         return nil
     }
@@ -100,7 +104,13 @@ public struct SMTPDataReader: Sendable {
     public let maxBytes: Int
     /// RFC 5322 2.1.1: at most 998 characters per line, excluding CRLF.
     public let maxLineLength: Int
-    public private(set) var message: [UInt8] = []
+    /// The message so far, in pieces of `chunkSize`: a message that grows does not leave
+    /// freed buffers of half, a quarter, ... its size behind (as one doubling array would),
+    /// and what it holds is what it received. Joined once, at its end.
+    private var chunks: [[UInt8]] = []
+    private var current: [UInt8] = []
+    private var stored = 0
+    static let chunkSize = 64 * 1024
     private var size = 0
     private var midLine = false
     private var currentLineLength = 0
@@ -112,7 +122,7 @@ public struct SMTPDataReader: Sendable {
     public init(maxBytes: Int, maxLineLength: Int = 998) {
         self.maxBytes = maxBytes
         self.maxLineLength = maxLineLength
-        message.reserveCapacity(min(maxBytes, 64 * 1024))
+        current.reserveCapacity(min(maxBytes, Self.chunkSize))
     }
 
     mutating func partial(_ bytes: ArraySlice<UInt8>) {
@@ -124,11 +134,33 @@ public struct SMTPDataReader: Sendable {
 
     private mutating func add(_ bytes: ArraySlice<UInt8>) {
         size += bytes.count
-        if size <= maxBytes && refusal == nil { message.append(contentsOf: bytes) }
+        guard size <= maxBytes && refusal == nil else { return }
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            if current.count == Self.chunkSize {
+                chunks.append(current)
+                current = []
+                current.reserveCapacity(Self.chunkSize)
+            }
+            let n = min(rest.count, Self.chunkSize - current.count)
+            current.append(contentsOf: rest.prefix(n))
+            rest = rest.dropFirst(n)
+            stored += n
+        }
     }
 
     /// The bytes of the message held so far (what a memory budget counts).
-    public var storedBytes: Int { message.capacity }
+    public var storedBytes: Int { chunks.count * Self.chunkSize + current.capacity }
+
+    /// The message as one array (made once, at its end).
+    var message: [UInt8] {
+        if chunks.isEmpty { return current }
+        var whole: [UInt8] = []
+        whole.reserveCapacity(stored)
+        for c in chunks { whole.append(contentsOf: c) }
+        whole.append(contentsOf: current)
+        return whole
+    }
 
     /// The server cannot hold this message now (a memory budget is spent): what
     /// was stored is released, the rest of the data is read and dropped, and the
@@ -136,11 +168,12 @@ public struct SMTPDataReader: Sendable {
     public mutating func stopStoring(_ reply: SMTPReply) {
         guard refusal == nil else { return }
         refusal = reply
-        message = []
+        chunks = []
+        current = []
     }
 
     /// One line including its LF.
-    mutating func line(_ line: ArraySlice<UInt8>) -> Outcome? {
+    mutating func line(_ line: ArraySlice<UInt8>, admit: (Int) -> SMTPReply? = { _ in nil }) -> Outcome? {
         let lf = line.endIndex - 1
         // RFC 5321 2.3.8: lines end in CRLF; a bare LF is how SMTP smuggling works.
         guard line.count >= 2, line[lf - 1] == 0x0D else {
@@ -149,7 +182,7 @@ public struct SMTPDataReader: Sendable {
         var content = line[line.startIndex..<lf - 1]
         if !midLine {
             // RFC 5321 4.1.1.4: a line with only "." ends the data.
-            if content.count == 1 && content.first == 0x2E { return finish() }
+            if content.count == 1 && content.first == 0x2E { return finish(admit: admit) }
             // RFC 5321 4.5.2: a leading dot was doubled by the client.
             if content.first == 0x2E { content = content.dropFirst() }
         }
@@ -162,12 +195,16 @@ public struct SMTPDataReader: Sendable {
         return nil
     }
 
-    private mutating func finish() -> Outcome {
+    private mutating func finish(admit: (Int) -> SMTPReply?) -> Outcome {
         if size > maxBytes {
             // RFC 5321 4.5.3.1.10 / RFC 1870: 552 for a message over the size limit.
             return .rejected(SMTPReply(552, "5.3.4", "message exceeds the size limit of \(maxBytes) octets"))
         }
         if let refusal { return .rejected(refusal) }
+        if let refusal = admit(stored) {
+            stopStoring(refusal)
+            return .rejected(refusal)
+        }
         if bareCR {
             return .rejected(SMTPReply(554, "5.6.0", "bare CR in message data (RFC 5321 2.3.8)"))
         }

@@ -32,6 +32,10 @@ public final class SMTPListener: Sendable {
         public var reservedForAuthenticated: Int
         /// Message bytes in flight across sessions (shared by listeners); nil: unbounded.
         public var budget: SMTPMemoryBudget?
+        /// Budget bytes per message byte while the HISP works on a received message (measured:
+        /// decrypting, verifying and storing a 32 MiB message takes about 8 times its size at
+        /// its peak; docs/benchmarks.md, "Memory under load").
+        public var processingCharge: Int = SMTPListener.defaultProcessingCharge
 
         public init(host: String, port: Int, policy: SMTPServerSession.Policy, commandTimeout: TimeAmount = .minutes(5),
                     dataTimeout: TimeAmount = .minutes(3), minDataRate: Int = 4096, dataGrace: TimeAmount = .seconds(30),
@@ -54,6 +58,8 @@ public final class SMTPListener: Sendable {
             self.budget = budget
         }
     }
+
+    public static let defaultProcessingCharge = 8
 
     let channel: any Channel
     let sessions: SessionRegistry
@@ -187,7 +193,20 @@ public final class SMTPMemoryBudget: Sendable {
     }
     private let state = NIOLockedValueBox(State())
 
-    public init(limit: Int) { self.limit = limit }
+    /// Called after a refused message's memory was dropped (under pressure only), so that
+    /// the process can give the freed memory back to the system at once.
+    let afterRefusal: (@Sendable () -> Void)?
+
+    public init(limit: Int, afterRefusal: (@Sendable () -> Void)? = nil) {
+        self.limit = limit
+        self.afterRefusal = afterRefusal
+    }
+
+    /// Gives back what a refused message held; large amounts also call `afterRefusal`.
+    func releaseRefused(_ bytes: Int) {
+        release(bytes)
+        if bytes >= 1 << 20 { afterRefusal?() }
+    }
 
     /// Takes `bytes` from the budget, or nothing when they do not fit.
     public func reserve(_ bytes: Int) -> Bool {

@@ -142,14 +142,14 @@ final class SMTPServerHandler: ChannelInboundHandler {
                     dataReceived = input.count
                     armTimer(context: context)
                 }
-                let outcome = input.read(into: &current)
+                let outcome = input.read(into: &current) { size in admitProcessing(size) }
                 account(&current)
                 guard let outcome else {
                     reader = current
                     return
                 }
                 reader = nil
-                if case .message = outcome {} else { releaseBudget() }
+                if case .message = outcome {} else { releaseBudget(refused: true) }
                 run(session.dataFinished(outcome), context: context)
                 readyForCommand(context: context)
             case .command:
@@ -183,13 +183,29 @@ final class SMTPServerHandler: ChannelInboundHandler {
             // RFC 5321 4.5.3.1.10 / RFC 3463 4.3.1: insufficient system storage, try again later.
             current.stopStoring(SMTPReply(452, "4.3.1", "insufficient system storage for this message now; try again later"))
             logger.notice("message refused: memory budget spent", metadata: ["limit": .stringConvertible(budget.limit)])
-            releaseBudget()
+            releaseBudget(refused: true)
         }
     }
 
-    private func releaseBudget() {
+    /// At the end of a message's data, before it is put together: while the HISP decrypts,
+    /// verifies, signs or stores it, a message takes several times its size, and that is
+    /// taken from the budget now, or the message is deferred with 452.
+    private func admitProcessing(_ size: Int) -> SMTPReply? {
+        guard let budget = configuration.budget else { return nil }
+        let needed = size * configuration.processingCharge
+        guard needed > reserved else { return nil }
+        guard budget.reserve(needed - reserved) else {
+            logger.notice("message deferred: memory budget spent", metadata: ["limit": .stringConvertible(budget.limit)])
+            // RFC 5321 4.5.3.1.10 / RFC 3463 4.3.1.
+            return SMTPReply(452, "4.3.1", "insufficient system storage for this message now; try again later")
+        }
+        reserved = needed
+        return nil
+    }
+
+    private func releaseBudget(refused: Bool = false) {
         guard reserved > 0 else { return }
-        configuration.budget?.release(reserved)
+        if refused { configuration.budget?.releaseRefused(reserved) } else { configuration.budget?.release(reserved) }
         reserved = 0
     }
 

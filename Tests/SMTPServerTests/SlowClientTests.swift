@@ -134,6 +134,8 @@ struct WaitedTooLong: Error, CustomStringConvertible {
             c.policy.requireTLS = false
             c.policy.maxMessageBytes = 400_000
             c.budget = budget
+            // Received bytes only: the delegate here keeps the message and does no work on it.
+            c.processingCharge = 1
         }
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         let body = String(repeating: String(repeating: "x", count: 76) + "\r\n", count: 3_500)  // ~273 KB
@@ -159,6 +161,19 @@ struct WaitedTooLong: Error, CustomStringConvertible {
         #expect(ok.contains("250 2.0.0 queued"), "\(ok)")
         #expect(t.delegate.received.withLockedValue { $0.count } == 1)
         #expect(budget.inFlight == 0)
+        // A message that fits while received but not while processed is deferred, not half-done.
+        let small = SMTPMemoryBudget(limit: 300_000)
+        let charged = try await TestListener.start(role: .inbound, tls: false) { c in
+            c.policy.requireTLS = false
+            c.budget = small
+            c.processingCharge = 4
+        }
+        defer { Task { await charged.listener.shutdown(grace: .seconds(1)) } }
+        let tenK = String(repeating: String(repeating: "y", count: 98) + "\r\n", count: 1000)
+        let deferred = try await rawSession(port: charged.port, send: [message, "Subject: 100k\r\n\r\n" + tenK + ".\r\nQUIT\r\n"], readFor: 60)
+        #expect(deferred.contains("452 4.3.1"), "\(deferred)")
+        #expect(charged.delegate.received.withLockedValue { $0.isEmpty })
+        #expect(small.inFlight == 0)
         // Ended properly while the budget is held by others: 452, not 250.
         let hogs = (0..<2).map { _ in
             Task { try await rawSession(port: t.port, send: [message, "Subject: big\r\n\r\n" + body], readFor: 600) }
