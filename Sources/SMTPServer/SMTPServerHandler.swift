@@ -248,6 +248,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
         then feed: @escaping (inout SMTPServerSession, T) -> [SMTPServerSession.Action]
     ) {
         context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        // While the HISP works, only the session's (and authentication's) deadline runs.
+        armTimer(context: context)
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context, feed), eventLoop: loop)
         let delegate = self.delegate, info = self.info
@@ -345,7 +347,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             guard !handler.closing else { return }
             handler.logger.info("timeout", metadata: ["deadline": .string(kind.rawValue)])
             if handler.session.mode == .waiting && !handler.handshaking {
-                // Not in the middle of the HISP's work: the session ends with its answer.
+                // The HISP is working for the client: the session ends right after its answer.
                 handler.expired = true
                 return
             }
