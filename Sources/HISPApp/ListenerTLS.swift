@@ -25,6 +25,7 @@ public enum ListenerTLS {
         }
         guard let certPath, let keyPath else { throw ConfigurationError("tls: give both certificate and key, or neither") }
         let (primary, _) = try serverContext(certPath, keyPath, what: "tls")
+        let primaryIsECDSA = try isECDSA(certPath)
         var rsa: NIOSSLContext? = nil
         switch (rsaCertificate, rsaKey) {
         case (nil, nil):
@@ -32,14 +33,21 @@ public enum ListenerTLS {
         case (let c?, let k?):
             let (context, _) = try serverContext(c, k, what: "tls.rsa_certificate")
             guard try !isECDSA(c) else { throw ConfigurationError("tls.rsa_certificate: \(c) is not an RSA certificate") }
-            guard try isECDSA(certPath) else {
+            guard primaryIsECDSA else {
                 throw ConfigurationError("tls.rsa_certificate goes beside an ECDSA certificate; \(certPath) is not one")
             }
             rsa = context
         default:
             throw ConfigurationError("tls: give both rsa_certificate and rsa_key, or neither")
         }
-        return (ServerTLS(primary: primary, rsa: rsa), certPath, selfSigned)
+        // NIST SP 800-52r2 3.3.1: the server's order of TLS 1.2 suites, by one context per suite.
+        var tls12: [(suite: UInt16, ecdsa: Bool, context: NIOSSLContext)] = []
+        for suite in TLSPolicy.tls12Suites {
+            let pair = suite.ecdsa == primaryIsECDSA ? (certPath, keyPath) : suite.ecdsa ? nil : rsaCertificate.flatMap { c in rsaKey.map { (c, $0) } }
+            guard let (c, k) = pair else { continue }
+            tls12.append((suite.code, suite.ecdsa, try serverContext(c, k, what: "tls", suites: suite.name).0))
+        }
+        return (ServerTLS(primary: primary, rsa: rsa, tls12: tls12), certPath, selfSigned)
     }
 
     /// Whether the first certificate of a PEM file has an ECDSA (P-256 or P-384) key.
@@ -51,7 +59,9 @@ public enum ListenerTLS {
         return P256.Signing.PublicKey(certificate.publicKey) != nil || P384.Signing.PublicKey(certificate.publicKey) != nil
     }
 
-    static func serverContext(_ certPath: String, _ keyPath: String, what: String) throws -> (NIOSSLContext, NIOSSLPrivateKey) {
+    static func serverContext(_ certPath: String, _ keyPath: String, what: String, suites: String = TLSPolicy.tls12CipherSuites) throws
+        -> (NIOSSLContext, NIOSSLPrivateKey)
+    {
         let chain: [NIOSSLCertificate]
         let privateKey: NIOSSLPrivateKey
         do {
@@ -64,7 +74,7 @@ public enum ListenerTLS {
         var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         config.minimumTLSVersion = .tlsv12
         // NIST SP 800-52r2 3.3.1: AEAD suites with ECDHE only.
-        config.cipherSuites = TLSPolicy.tls12CipherSuites
+        config.cipherSuites = suites
         return (try NIOSSLContext(configuration: config), privateKey)
     }
 

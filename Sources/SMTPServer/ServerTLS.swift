@@ -1,24 +1,44 @@
+import DirectCore
 import NIOCore
 import NIOSSL
 
 /// The TLS a listener offers: one context, or an ECDSA one with an RSA one
-/// beside it for older partners whose client cannot verify ECDSA. Which one a
-/// client gets is decided from its ClientHello (`ClientHelloSummary`).
+/// beside it for older partners whose client cannot verify ECDSA; with one
+/// context per TLS 1.2 suite, the server's order of suites is kept (NIST SP
+/// 800-52r2 3.3.1), which swift-nio-ssl cannot otherwise enforce. Which
+/// context a client gets is decided from its ClientHello (`ClientHelloSummary`).
 public struct ServerTLS: Sendable {
     public let primary: NIOSSLContext
     /// Served to clients that offer neither an ECDSA suite nor an ECDSA signature algorithm.
     public let rsa: NIOSSLContext?
+    /// For clients that speak TLS 1.2 only: per suite, in the server's order, a context
+    /// offering that suite alone (ECDSA suites with `primary`'s certificate, RSA ones with `rsa`'s).
+    public let tls12: [(suite: UInt16, ecdsa: Bool, context: NIOSSLContext)]
 
-    public init(primary: NIOSSLContext, rsa: NIOSSLContext? = nil) {
+    public init(primary: NIOSSLContext, rsa: NIOSSLContext? = nil, tls12: [(suite: UInt16, ecdsa: Bool, context: NIOSSLContext)] = []) {
         self.primary = primary
         self.rsa = rsa
+        self.tls12 = tls12
     }
 
     /// The handler that starts TLS on a channel: the TLS handler itself, or one that
     /// reads the ClientHello first and then puts the right TLS handler in its place.
     func makeHandler() -> any ChannelHandler {
-        guard let rsa else { return NIOSSLServerHandler(context: primary) }
-        return TLSCertificateSelector(ecdsa: primary, rsa: rsa)
+        guard rsa != nil || !tls12.isEmpty else { return NIOSSLServerHandler(context: primary) }
+        return TLSCertificateSelector(tls: self)
+    }
+
+    /// The context for a client that sent `hello`.
+    func context(for hello: ClientHelloSummary) -> NIOSSLContext {
+        let ecdsa = hello.acceptsECDSA || rsa == nil
+        // TLS 1.3 (which a server that has it always chooses) has its own suites.
+        guard !hello.supportedVersions.contains(0x0304) else { return ecdsa ? primary : rsa ?? primary }
+        // RFC 5246 7.4.1.2: the server picks: our first suite the client offers (an ECDSA one
+        // only when the client can verify ECDSA).
+        if let pick = tls12.first(where: { (!$0.ecdsa || hello.acceptsECDSA) && hello.cipherSuites.contains($0.suite) }) {
+            return pick.context
+        }
+        return ecdsa ? primary : rsa ?? primary
     }
 }
 
@@ -31,7 +51,7 @@ public struct ClientHelloSummary: Sendable, Equatable {
     public var supportedVersions: [UInt16]
 
     /// ECDHE_ECDSA with AES-GCM or ChaCha20-Poly1305 (RFC 5289, RFC 7905).
-    static let ecdsaSuites: Set<UInt16> = [0xC02B, 0xC02C, 0xCCA9]
+    static let ecdsaSuites = Set(TLSPolicy.tls12Suites.filter(\.ecdsa).map(\.code))
     /// ecdsa_secp256r1_sha256 (RFC 8446 4.2.3): what a P-256 certificate signs with.
     static let ecdsaP256SHA256: UInt16 = 0x0403
 
@@ -140,13 +160,11 @@ final class TLSCertificateSelector: ChannelInboundHandler, RemovableChannelHandl
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    let ecdsa: NIOSSLContext
-    let rsa: NIOSSLContext
+    let tls: ServerTLS
     private var buffered: ByteBuffer?
 
-    init(ecdsa: NIOSSLContext, rsa: NIOSSLContext) {
-        self.ecdsa = ecdsa
-        self.rsa = rsa
+    init(tls: ServerTLS) {
+        self.tls = tls
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -158,11 +176,11 @@ final class TLSCertificateSelector: ChannelInboundHandler, RemovableChannelHandl
         case .needMore:
             // A record cannot be longer than this; past it, the TLS handler will refuse it.
             guard bytes.readableBytes >= ClientHelloSummary.maxRecord else { return }
-            choice = ecdsa
+            choice = tls.primary
         case .unreadable:
-            choice = ecdsa
+            choice = tls.primary
         case .hello(let hello):
-            choice = hello.acceptsECDSA ? ecdsa : rsa
+            choice = tls.context(for: hello)
         }
         buffered = nil
         do {

