@@ -51,7 +51,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// RFC 1035: the message parser, the answer-cache key, and the authoritative responder answering it.
     static func dns(_ bytes: [UInt8]) {
         _ = try? DNSMessage(parsing: bytes)
-        // Made per input: a static one is reported by LeakSanitizer, which does not see Swift's globals as roots.
+        // Made per input (a static one was reported by LeakSanitizer, which does not see every Swift global as a root).
         let responder = Self.responder()
         for transport in [AuthoritativeResponder.Transport.udp, .tcp] {
             if let key = QueryKey.read(bytes, transport: transport) { _ = key.key.query() }
