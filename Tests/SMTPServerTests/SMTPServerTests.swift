@@ -172,9 +172,10 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
     }
 
     @Test func thePoolKeepsAConnectionBetweenDeliveriesAndReplacesOneTheServerClosed() async throws {
-        // A server that closes a session after 5 s without a command (long enough for the
-        // steps below that expect both idle connections still open, on a loaded machine).
-        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(5))
+        // A server that closes a session after 15 s without a command (long enough for the
+        // steps below that expect both idle connections still open, and for a TLS handshake,
+        // which has the command deadline, on a machine running the whole suite).
+        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(15))
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         let pool = SMTPConnectionPool(idleTime: .seconds(600))
         let config = try t.clientConfiguration()

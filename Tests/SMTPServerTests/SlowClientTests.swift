@@ -83,11 +83,12 @@ struct WaitedTooLong: Error, CustomStringConvertible {
     @Test func aSessionThatKeepsSendingCommandsEndsAtItsDeadline() async throws {
         let t = try await TestListener.start(role: .inbound, tls: false) { c in
             c.policy.requireTLS = false
-            c.sessionTimeout = .seconds(8)
+            c.sessionTimeout = .seconds(15)
         }
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         // A whole NOOP every 0.5 s: each command is in time, the session as a whole is not.
-        let r = try await trickle(port: t.port, opening: ["EHLO c\r\n"], drip: "NOOP\r\n", every: .milliseconds(80), limit: .seconds(90))
+        let r = try await trickle(port: t.port, opening: ["EHLO c\r\nNOOP\r\n"], drip: "NOOP\r\n", every: .milliseconds(80),
+                                  limit: .seconds(90))
         #expect(r.transcript.contains("250 2.0.0 OK"), "no command was answered before the deadline: \(r.transcript)")
         #expect(r.transcript.contains("421 4.4.2"), "\(r.transcript)")
         let closed = try #require(r.closedAfter, "the session outlived its deadline")
