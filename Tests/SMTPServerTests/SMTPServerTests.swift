@@ -348,7 +348,8 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         let noTLS = try await t.swaks(["--to", "x@peer.test", "--from", "alice@mx.test", "--auth-plaintext"] + auth)
         #expect(noTLS.status != 0)
         #expect(!noTLS.stdoutText.contains("250-AUTH"))
-        let forced = try await rawSession(port: t.port, send: ["EHLO c\r\n", "AUTH PLAIN AGFsaWNlQG14LnRlc3QAeA==\r\n"], readFor: 0.5)
+        // QUIT ends the session once all is answered (a fixed half second was too short with the whole suite running).
+        let forced = try await rawSession(port: t.port, send: ["EHLO c\r\n", "AUTH PLAIN AGFsaWNlQG14LnRlc3QAeA==\r\nQUIT\r\n"], readFor: 120)
         #expect(forced.contains("538 5.7.11"))
         // Bad credentials.
         let bad = try await t.swaks(["--tls", "--to", "x@peer.test", "--from", "alice@mx.test", "--auth", "LOGIN",
@@ -379,7 +380,8 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         let lr = try await t.swaks(["--tls", "--to", "bob@mx.test", "--from", "a@peer.test", "--data", long])
         #expect(lr.stdoutText.contains("554 5.6.0"))
         // Commands swaks will not send.
-        let raw = try await rawSession(port: t.port, send: ["EHLO c\r\nFROB\r\nRCPT TO:<bob@mx.test>\r\nMAIL FROM:a@b\r\nDATA\r\n"], readFor: 0.5)
+        let raw = try await rawSession(port: t.port, send: ["EHLO c\r\nFROB\r\nRCPT TO:<bob@mx.test>\r\nMAIL FROM:a@b\r\nDATA\r\nQUIT\r\n"],
+                                       readFor: 120)
         #expect(raw.contains("500 5.5.2 command not recognized"))
         #expect(raw.contains("503 5.5.1 need MAIL before RCPT"))
         #expect(raw.contains("501 5.1.3"))
@@ -400,7 +402,7 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         async let a = rawSession(port: limited.port, send: [], readFor: 20)
         async let b = rawSession(port: limited.port, send: [], readFor: 20)
         try await waitFor(limited.listener, sessions: 2)
-        let c = try await rawSession(port: limited.port, send: [], readFor: 5)
+        let c = try await rawSession(port: limited.port, send: [], readFor: 60)
         #expect(c.contains("421 4.7.0 too many connections"))
         _ = try await (a, b)
     }
