@@ -11,7 +11,7 @@ public enum HostedZones {
     /// One domain's zone: SOA, NS and MX naming the HISP's host, that host's
     /// addresses when it lies inside the zone (glue), and a CERT record (type
     /// PKIX, RFC 4398 2.1) for the domain-bound certificate at the domain and for
-    /// each address-bound certificate at `local-part.domain` (DIRECT-NOTES 3).
+    /// each address-bound certificate at `local-part.domain` (RFC 4398 3.3, Direct AS 1.2 5.3).
     public static func zone(domain: DomainRecord, addresses: [(address: DirectAddress, certificate: [UInt8])], serial: UInt32) throws -> Zone {
         let origin = try DNSName(domain.name)
         let host = try DNSName(domain.dns.host)

@@ -156,7 +156,7 @@ struct InboundDelegate: SMTPServerDelegate {
     }
 
     /// An MDN or DSN for a message we sent: it moves the queue on, and reaches
-    /// the sender unless it is late or a duplicate (DIRECT-NOTES 4).
+    /// the sender unless it is late or a duplicate (Implementation Guide for Delivery Notification in Direct 1.0).
     func notificationArrived(_ n: InternetMessage.Notification, incoming: SecurityAgent.Incoming, recipients: [DirectAddress],
                              metadata: MessageMetadata) async throws {
         let (originalID, reporter, disposition): (String, String, String)

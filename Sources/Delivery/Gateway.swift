@@ -11,7 +11,7 @@ import X509
 public struct GatewayConfiguration: Sendable {
     /// The name in MDNs (Reporting-UA) and DSNs (Reporting-MTA).
     public var hostname: String
-    /// How long to wait for a processed (or dispatched) MDN before a failure DSN (DIRECT-NOTES 4: 1 hour).
+    /// How long to wait for a processed (or dispatched) MDN before a failure DSN (Implementation Guide for Delivery Notification in Direct 1.0: 1 hour).
     public var notificationTimeout: Duration
     /// How long a message may wait for delivery before it fails.
     public var maxQueueAge: Duration
@@ -63,7 +63,7 @@ public struct GatewayConfiguration: Sendable {
 }
 
 /// The Direct gateway: what the SMTP listeners hand messages to, and the
-/// workers that prepare, send and track them (ARCHITECTURE "How a message flows").
+/// workers that prepare, send and track them (README, "How a message travels").
 public final class DirectGateway: Sendable {
     public let configuration: GatewayConfiguration
     public let store: HISPStore

@@ -33,7 +33,7 @@ public protocol OutboundTransport: Sendable {
 }
 
 /// Finds the certificates a message to `address` may be encrypted to, judged
-/// by the outgoing anchors of `localDomain` (discovery, DIRECT-NOTES 3).
+/// by the outgoing anchors of `localDomain` (discovery, Direct AS 1.2 5.3).
 /// `reason` says where the chosen ones came from, or why none was chosen.
 public protocol RecipientCertificates: Sendable {
     func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String)

@@ -84,7 +84,7 @@ public struct DiscoveryResult: Sendable {
     public let errors: [String]
 }
 
-/// Direct certificate discovery (DIRECT-NOTES 3, the DCDT cases): DNS CERT
+/// Direct certificate discovery (Direct AS 1.2 5.3, RFC 4398; the ONC DCDT cases): DNS CERT
 /// address-bound, DNS CERT domain-bound, LDAP address-bound, LDAP
 /// domain-bound. The first step that returns any certificate decides: its
 /// valid certificates are chosen, and when none is valid, later steps are not

@@ -8,7 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The Direct trust decision (DIRECT-NOTES 2): is this certificate trusted
+/// The Direct trust decision (Direct AS 1.2, trust anchors): is this certificate trusted
 /// for this address, for this purpose, by this local domain in this
 /// direction, now? Path building fetches missing intermediates from AIA
 /// caIssuers URLs, revocation is checked against each certificate's CRL

@@ -7,7 +7,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A trust bundle subscription (DIRECT-NOTES 2): a PKCS#7 certs-only file
+/// A trust bundle subscription (DirectTrust trust bundles): a PKCS#7 certs-only file
 /// of anchors, optionally wrapped in a CMS SignedData whose signer must
 /// chain to a bundle-signing anchor, read from a file or a URL and
 /// refreshed on an interval.

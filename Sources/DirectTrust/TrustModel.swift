@@ -9,7 +9,7 @@ import Foundation
 #endif
 
 /// Which way a message travels relative to the local domain. Anchors are
-/// configured per direction (DIRECT-NOTES 2): an incoming-only anchor must
+/// configured per direction (Direct Applicability Statement 1.2, trust anchors): an incoming-only anchor must
 /// not let us send.
 public enum TrustDirection: String, Sendable, CaseIterable, Hashable {
     case incoming, outgoing
@@ -74,7 +74,7 @@ public enum RevocationUnreachable: String, Sendable, CaseIterable {
 /// The knobs of the Direct trust policy.
 public struct TrustPolicy: Sendable {
     public var algorithms: AlgorithmPolicy
-    /// RFC 5280 6.1 / DIRECT-NOTES 2: leaf + intermediates + anchor.
+    /// RFC 5280 6.1 / Direct AS 1.2: leaf + intermediates + anchor.
     public var maxChainLength: Int
     /// When not empty, the leaf must assert at least one of these policy OIDs
     /// (e.g. DirectTrust's 1.3.6.1.4.1.41179.*).

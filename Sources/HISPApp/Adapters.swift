@@ -20,7 +20,7 @@ import X509
 /// as DirectTrust wants them. `run` rereads them every few seconds, so `hisp
 /// anchor add` and `hisp bundle add` take effect without a restart; bundles are
 /// fetched again on their own interval, keeping the last good set when a fetch
-/// fails (DIRECT-NOTES 2).
+/// fails (Direct AS 1.2, trust anchors).
 final class StoreAnchors: IncomingTrust, Sendable {
     let store: HISPStore
     let fetcher: (any HTTPFetching)?

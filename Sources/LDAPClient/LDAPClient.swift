@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// The LDAP side of certificate discovery (DIRECT-NOTES 3): anonymous bind,
+/// The LDAP side of certificate discovery (Direct AS 1.2 5.3, RFC 4511): anonymous bind,
 /// the root DSE's namingContexts, `(mail=...)` under each, the certificate
 /// attributes. One connection per call, closed with an unbind.
 public struct LDAPDiscoveryClient: DiscoveryLDAP {

@@ -6,7 +6,7 @@ import NIOSSL
 import NIOTLS
 import SMTPCore
 
-/// How the client protects a connection (RFC 3207; DIRECT-NOTES 6: TLS 1.2+).
+/// How the client protects a connection (RFC 3207; NIST SP 800-52r2 3.1: TLS 1.2+).
 public struct SMTPClientTLS: Sendable {
     public enum Verification: String, Sendable, CaseIterable {
         /// The server's certificate must chain to `trustRoots` (or the system's) and name the host.

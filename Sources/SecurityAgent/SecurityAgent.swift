@@ -28,7 +28,7 @@ public struct AgentError: DirectError, Equatable {
     public var peerSafeText: String { description }
 }
 
-/// The Direct security and trust agent (Direct AS 1.2 / DIRECT-NOTES 1, 2):
+/// The Direct security and trust agent (Direct Applicability Statement 1.2):
 /// outgoing, wrap + sign with the sender's key + encrypt to each trusted
 /// recipient certificate; incoming, decrypt with a local key + verify over
 /// the exact bytes + check the signer's trust for the local domain and its

@@ -140,7 +140,7 @@ public enum NotificationMatch: Sendable, Equatable {
     case accepted(sender: String, previous: QueueState, now: QueueState)
     /// The same notice again.
     case duplicate
-    /// After the timeout's failure DSN: swallowed (DIRECT-NOTES 4).
+    /// After the timeout's failure DSN: swallowed (Implementation Guide for Delivery Notification in Direct 1.0).
     case late
     /// No message of ours has this Message-ID for this recipient.
     case unknown

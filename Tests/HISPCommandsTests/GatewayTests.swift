@@ -169,7 +169,7 @@ final class Gateways: @unchecked Sendable {
 
 /// The Direct gateway end to end: separate `hisp serve` processes on their own
 /// loopback addresses, discovering each other's certificates and mail hosts in
-/// each other's DNS servers (DIRECT-NOTES 1, 3, 4, 5). Each test has its own
+/// each other's DNS servers (Direct AS 1.2; delivery notification as the Implementation Guide 1.0 says). Each test has its own
 /// addresses, so they may run side by side.
 @Suite struct GatewayTests {
     static let ack = "dispatched to the recipient's mailbox (final)"
