@@ -113,7 +113,7 @@ extension CertCommand {
 
 struct MessageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "message", abstract: "Messages in mailboxes (stored encrypted).", subcommands: [Import.self, List.self, Show.self, Trace.self])
+        commandName: "message", abstract: "Messages in mailboxes (stored encrypted).", subcommands: [Import.self, List.self, Folders.self, Show.self, Trace.self])
 
     /// Header facts to keep beside the message (RFC 5322 3.6).
     static func metadata(_ bytes: [UInt8], file: String) throws -> MessageMetadata {
@@ -156,16 +156,53 @@ struct MessageCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One line per message: ID, received, state, size, sender, subject.")
+        static let configuration = CommandConfiguration(
+            abstract: "One line per message: ID, received, folder and UID, flags, size, sender, subject.",
+            discussion: "Without --folder, every folder's messages, oldest first; with it, that folder's, newest first, a page at a time.")
+        @Option(help: "The mailbox's Direct address.") var mailbox: String
+        @Option(help: "Only this folder (INBOX, Sent, Drafts, Trash, Archive, or a folder of the user's).") var folder: String?
+        @Option(help: "With --folder: the page to show (1 is the newest).") var page = 1
+        @Option(help: "With --folder: messages per page.") var pageSize = 50
+        @OptionGroup var store: StoreOptions
+
+        func validate() throws {
+            guard page >= 1 else { throw ValidationError("--page starts at 1") }
+            guard (1...StoreLimits.maxPageSize).contains(pageSize) else { throw ValidationError("--page-size is 1 to \(StoreLimits.maxPageSize)") }
+        }
+
+        func run() async throws {
+            let a = try AddressCommand.parse(mailbox)
+            try await store.withStore { s in
+                let f = ISO8601DateFormatter()
+                let messages: [MessageSummary]
+                if let folder {
+                    let (total, listed) = try await s.page(mailbox: a, folder: folder, number: page, size: pageSize)
+                    messages = listed
+                    let pages = max(1, (total + pageSize - 1) / pageSize)
+                    say("\(SafeText.escape(folder)): \(total) message(s), page \(page) of \(pages)")
+                } else {
+                    messages = try await s.messages(mailbox: a)
+                }
+                for m in messages {
+                    let flags = (m.flags.names + m.keywords).joined(separator: " ")
+                    say("\(m.id)  \(f.string(from: m.received))  \(m.folder)/\(m.uid)  [\(flags)]  \(m.size)  \(m.metadata.sender)  \(m.metadata.subject)")
+                }
+            }
+        }
+    }
+
+    struct Folders: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A mailbox's folders: name, special use, messages, unread, UIDVALIDITY, next UID, highest modification sequence.")
         @Option(help: "The mailbox's Direct address.") var mailbox: String
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
             let a = try AddressCommand.parse(mailbox)
             try await store.withStore { s in
-                let f = ISO8601DateFormatter()
-                for m in try await s.messages(mailbox: a) {
-                    say("\(m.id)  \(f.string(from: m.received))  \(m.folder)/\(m.state)  \(m.size)  \(m.metadata.sender)  \(m.metadata.subject)")
+                for f in try await s.folders(mailbox: a) {
+                    say("\(f.name)  \(f.special?.attribute ?? "-")  \(f.messages) message(s)  \(f.unseen) unread  "
+                        + "uidvalidity \(f.uidValidity)  uidnext \(f.uidNext)  modseq \(f.highestModSeq)")
                 }
             }
         }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// One audit event: who did what to which object, and how it ended. Objects
 /// are named by row id or domain, never by address or content (no PHI).
@@ -141,5 +142,83 @@ extension HISPStore {
                                       outcome: try row.text("outcome"), detail: try row.text("detail")))
             }
         }
+    }
+}
+
+/// Read events (`message.read`), written in one transaction at most a
+/// second after the first of them, instead of one synchronous write per read.
+/// A crash loses the events of the last second at most (docs/storage.md);
+/// `HISPStore.close` writes what is waiting.
+final class ReadAudit: Sendable {
+    /// At most this many events wait; more are written at once.
+    static let maxWaiting = 1000
+    static let delay = Duration.seconds(1)
+    private let database: any StoreDatabase
+    private let key: SymmetricKey
+    private let state = Mutex<(events: [(AuditEvent, Date)], timer: Task<Void, Never>?)>(([], nil))
+    /// One writer at a time, so events keep their order in the chain.
+    private let writing = AsyncGate()
+
+    init(database: any StoreDatabase, key: SymmetricKey) {
+        self.database = database
+        self.key = key
+    }
+
+    func record(_ event: AuditEvent, at date: Date) {
+        let (start, full) = state.withLock { s -> (Bool, Bool) in
+            s.events.append((event, date))
+            return (s.timer == nil, s.events.count >= Self.maxWaiting)
+        }
+        if full {
+            Task { await self.flush() }
+        } else if start {
+            let timer = Task {
+                try? await Task.sleep(for: Self.delay)
+                await self.flush()
+            }
+            state.withLock { s in
+                if s.timer == nil && !s.events.isEmpty { s.timer = timer } else { timer.cancel() }
+            }
+        }
+    }
+
+    /// Writes every waiting event in one transaction. A failed write puts them back for the next one.
+    func flush() async {
+        await writing.acquire()
+        let events = state.withLock { s -> [(AuditEvent, Date)] in
+            let e = s.events
+            s.events = []
+            s.timer = nil
+            return e
+        }
+        if !events.isEmpty {
+            let key = self.key
+            do {
+                try await database.transaction(write: true) { tx in
+                    for (event, date) in events { try await AuditLog.append(event, at: date, key: key, in: tx) }
+                }
+            } catch {
+                state.withLock { $0.events.insert(contentsOf: events, at: 0) }
+            }
+        }
+        await writing.release()
+    }
+}
+
+/// One holder at a time, in arrival order.
+actor AsyncGate {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if !busy {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
     }
 }

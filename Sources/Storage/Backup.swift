@@ -184,6 +184,9 @@ extension HISPStore {
                 _ = try rk.open("key_enc", row); n += 3
                 if row.optionalBlob("password_enc") != nil { _ = try rk.open("password_enc", row); n += 1 }
             }
+            for row in try await tx.query("SELECT * FROM folders WHERE special IS NULL", []) {
+                _ = try await self.folderRow(row, in: tx); n += 1
+            }
             var after = ""
             while true {
                 let rows = try await tx.query("SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT 100", .text(after))
@@ -193,6 +196,7 @@ extension HISPStore {
                     let rk = try await self.rowKey(table: "messages", id: id, row: row, in: tx)
                     for c in ["sender_enc", "recipients_enc", "subject_enc", "message_id_enc", "body_enc"] { _ = try rk.open(c, row) }
                     n += 5
+                    if row.optionalBlob("keywords_enc") != nil { _ = try rk.open("keywords_enc", row); n += 1 }
                     after = id
                 }
             }

@@ -241,7 +241,7 @@ extension HISPStore {
         _ outboundID: String, messageID: String, wire: [UInt8]?, refused: [(queueID: String, reason: String)], dsn: LocalDelivery?,
         discovered: [String] = [], now: Date = Date()
     ) async throws {
-        try await database.transaction(write: true) { tx in
+        try await write { tx, touches in
             // The row key only: the body and the wire form are large and not needed here.
             let rows = try await tx.query("SELECT kek_id, dek FROM outbound WHERE id = ?", .text(outboundID))
             guard let row = rows.first else { throw StoreError.notFound("outbound \(outboundID)") }
@@ -264,7 +264,7 @@ extension HISPStore {
                                      .text(Timestamp.text(now)), .text(outboundID))
                 try await tx.execute("UPDATE outbound SET state = 'done' WHERE id = ?", .text(outboundID))
             }
-            if let dsn { try await self.deliverLocally(dsn, messageID: messageID, why: "failure notice", in: tx) }
+            if let dsn { try await self.deliverLocally(dsn, messageID: messageID, why: "failure notice", in: tx, touches: touches) }
         }
     }
 
@@ -330,12 +330,13 @@ extension HISPStore {
     /// in one transaction (one connection's outcomes).
     public func recordDeliveries(_ items: [(entry: QueueEntry, result: DeliveryResult, dsn: LocalDelivery?)], now: Date = Date()) async throws {
         guard !items.isEmpty else { return }
-        try await database.transaction(write: true) { tx in
-            for item in items { try await self.recordDelivery(item.entry, item.result, dsn: item.dsn, now: now, in: tx) }
+        try await write { tx, touches in
+            for item in items { try await self.recordDelivery(item.entry, item.result, dsn: item.dsn, now: now, in: tx, touches: touches) }
         }
     }
 
-    func recordDelivery(_ entry: QueueEntry, _ result: DeliveryResult, dsn: LocalDelivery?, now: Date, in tx: any StoreTransaction) async throws {
+    func recordDelivery(_ entry: QueueEntry, _ result: DeliveryResult, dsn: LocalDelivery?, now: Date, in tx: any StoreTransaction,
+                        touches: MailboxTouches) async throws {
         // Counted from what is stored, not from the caller's copy.
         let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
         guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
@@ -368,7 +369,7 @@ extension HISPStore {
             try await self.setQueueState(entry.id, .failed, error: error, now: now, in: tx)
             try await self.addTrace(entry.messageID, step: "delivery", outcome: "failed", detail: "attempt \(attempts) for \(entry.recipient): \(error)", in: tx)
         }
-        if let dsn { try await self.deliverLocally(dsn, messageID: entry.messageID, why: "failure notice", in: tx) }
+        if let dsn { try await self.deliverLocally(dsn, messageID: entry.messageID, why: "failure notice", in: tx, touches: touches) }
         try await self.finishOutbound(entry.outboundID, in: tx)
     }
 
@@ -380,7 +381,7 @@ extension HISPStore {
     public func applyNotification(
         originalMessageID: String, recipient: String, disposition: String, passOn: LocalDelivery?, now: Date = Date()
     ) async throws -> NotificationMatch {
-        try await database.transaction(write: true) { tx in
+        try await write { tx, touches in
             let rows = try await tx.query(
                 """
                 SELECT q.id, q.state, o.wants_dispatched, o.id AS oid FROM queue q JOIN outbound o ON o.id = q.outbound_id
@@ -402,7 +403,7 @@ extension HISPStore {
                 // Out of order, not a duplicate: the sender still gets it; the state stays final.
                 try await self.addTrace(originalMessageID, step: "notification", outcome: "ok",
                                         detail: "processed from \(recipient) (after the dispatched one)", in: tx)
-                if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "processed notification", in: tx) }
+                if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "processed notification", in: tx, touches: touches) }
                 return .accepted(sender: try await self.outboundSender(try row.text("oid"), in: tx), previous: state, now: state)
             }
             guard let next else {
@@ -420,7 +421,7 @@ extension HISPStore {
                 try await tx.execute("UPDATE queue SET state = ?, updated = ? WHERE id = ?", .text(next.rawValue), .text(Timestamp.text(now)), .text(qid))
             }
             try await self.addTrace(originalMessageID, step: "notification", outcome: "ok", detail: "\(disposition) from \(recipient)", in: tx)
-            if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "\(disposition) notification", in: tx) }
+            if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "\(disposition) notification", in: tx, touches: touches) }
             try await self.finishOutbound(try row.text("oid"), in: tx)
             let sender = try await self.outboundSender(try row.text("oid"), in: tx)
             return .accepted(sender: sender, previous: state, now: next)
@@ -433,7 +434,7 @@ extension HISPStore {
             "WHERE q.state IN ('sent', 'processed') AND q.deadline IS NOT NULL AND q.deadline <= ? ORDER BY q.deadline LIMIT 100",
             [.text(Timestamp.text(now))])
         guard !due.isEmpty else { return [] }
-        return try await database.transaction(write: true) { tx in
+        return try await write { tx, touches in
             var expired: [QueueEntry] = []
             for e in due {
                 let rows = try await tx.query("SELECT state FROM queue WHERE id = ?", .text(e.id))
@@ -441,7 +442,7 @@ extension HISPStore {
                 let missing = e.state == .sent ? "processed" : "dispatched"
                 try await self.setQueueState(e.id, .timedout, error: "no \(missing) MDN by \(e.deadline.map(Timestamp.text) ?? "the deadline")", now: now, in: tx)
                 try await self.addTrace(e.messageID, step: "notification", outcome: "timeout", detail: "no \(missing) MDN from \(e.recipient)", in: tx)
-                if let d = dsn(e) { try await self.deliverLocally(d, messageID: e.messageID, why: "timeout notice", in: tx) }
+                if let d = dsn(e) { try await self.deliverLocally(d, messageID: e.messageID, why: "timeout notice", in: tx, touches: touches) }
                 try await self.finishOutbound(e.outboundID, in: tx)
                 expired.append(e)
             }
@@ -455,13 +456,13 @@ extension HISPStore {
     /// calls for, in one transaction. Returns nil (and stores nothing) when the
     /// mailbox already holds this Message-ID: a redelivery.
     public func storeIncoming(_ delivery: LocalDelivery, replies: [OutboundDraft], now: Date = Date()) async throws -> String? {
-        try await database.transaction(write: true) { tx in
+        try await write { tx, touches in
             if try await self.hasMessage(mailbox: delivery.mailbox, messageID: delivery.metadata.messageID, in: tx) {
                 try await self.addTrace(delivery.metadata.messageID, step: "inbound", outcome: "duplicate",
                                         detail: "\(delivery.mailbox) already has it; not stored again", in: tx)
                 return nil
             }
-            let id = try await self.insertMessage(mailbox: delivery.mailbox, bytes: delivery.bytes, metadata: delivery.metadata, received: now, in: tx)
+            let id = try await self.insertMessage(mailbox: delivery.mailbox, bytes: delivery.bytes, metadata: delivery.metadata, received: now, in: tx, touches: touches)
             try await self.addTrace(delivery.metadata.messageID, step: "inbound", outcome: "ok",
                                     detail: "stored in \(delivery.mailbox) as message \(id)", in: tx)
             for reply in replies { _ = try await self.enqueue(reply, trace: "notification for \(delivery.metadata.messageID)", in: tx, now: now) }
@@ -517,8 +518,8 @@ extension HISPStore {
         try await addTrace(messageID, step: "security", outcome: "ok", detail: "signed and encrypted (\(bytes) bytes)", in: tx)
     }
 
-    func deliverLocally(_ d: LocalDelivery, messageID: String, why: String, in tx: any StoreTransaction) async throws {
-        let id = try await insertMessage(mailbox: d.mailbox, bytes: d.bytes, metadata: d.metadata, in: tx)
+    func deliverLocally(_ d: LocalDelivery, messageID: String, why: String, in tx: any StoreTransaction, touches: MailboxTouches) async throws {
+        let id = try await insertMessage(mailbox: d.mailbox, bytes: d.bytes, metadata: d.metadata, in: tx, touches: touches)
         try await addTrace(messageID, step: "notice", outcome: "ok", detail: "\(why) stored in \(d.mailbox) as message \(id)", in: tx)
     }
 

@@ -18,6 +18,10 @@ public final class HISPStore: Sendable {
     let auditKey: SymmetricKey
     /// Who is acting, for audit events (`cli:alice`, `smtp`).
     public let actor: String
+    /// Who waits on a mailbox hears of its changes here (one per open store).
+    public let signals = MailboxSignals()
+    /// Read events waiting for their group commit.
+    let reads: ReadAudit
 
     init(database: any StoreDatabase, keys: KeyCache, index: BlindIndex, auditKey: SymmetricKey, actor: String) {
         self.database = database
@@ -25,6 +29,7 @@ public final class HISPStore: Sendable {
         self.index = index
         self.auditKey = auditKey
         self.actor = actor
+        self.reads = ReadAudit(database: database, key: auditKey)
     }
 
     /// Initialises an empty database: schema, master key parameters, the first
@@ -87,7 +92,14 @@ public final class HISPStore: Sendable {
         return HISPStore(database: database, keys: cache, index: BlindIndex(key: indexKey), auditKey: auditKey, actor: actor)
     }
 
-    public func close() async throws { try await database.close() }
+    /// Writes the read events still waiting, then closes the database.
+    public func close() async throws {
+        await reads.flush()
+        try await database.close()
+    }
+
+    /// Writes the read events waiting now (`close` does it too).
+    public func flushReadEvents() async { await reads.flush() }
 
     /// Brings an older store's schema up to date, every version's statements in one transaction.
     static func migrate(_ database: any StoreDatabase) async throws {
@@ -153,7 +165,7 @@ public final class HISPStore: Sendable {
     public func counts() async throws -> [(table: String, rows: Int)] {
         try await database.transaction(write: false) { tx in
             var out: [(String, Int)] = []
-            for table in ["domains", "addresses", "anchors", "bundles", "messages", "outbound", "queue", "trace", "audit"] {
+            for table in ["domains", "addresses", "anchors", "bundles", "folders", "messages", "outbound", "queue", "trace", "audit"] {
                 let rows = try await tx.query("SELECT COUNT(*) AS n FROM \(table)")
                 out.append((table, Int(try rows.first?.integer("n") ?? 0)))
             }

@@ -89,8 +89,15 @@ public struct MessageMetadata: Sendable, Equatable {
 public struct MessageSummary: Sendable {
     public let id: String
     public let mailbox: DirectAddress
+    /// The folder's name (`INBOX`, `Sent`, a user folder).
     public let folder: String
-    public let state: String
+    /// Its UID in the folder (RFC 9051 2.3.1.1).
+    public let uid: UInt32
+    public let flags: MessageFlags
+    public let keywords: [String]
+    /// RFC 7162: the sequence of its last change.
+    public let modSeq: UInt64
+    /// When it was stored (the IMAP internal date).
     public let received: Date
     public let size: Int
     public let metadata: MessageMetadata

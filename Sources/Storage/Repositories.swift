@@ -10,6 +10,13 @@ public enum StoreLimits {
     public static let maxPrivateKeyBytes = 16 * 1024
     public static let maxRecipients = 1000
     public static let maxHeaderFieldBytes = 16 * 1024
+    /// Ranges in one UID set (an IMAP client's `1:4,7,9:12`).
+    public static let maxUIDRanges = 1000
+    /// Keywords on one message, and the bytes of each (RFC 9051 2.3.2: an atom).
+    public static let maxKeywords = 64
+    public static let maxKeywordBytes = 128
+    /// Messages in one page of a listing.
+    public static let maxPageSize = 500
 }
 
 // MARK: domains
@@ -152,6 +159,7 @@ extension HISPStore {
                 try rk.seal("address_enc", text: address.description), try rk.seal("cert_enc", certificate),
                 try rk.seal("key_enc", privateKey), try passwordHash.map { try rk.seal("password_enc", text: $0) } ?? .null)
             try await self.audit("address.add", "address \(id)", detail: "domain \(address.domain)", in: tx)
+            try await self.createSpecialFolders(mailboxID: id, now: now, in: tx)
             try await self.bumpZoneSerial(in: tx)
             return domain.id
         }
@@ -248,6 +256,8 @@ extension HISPStore {
                 throw StoreError.conflict("mailbox \(address) holds \(count) message(s); back up, then give --delete-messages to remove them too")
             }
             try await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", .text(record.id))
+            try await tx.execute("DELETE FROM expunged WHERE folder_id IN (SELECT id FROM folders WHERE mailbox_id = ?)", .text(record.id))
+            try await tx.execute("DELETE FROM folders WHERE mailbox_id = ?", .text(record.id))
             try await tx.execute("DELETE FROM addresses WHERE id = ?", .text(record.id))
             try await self.audit("address.remove", "address \(record.id)", detail: "messages deleted: \(count)", in: tx)
             try await self.bumpZoneSerial(in: tx)

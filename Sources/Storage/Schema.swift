@@ -3,7 +3,7 @@
 /// columns named `*_index` hold blind indexes. What stays in clear: ids,
 /// times, states, sizes, domain names, and public CA certificates.
 enum Schema {
-    static let version = 4
+    static let version = 5
 
     /// Statements that bring a store of version `key - 1` to version `key`.
     static let migrations: [Int: [String]] = [
@@ -30,6 +30,103 @@ enum Schema {
             "ALTER TABLE trace_v4 RENAME TO trace",
             traceIndex,
         ],
+        // Version 5 gives mailboxes folders, UIDs, flags and modification sequences
+        // (RFC 9051 2.3.1.1, RFC 7162). Every mailbox gets its five special folders;
+        // what was stored before lands in INBOX, unread, with UIDs in the order it
+        // was received. Message rows keep their ids, data keys and ciphertexts.
+        5: [
+            foldersTable,
+            expungedTable,
+        ] + SpecialFolder.allCases.map { f in
+            """
+            INSERT INTO folders (id, mailbox_id, special, uidvalidity, uidnext, highest_modseq, subscribed, created)
+            SELECT lower(hex(randomblob(16))), id, '\(f.rawValue)', CAST(strftime('%s', 'now') AS INTEGER), 1, 1, 1,
+                strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM addresses
+            """
+        } + [
+            messagesTable.replacingOccurrences(of: "CREATE TABLE messages (", with: "CREATE TABLE messages_v5 ("),
+            """
+            INSERT INTO messages_v5 (id, mailbox_id, folder_id, uid, flags, modseq, received, size, kek_id, dek, message_id_index,
+                sender_index, sender_enc, recipients_enc, subject_enc, message_id_enc, body_enc)
+            SELECT m.id, m.mailbox_id, f.id, ROW_NUMBER() OVER (PARTITION BY m.mailbox_id ORDER BY m.received, m.id), 0, 1, m.received,
+                m.size, m.kek_id, m.dek, m.message_id_index, m.sender_index, m.sender_enc, m.recipients_enc, m.subject_enc,
+                m.message_id_enc, m.body_enc
+            FROM messages m JOIN folders f ON f.mailbox_id = m.mailbox_id AND f.special = 'inbox'
+            """,
+            "DROP TABLE messages",
+            "ALTER TABLE messages_v5 RENAME TO messages",
+            "UPDATE folders SET uidnext = 1 + (SELECT COUNT(*) FROM messages WHERE messages.folder_id = folders.id)",
+        ] + messageIndexes,
+    ]
+
+    /// The folders of each mailbox. The five special ones (RFC 6154) are named by
+    /// `special` and have no sealed name; a user folder's name is sealed (it may
+    /// name a patient) and found by its blind index, under the folder row's own
+    /// data key (`kek_id`, `dek`, set only for user folders).
+    /// Per folder: UIDVALIDITY, the next UID and the highest modification
+    /// sequence (RFC 9051 2.3.1.1, RFC 7162 3.1.1). Migration 5 builds the
+    /// table from this text: a later change here must first copy today's text
+    /// into that migration, which is history.
+    static let foldersTable = """
+        CREATE TABLE folders (
+            id TEXT PRIMARY KEY,
+            mailbox_id TEXT NOT NULL REFERENCES addresses(id),
+            special TEXT CHECK (special IN ('inbox', 'sent', 'drafts', 'trash', 'archive')),
+            name_index BLOB,
+            uidvalidity INTEGER NOT NULL,
+            uidnext INTEGER NOT NULL,
+            highest_modseq INTEGER NOT NULL,
+            subscribed INTEGER NOT NULL DEFAULT 1,
+            created TEXT NOT NULL,
+            kek_id INTEGER,
+            dek BLOB,
+            name_enc BLOB,
+            UNIQUE (mailbox_id, special),
+            UNIQUE (mailbox_id, name_index),
+            CHECK ((special IS NULL) = (name_index IS NOT NULL AND name_enc IS NOT NULL AND dek IS NOT NULL)))
+        """
+
+    /// The UIDs expunged from a folder and the modification sequence of each
+    /// expunge, so that "what changed since N" can name them (RFC 7162 3.2.5.2).
+    static let expungedTable = """
+        CREATE TABLE expunged (
+            folder_id TEXT NOT NULL REFERENCES folders(id),
+            uid INTEGER NOT NULL,
+            modseq INTEGER NOT NULL,
+            PRIMARY KEY (folder_id, uid))
+        """
+
+    /// Messages in mailbox folders; every PHI-bearing field sealed under the
+    /// message's data key. `flags` holds the system flags as bits (`MessageFlags`);
+    /// keywords are sealed. Migration 5 builds the table from this text.
+    static let messagesTable = """
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            mailbox_id TEXT NOT NULL REFERENCES addresses(id),
+            folder_id TEXT NOT NULL REFERENCES folders(id),
+            uid INTEGER NOT NULL,
+            flags INTEGER NOT NULL DEFAULT 0,
+            modseq INTEGER NOT NULL,
+            received TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            kek_id INTEGER NOT NULL,
+            dek BLOB NOT NULL,
+            message_id_index BLOB,
+            sender_index BLOB,
+            sender_enc BLOB NOT NULL,
+            recipients_enc BLOB NOT NULL,
+            subject_enc BLOB NOT NULL,
+            message_id_enc BLOB NOT NULL,
+            body_enc BLOB NOT NULL,
+            keywords_enc BLOB,
+            UNIQUE (folder_id, uid))
+        """
+
+    static let messageIndexes = [
+        "CREATE INDEX messages_mailbox ON messages (mailbox_id, received)",
+        "CREATE INDEX messages_message_id ON messages (message_id_index)",
+        "CREATE INDEX messages_modseq ON messages (folder_id, modseq)",
+        "CREATE INDEX folders_mailbox ON folders (mailbox_id)",
     ]
 
     /// The large parts of an outbound message, each in a row of its own, so that
@@ -201,28 +298,10 @@ enum Schema {
             created TEXT NOT NULL,
             UNIQUE (domain, source))
         """,
-        // Messages in mailboxes; every PHI-bearing field sealed under the message's data key.
-        """
-        CREATE TABLE messages (
-            id TEXT PRIMARY KEY,
-            mailbox_id TEXT NOT NULL REFERENCES addresses(id),
-            folder TEXT NOT NULL,
-            state TEXT NOT NULL,
-            received TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            kek_id INTEGER NOT NULL,
-            dek BLOB NOT NULL,
-            message_id_index BLOB,
-            sender_index BLOB,
-            sender_enc BLOB NOT NULL,
-            recipients_enc BLOB NOT NULL,
-            subject_enc BLOB NOT NULL,
-            message_id_enc BLOB NOT NULL,
-            body_enc BLOB NOT NULL)
-        """,
-        "CREATE INDEX messages_mailbox ON messages (mailbox_id, received)",
-        "CREATE INDEX messages_message_id ON messages (message_id_index)",
-    ] + gatewayTables + [
+        foldersTable,
+        expungedTable,
+        messagesTable,
+    ] + messageIndexes + gatewayTables + [
         // The audit trail: each event's MAC covers the previous event's MAC.
         """
         CREATE TABLE audit (
@@ -238,5 +317,5 @@ enum Schema {
     ]
 
     /// Tables whose rows carry a wrapped data key (`kek_id`, `dek`), for rotation.
-    static let keyedTables = ["domains", "addresses", "messages", "outbound", "queue", "trace"]
+    static let keyedTables = ["domains", "addresses", "folders", "messages", "outbound", "queue", "trace"]
 }

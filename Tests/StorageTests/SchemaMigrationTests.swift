@@ -23,6 +23,73 @@ import Testing
         }
     }
 
+    /// The messages table as versions 1 to 4 made it (a flat list with free-text folder and state), from today's rows.
+    static let version4Messages = [
+        """
+        CREATE TABLE messages_v4 (id TEXT PRIMARY KEY, mailbox_id TEXT NOT NULL REFERENCES addresses(id), folder TEXT NOT NULL,
+            state TEXT NOT NULL, received TEXT NOT NULL, size INTEGER NOT NULL, kek_id INTEGER NOT NULL, dek BLOB NOT NULL,
+            message_id_index BLOB, sender_index BLOB, sender_enc BLOB NOT NULL, recipients_enc BLOB NOT NULL, subject_enc BLOB NOT NULL,
+            message_id_enc BLOB NOT NULL, body_enc BLOB NOT NULL)
+        """,
+        """
+        INSERT INTO messages_v4 SELECT id, mailbox_id, 'inbox', 'new', received, size, kek_id, dek, message_id_index, sender_index,
+            sender_enc, recipients_enc, subject_enc, message_id_enc, body_enc FROM messages
+        """,
+        "DROP TABLE messages",
+        "DROP TABLE expunged",
+        "DROP TABLE folders",
+        "ALTER TABLE messages_v4 RENAME TO messages",
+        "CREATE INDEX messages_mailbox ON messages (mailbox_id, received)",
+        "CREATE INDEX messages_message_id ON messages (message_id_index)",
+        "DELETE FROM meta WHERE name = 'uidvalidity_last'",
+    ]
+
+    @Test func version4MailboxesGetFoldersAndUIDsInTheOrderReceivedAndStayReadable() async throws {
+        let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: path, create: true), material: key, actor: "test")
+        _ = try await store.addDomain("a.example", caCertificate: [1], caPrivateKey: [2], certificate: [3], privateKey: [4],
+                                      dns: DomainDNS(host: "hisp.a.example"))
+        let alice = DirectAddress("alice@a.example")!, bob = DirectAddress("bob@a.example")!
+        for a in [alice, bob] { _ = try await store.addAddress(a, certificate: [5], privateKey: [6], passwordHash: nil) }
+        var bodies: [String: [UInt8]] = [:]
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        // Stored out of order: UIDs follow the time received, not the order written.
+        for (n, offset) in [3, 1, 2].enumerated() {
+            let body = Array("Subject: \(n)\r\n\r\nbody \(n)\r\n".utf8)
+            let id = try await store.addMessage(mailbox: alice, bytes: body, metadata: MessageMetadata(sender: "x@b.example", recipients: [], subject: "\(offset)", messageID: "<\(n)@b>"),
+                                                received: start.addingTimeInterval(Double(offset)))
+            bodies[id] = body
+        }
+        try await store.close()
+        let database = try await SQLiteDatabase.open(path: path, create: false)
+        try await database.transaction(write: true) { tx in
+            for statement in Self.version4Messages + ["UPDATE meta SET value = '4' WHERE name = 'schema'"] { try await tx.execute(statement, []) }
+        }
+        try await database.close()
+
+        let migrated = try await HISPStore.open(database: try await SQLiteDatabase.open(path: path, create: false), material: key, actor: "test")
+        let folders = try await migrated.folders(mailbox: alice)
+        #expect(folders.map(\.name) == ["INBOX", "Sent", "Drafts", "Trash", "Archive"])
+        #expect(folders.map(\.messages) == [3, 0, 0, 0, 0])
+        #expect(folders.first?.uidNext == 4)
+        #expect(folders.first?.unseen == 3)
+        #expect(try await migrated.folders(mailbox: bob).map(\.messages) == [0, 0, 0, 0, 0])
+        let inbox = try await migrated.messages(mailbox: alice, folder: "INBOX", uids: [1...UInt32.max])
+        #expect(inbox.map(\.uid) == [1, 2, 3])
+        #expect(inbox.map(\.metadata.subject) == ["1", "2", "3"])
+        for (id, body) in bodies { #expect(try await migrated.message(id).1 == body) }
+        #expect(try await migrated.verifyCiphertexts() > 0)
+        // New mail continues the UIDs; a restart keeps them.
+        _ = try await migrated.addMessage(mailbox: alice, bytes: Array("Subject: new\r\n\r\nx\r\n".utf8),
+                                          metadata: MessageMetadata(sender: "x@b.example", recipients: [], subject: "new", messageID: "<new@b>"))
+        try await migrated.close()
+        let reopened = try await HISPStore.open(database: try await SQLiteDatabase.open(path: path, create: false), material: key, actor: "test")
+        let after = try await reopened.messages(mailbox: alice, folder: "inbox", uids: [1...UInt32.max])
+        #expect(after.map(\.uid) == [1, 2, 3, 4])
+        #expect(try await reopened.folderStatus(mailbox: alice, folder: "INBOX").uidValidity == folders.first?.uidValidity)
+        #expect(try await reopened.verifyAudit().failure == nil)
+        try await reopened.close()
+    }
+
     @Test func version2OutboundMessagesMoveOutOfTheOutboundRowAndStayReadable() async throws {
         let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: path, create: true), material: key, actor: "test")
         let waiting = Array("Subject: waiting\r\n\r\nnot yet signed\r\n".utf8)
@@ -44,8 +111,7 @@ import Testing
                 "UPDATE outbound SET body_enc = (SELECT data FROM outbound_blobs WHERE outbound_id = outbound.id AND part = 'body_enc')",
                 "UPDATE outbound SET wire_enc = (SELECT data FROM outbound_blobs WHERE outbound_id = outbound.id AND part = 'wire_enc')",
                 "DROP TABLE outbound_blobs",
-                "UPDATE meta SET value = '2' WHERE name = 'schema'",
-            ] { try await tx.execute(statement, []) }
+            ] + Self.version4Messages + ["UPDATE meta SET value = '2' WHERE name = 'schema'"] { try await tx.execute(statement, []) }
         }
         #expect(try await columns("outbound", database).contains("body_enc"))
         try await database.close()
@@ -85,8 +151,7 @@ import Testing
                 "DROP TABLE trace",
                 "ALTER TABLE trace_v3 RENAME TO trace",
                 "CREATE INDEX trace_message ON trace (message_id_index, at)",
-                "UPDATE meta SET value = '3' WHERE name = 'schema'",
-            ] { try await tx.execute(statement, []) }
+            ] + Self.version4Messages + ["UPDATE meta SET value = '3' WHERE name = 'schema'"] { try await tx.execute(statement, []) }
         }
         try await database.close()
 
