@@ -107,15 +107,13 @@ struct InboundDelegate: SMTPServerDelegate {
             let trust = gateway.incomingTrust
             incoming = try await gateway.agent.processIncoming(message, recipients: recipients, trust: { await trust.trust(localDomain: $0) })
         } catch {
-            let (check, detail) = (error as? AgentError).map { ($0.check, $0.detail) } ?? ("processing", "\(error)")
-            gateway.logger.notice("inbound message refused", metadata: ["check": .string(check), "session": .string(session.id)])
+            let refusal = (error as? AgentError)?.refusal ?? Refusal.security(.format, "\(error)")
+            gateway.logger.notice("inbound message refused", metadata: ["check": .string(refusal.check.rawValue), "session": .string(session.id)])
             try? await gateway.store.recordEvent("message.refused", object: "inbound", outcome: "failed",
-                                                 detail: "session \(session.id) from \(session.remoteAddress): \(check) failed")
-            try? await gateway.store.addTrace(outerID, step: "inbound", outcome: "refused", detail: "\(check) failed: \(detail)")
+                                                 detail: "session \(session.id) from \(session.remoteAddress): \(refusal.check.rawValue) failed")
+            try? await gateway.store.addTrace(outerID, step: "inbound", outcome: "refused", detail: refusal.description)
             // RFC 3463 5.7.x: a security or policy refusal, naming the check.
-            let code = check == "format" ? SMTPReply(554, "5.6.0", "\(check) failed: \(String(detail.prefix(300)))")
-                : SMTPReply(554, check == "trust" ? "5.7.1" : "5.7.5", "\(check) failed: \(String(detail.prefix(300)))")
-            return code
+            return SMTPReply(refusal.code, refusal.enhanced, refusal.description)
         }
         let metadata = MessageMetadata(
             sender: incoming.sender.description,
@@ -159,21 +157,23 @@ struct InboundDelegate: SMTPServerDelegate {
     /// the sender unless it is late or a duplicate (Implementation Guide for Delivery Notification in Direct 1.0).
     func notificationArrived(_ n: InternetMessage.Notification, incoming: SecurityAgent.Incoming, recipients: [DirectAddress],
                              metadata: MessageMetadata) async throws {
-        let (originalID, reporter, disposition): (String, String, String)
+        let (originalID, reporter, notice): (String, String, ReceivedNotice)
         switch n {
         case .mdn(let m):
             originalID = m.originalMessageID
             reporter = m.finalRecipient.isEmpty ? incoming.sender.description : m.finalRecipient
-            disposition = m.disposition.rawValue
+            notice = .mdn(m.disposition)
         case .dsn(let d):
             originalID = d.originalMessageID ?? ""
             reporter = d.recipients.first?.finalRecipient ?? incoming.sender.description
-            disposition = d.recipients.contains { $0.action == "failed" } ? "failed" : "delivered"
+            notice = d.recipients.contains { $0.action == "failed" } ? .dsnFailed : .dsnDelivered
         }
         for r in recipients {
             let match = try await gateway.store.applyNotification(
-                originalMessageID: originalID, recipient: reporter, disposition: disposition,
-                passOn: LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata))
+                originalMessageID: originalID, recipient: reporter, label: notice.label,
+                passOn: LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata)) { state, wantsDispatched in
+                NotificationPolicy.effect(of: notice, state: state, wantsDispatched: wantsDispatched)
+            }
             if match == .unknown {
                 // Not one of ours (or already forgotten): the user still sees it.
                 _ = try await gateway.store.storeIncoming(LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata), replies: [])

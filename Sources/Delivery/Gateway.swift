@@ -391,7 +391,7 @@ public final class DirectGateway: Sendable {
                 messages.append(OutboundMessage(from: first.sender, recipients: group.map(\.recipient), message: wire))
                 groups.append(group)
             case .failure(let error):
-                for e in group { records.append(record(e, .failed(error: "the prepared message is unreadable: \(error)"))) }
+                for e in group { records.append(record(e, .failed(Refusal(.storage, code: 554, enhanced: "5.3.0", "the prepared message is unreadable: \(error)")))) }
             }
         }
         if !messages.isEmpty {
@@ -400,7 +400,7 @@ public final class DirectGateway: Sendable {
             let sentAt = max(now, Date())
             for (i, group) in groups.enumerated() {
                 let outcomes = i < results.count ? results[i] : [:]
-                for e in group { records.append(record(e, result(outcomes[e.recipient] ?? .transient("no outcome reported"), for: e, now: sentAt))) }
+                for e in group { records.append(record(e, result(outcomes[e.recipient] ?? .transient(Refusal(.delivery, code: 451, enhanced: "4.4.0", "no outcome reported")), for: e, now: sentAt))) }
             }
         }
         // One transaction for the whole connection's outcomes.
@@ -413,23 +413,25 @@ public final class DirectGateway: Sendable {
         switch outcome {
         case .accepted:
             return .sent(deadline: e.kind == .message ? now.addingTimeInterval(configuration.notificationTimeout.seconds) : nil)
-        case .permanent(let why):
-            return .failed(error: why)
-        case .transient(let why):
+        case .permanent(let refusal):
+            return .failed(refusal)
+        case .transient(let refusal):
             let age = now.timeIntervalSince(e.created)
-            if age >= configuration.maxQueueAge.seconds { return .failed(error: "gave up after \(Int(age)) s: \(why)") }
+            if age >= configuration.maxQueueAge.seconds {
+                // RFC 3463 4.4.7: the message expired in the queue.
+                return .failed(Refusal(refusal.check, code: 554, enhanced: "5.4.7", "gave up after \(Int(age)) s: \(refusal.text)"))
+            }
             let step = configuration.retrySchedule.isEmpty ? .seconds(60)
                 : configuration.retrySchedule[min(e.attempts, configuration.retrySchedule.count - 1)]
-            return .retry(at: now.addingTimeInterval(step.seconds), error: why)
+            return .retry(at: now.addingTimeInterval(step.seconds), refusal)
         }
     }
 
     /// The result with the sender's failure DSN when it failed (RFC 3464; never for a notification).
     func record(_ e: QueueEntry, _ result: DeliveryResult) -> (entry: QueueEntry, result: DeliveryResult, dsn: LocalDelivery?) {
         var dsn: LocalDelivery? = nil
-        if case .failed(let why) = result, e.kind == .message, let sender = DirectAddress(e.sender) {
-            let status = why.range(of: #"\b5\.\d{1,3}\.\d{1,3}\b"#, options: .regularExpression).map { String(why[$0]) } ?? "5.0.0"
-            dsn = notices.dsn(to: sender, messageID: e.messageID, failures: [(e.recipient, status, why)], originalHeaders: nil)
+        if case .failed(let refusal) = result, e.kind == .message, let sender = DirectAddress(e.sender) {
+            dsn = notices.dsn(to: sender, messageID: e.messageID, failures: [(e.recipient, refusal.enhanced, refusal.description)], originalHeaders: nil)
         }
         return (e, result, dsn)
     }

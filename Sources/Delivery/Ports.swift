@@ -6,9 +6,9 @@ import X509
 public enum RecipientOutcome: Sendable, Equatable {
     case accepted
     /// Try again later (4xx, a connection failure).
-    case transient(String)
+    case transient(Refusal)
     /// Do not try again (5xx).
-    case permanent(String)
+    case permanent(Refusal)
 }
 
 /// One prepared message for one destination domain.

@@ -178,6 +178,11 @@ struct DiscoveredCertificates: RecipientCertificates {
     }
 }
 
+/// RFC 7505: the domain publishes a null MX; it accepts no mail.
+struct NullMX: Error {
+    let domain: String
+}
+
 /// How to reach one destination domain.
 struct RouteTarget: Sendable {
     var hosts: [(name: String, address: String)]
@@ -218,7 +223,7 @@ struct SMTPTransport: OutboundTransport {
         // RFC 5321 5.1: no MX, the domain itself is the host ("implicit MX").
         if exchanges.isEmpty { exchanges = [(0, domain)] }
         // RFC 7505: a null MX means the domain accepts no mail.
-        if exchanges.count == 1 && (exchanges[0].1 == "." || exchanges[0].1.isEmpty) { throw SMTPClientError.protocolViolation("\(domain) accepts no mail (null MX)") }
+        if exchanges.count == 1 && (exchanges[0].1 == "." || exchanges[0].1.isEmpty) { throw NullMX(domain: domain) }
         var hosts: [(String, String)] = []
         for (_, host) in exchanges.sorted(by: { $0.0 < $1.0 }).prefix(5) {
             let h = host.hasSuffix(".") ? String(host.dropLast()) : host
@@ -236,7 +241,11 @@ struct SMTPTransport: OutboundTransport {
         do {
             target = try await self.target(domain)
         } catch {
-            return all(.transient("finding the mail host of \(domain): \(error)"))
+            // A null MX (RFC 7505) is permanent: the domain accepts no mail.
+            if let null = error as? NullMX {
+                return all(.permanent(Refusal(.delivery, code: 556, enhanced: "5.1.10", "\(null.domain) accepts no mail (null MX, RFC 7505)")))
+            }
+            return all(.transient(Refusal(.delivery, code: 451, enhanced: "4.4.3", "finding the mail host of \(domain): \(error)")))
         }
         var lastError = "no host tried"
         var out: [[String: RecipientOutcome]] = []
@@ -255,13 +264,13 @@ struct SMTPTransport: OutboundTransport {
                                 let result = try await c.send(from: m.from, to: m.recipients, message: m.message)
                                 outcomes.append(Dictionary(m.recipients.map { r in
                                     let reply = result.replies[r] ?? SMTPReply(451, "4.0.0", "no reply")
-                                    let text = "\(host.name) said: \(reply)"
-                                    return (r, reply.code < 300 ? .accepted : reply.isPermanent ? .permanent(text) : .transient(text))
+                                    let refusal = Refusal.reply(reply, from: host.name)
+                                    return (r, reply.code < 300 ? .accepted : reply.isPermanent ? .permanent(refusal) : .transient(refusal))
                                 }, uniquingKeysWith: { a, _ in a }))
                             } catch let e as SMTPClientError {
                                 // A temporary refusal of MAIL concerns this message only.
                                 guard case .refused(let reply, _) = e, !reply.isPermanent else { throw SessionFailed(outcomes: outcomes, error: e) }
-                                outcomes.append(Dictionary(m.recipients.map { ($0, .transient("\(host.name) said: \(reply)")) }, uniquingKeysWith: { a, _ in a }))
+                                outcomes.append(Dictionary(m.recipients.map { ($0, .transient(Refusal.reply(reply, from: host.name))) }, uniquingKeysWith: { a, _ in a }))
                             } catch {
                                 throw SessionFailed(outcomes: outcomes, error: error)
                             }
@@ -278,14 +287,14 @@ struct SMTPTransport: OutboundTransport {
                 lastError = "\(e)"
                 logger.notice("delivery attempt failed", metadata: ["domain": .string(domain), "host": .string(host.name), "error": .string(lastError)])
                 if case .refused(let reply, _) = e, reply.isPermanent {
-                    return out + all(.permanent("\(host.name): \(e)")).dropFirst(out.count)
+                    return out + all(.permanent(Refusal(.delivery, code: reply.code, enhanced: reply.enhanced ?? "5.0.0", "\(host.name): \(e)"))).dropFirst(out.count)
                 }
             } catch {
                 lastError = "\(error)"
             }
         }
         // What was sent keeps its outcome; the rest waits for the next attempt.
-        return out + all(.transient(lastError)).dropFirst(out.count)
+        return out + all(.transient(Refusal(.delivery, code: 421, enhanced: "4.4.1", lastError))).dropFirst(out.count)
     }
 }
 
@@ -300,5 +309,12 @@ extension SMTPClientTLS {
             do { roots = try NIOSSLCertificate.fromPEMFile(trustRoots) } catch { throw ConfigurationError("trust_roots \(trustRoots): \(error)") }
         }
         return SMTPClientTLS(required: required ?? true, verification: verification, trustRoots: roots)
+    }
+}
+
+extension Refusal {
+    /// The next hop's reply to one recipient, with its own codes (RFC 3463; a reply without one gets the class's default).
+    static func reply(_ reply: SMTPReply, from host: String) -> Refusal {
+        Refusal(.delivery, code: reply.code, enhanced: reply.enhanced ?? (reply.isPermanent ? "5.0.0" : "4.0.0"), "\(host) said: \(reply)")
     }
 }

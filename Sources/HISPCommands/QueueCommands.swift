@@ -72,6 +72,8 @@ extension MessageCommand {
                         case .delivered: status = "delivered"
                         case .failed: status = "failed: \(e.lastError ?? "see the steps below"); the sender was sent a failure notice"
                         case .timedout: status = "no notification in time; the sender was sent a failure notice"
+                        case .deleted: status = "deleted at the recipient's side (final)"
+                        case .denied: status = "the recipient's side will not say what became of it (final)"
                         }
                         say("  \(e.recipient): \(status)")
                     }

@@ -298,7 +298,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     static func isFinal(_ e: QueueEntry) -> Bool {
         switch e.state {
-        case .dispatched, .failed, .timedout, .delivered: return true
+        case .dispatched, .failed, .timedout, .delivered, .deleted, .denied: return true
         case .processed: return !e.wantsDispatched
         default: return false
         }

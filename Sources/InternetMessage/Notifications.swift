@@ -4,7 +4,9 @@ import Foundation
 /// RFC 8098 dispositions Direct uses (Direct Implementation Guide for
 /// Delivery Notification: processed, dispatched, failed).
 public enum MDNDisposition: String, Sendable, CaseIterable {
-    case processed, dispatched, failed, displayed, deleted
+    // RFC 8098 3.2.6.2, with denied and failed of RFC 3798 3.2.6.2 that Direct's
+    // Implementation Guide for Delivery Notification uses.
+    case processed, dispatched, failed, displayed, deleted, denied
 }
 
 /// A message disposition notification (RFC 8098 3.2).

@@ -13,19 +13,20 @@ import Foundation
 
 /// A security or trust failure of a message, naming the check that failed.
 public struct AgentError: DirectError, Equatable {
-    /// The check: `decryption`, `signature`, `trust`, `sender-binding`, `not-encrypted`, `no-key`, `format`.
-    public let check: String
+    public let check: MailCheck
     public let detail: String
     public let kind: FailureKind
 
-    public init(_ check: String, _ detail: String, kind: FailureKind = .security) {
+    public init(_ check: MailCheck, _ detail: String, kind: FailureKind = .security) {
         self.check = check
         self.detail = detail
         self.kind = kind
     }
 
-    public var description: String { "\(check) failed: \(detail)" }
+    public var description: String { "\(check.rawValue) failed: \(detail)" }
     public var peerSafeText: String { description }
+    /// The refusal a peer or user is told of.
+    public var refusal: Refusal { .security(check, detail) }
 }
 
 /// The Direct security and trust agent (Direct Applicability Statement 1.2):
@@ -64,7 +65,7 @@ public struct SecurityAgent: Sendable {
                 failures.append("\(owner): \(error)")
             }
         }
-        throw AgentError("no-key", "no signing key for \(address) (\(failures.joined(separator: "; ")))")
+        throw AgentError(.noKey, "no signing key for \(address) (\(failures.joined(separator: "; ")))")
     }
 
     /// The key and certificate of `owner`, from the cache or the key store.
@@ -80,7 +81,7 @@ public struct SecurityAgent: Sendable {
 
     /// Wraps and signs `message` as `sender`, then encrypts it to every certificate in `recipients`.
     public func processOutgoing(_ message: [UInt8], sender: DirectAddress, recipients: [Certificate], at time: Date = Date()) async throws -> [UInt8] {
-        guard !recipients.isEmpty else { throw AgentError("trust", "no trusted recipient certificate") }
+        guard !recipients.isEmpty else { throw AgentError(.trust, "no trusted recipient certificate") }
         let identity = try await signingIdentity(sender)
         // Direct AS 1.2 5.3 / RFC 5751 3.1: the whole message is wrapped, then signed, then encrypted.
         let summaries = try recipients.map { try smime.certificateCache.summary(try Self.der($0)) }
@@ -122,7 +123,7 @@ public struct SecurityAgent: Sendable {
         do {
             outer = try MIMEEntity(parsing: LineEndings.canonicalize(bytes), limits: smime.limits)
         } catch {
-            throw AgentError("format", "not a MIME message: \(error)", kind: .malformedInput)
+            throw AgentError(.format, "not a MIME message: \(error)", kind: .malformedInput)
         }
         try Self.requireSingleOccurrenceFields(outer.headers, of: "the message")
         let ct = outer.contentType
@@ -130,7 +131,7 @@ public struct SecurityAgent: Sendable {
             || (ct.mimeType == "application/octet-stream" && (ct[parameter: "name"]?.lowercased().hasSuffix(".p7m") ?? false))
         // Direct AS 1.2 5.1: every message is encrypted; a plain or signed-only one is refused.
         guard isEncrypted, ct[parameter: "smime-type"]?.lowercased() != "signed-data" else {
-            throw AgentError("not-encrypted", "the message is \(ct.mimeType), not S/MIME enveloped-data")
+            throw AgentError(.notEncrypted, "the message is \(ct.mimeType), not S/MIME enveloped-data")
         }
 
         var owners: [KeyOwner] = []
@@ -160,7 +161,7 @@ public struct SecurityAgent: Sendable {
             }
         }
         guard let decrypted, let decryptedBy else {
-            throw AgentError("decryption", failures.first.map { "no local key opens it (\($0))" } ?? "no local key for \(recipients.map(\.description).joined(separator: ", "))")
+            throw AgentError(.decryption, failures.first.map { "no local key opens it (\($0))" } ?? "no local key for \(recipients.map(\.description).joined(separator: ", "))")
         }
 
         let domainTrust = await trust(localDomain)
@@ -168,29 +169,29 @@ public struct SecurityAgent: Sendable {
         do {
             verified = try await smime.verify(decrypted, trust: SignerTrust(trust: domainTrust, localDomain: localDomain, time: time))
         } catch let e as SMIMEError {
-            if case .untrustedSigner(let reason) = e { throw AgentError("trust", reason) }
-            throw AgentError("signature", "\(e)")
+            if case .untrustedSigner(let reason) = e { throw AgentError(.trust, reason) }
+            throw AgentError(.signature, "\(e)")
         } catch {
-            throw AgentError("signature", "\(error)")
+            throw AgentError(.signature, "\(error)")
         }
-        guard let signer = verified.chain.first else { throw AgentError("trust", "no trusted signer") }
+        guard let signer = verified.chain.first else { throw AgentError(.trust, "no trusted signer") }
 
         let inner: MIMEEntity
         do {
             inner = try MIMEEntity(parsing: verified.content, limits: smime.limits)
         } catch {
-            throw AgentError("format", "the signed content is not a message: \(error)", kind: .malformedInput)
+            throw AgentError(.format, "the signed content is not a message: \(error)", kind: .malformedInput)
         }
         try Self.requireSingleOccurrenceFields(inner.headers, of: "the signed message")
         // Direct AS 1.2 4.0 / RFC 8551 3.1: the signer must be bound to the sender (From).
         guard let fromText = inner.headers["From"].flatMap({ AddressList.single($0) }), let from = DirectAddress(fromText) else {
-            throw AgentError("sender-binding", "the message has no single From address")
+            throw AgentError(.senderBinding, "the message has no single From address")
         }
         let binding = DirectTrust.bindingCheck(signer, .address(from))
-        guard binding.status == .passed else { throw AgentError("sender-binding", "From \(from): \(binding.detail)") }
+        guard binding.status == .passed else { throw AgentError(.senderBinding, "From \(from): \(binding.detail)") }
         if verified.wasWrapped, let outerFrom = outer.headers["From"].flatMap({ AddressList.single($0) }),
            outerFrom.lowercased() != fromText.lowercased() {
-            throw AgentError("sender-binding", "the outer From \(outerFrom) differs from the signed From \(fromText)")
+            throw AgentError(.senderBinding, "the outer From \(outerFrom) differs from the signed From \(fromText)")
         }
         return Incoming(
             message: verified.content, entity: inner, sender: from, signer: signer, notification: Notifications.parse(inner),
@@ -202,7 +203,7 @@ extension SecurityAgent {
     /// RFC 5322 3.6: a second From, To, Subject, ... is refused before any check reads the first.
     public static func requireSingleOccurrenceFields(_ headers: HeaderFields, of what: String) throws {
         if let name = headers.repeatedSingleOccurrenceField {
-            throw AgentError("format", "\(what) has more than one \(name) header field (RFC 5322 3.6)", kind: .malformedInput)
+            throw AgentError(.format, "\(what) has more than one \(name) header field (RFC 5322 3.6)", kind: .malformedInput)
         }
     }
 }

@@ -19,8 +19,12 @@ public enum QueueState: String, Sendable, CaseIterable {
     case failed
     /// No notification within the timeout; the sender got a failure DSN (final).
     case timedout
+    /// The recipient's side deleted it (RFC 8098 "deleted"; final).
+    case deleted
+    /// The recipient's side will not say what became of it (RFC 3798 "denied"; final).
+    case denied
 
-    public var isFinal: Bool { [.processed, .dispatched, .delivered, .failed, .timedout].contains(self) }
+    public var isFinal: Bool { [.processed, .dispatched, .delivered, .failed, .timedout, .deleted, .denied].contains(self) }
 }
 
 public enum OutboundKind: String, Sendable {
@@ -127,11 +131,24 @@ public struct DueDelivery: Sendable {
 }
 
 /// The result of one delivery attempt for one recipient.
-public enum DeliveryResult: Sendable {
+public enum DeliveryResult: Sendable, Equatable {
     /// Accepted by the next hop; wait for notifications until `deadline` (nil: nothing to wait for).
     case sent(deadline: Date?)
-    case retry(at: Date, error: String)
-    case failed(error: String)
+    case retry(at: Date, Refusal)
+    case failed(Refusal)
+}
+
+/// What a received notification does to its queue row, as the queue's policy
+/// decides it (Delivery); the store applies it in one transaction.
+public enum NotificationEffect: Sendable, Equatable {
+    /// The row moves to `state`; with `keepDeadline`, a later notification is still awaited.
+    case advance(to: QueueState, keepDeadline: Bool)
+    /// The state stays; the notification still reaches the sender.
+    case passOn
+    /// After the timeout's failure DSN: swallowed.
+    case late
+    /// The same notification again: swallowed.
+    case duplicate
 }
 
 /// What a received MDN or DSN did to the queue.
@@ -360,12 +377,14 @@ extension HISPStore {
             try await self.setQueueState(entry.id, state, deadline: deadline, now: now, in: tx)
             try await self.addTrace(entry.messageID, step: "delivery", outcome: "ok",
                                     detail: "attempt \(attempts): accepted for \(entry.recipient)" + (deadline.map { "; waiting for MDN until \(Timestamp.text($0))" } ?? ""), in: tx)
-        case .retry(let at, let error):
+        case .retry(let at, let refusal):
+            let error = refusal.description
             try await tx.execute("UPDATE queue SET next_attempt = ?, updated = ? WHERE id = ?", .text(Timestamp.text(at)), .text(Timestamp.text(now)), .text(entry.id))
             try await self.setError(entry.id, error, in: tx)
             try await self.addTrace(entry.messageID, step: "delivery", outcome: "deferred",
                                     detail: "attempt \(attempts) for \(entry.recipient): \(error); next at \(Timestamp.text(at))", in: tx)
-        case .failed(let error):
+        case .failed(let refusal):
+            let error = refusal.description
             try await self.setQueueState(entry.id, .failed, error: error, now: now, in: tx)
             try await self.addTrace(entry.messageID, step: "delivery", outcome: "failed", detail: "attempt \(attempts) for \(entry.recipient): \(error)", in: tx)
         }
@@ -376,10 +395,12 @@ extension HISPStore {
     // MARK: notifications
 
     /// Applies a received MDN or DSN for (`originalMessageID`, `recipient`):
-    /// `disposition` is processed, dispatched or failed. With a match, the
-    /// notification itself is stored for the sender in the same transaction.
+    /// `decide` (the queue's policy) says what it does to the row's state, and
+    /// `label` names it in the trace. Unless it is swallowed, the notification
+    /// itself is stored for the sender in the same transaction.
     public func applyNotification(
-        originalMessageID: String, recipient: String, disposition: String, passOn: LocalDelivery?, now: Date = Date()
+        originalMessageID: String, recipient: String, label: String, passOn: LocalDelivery?, now: Date = Date(),
+        decide: @escaping @Sendable (_ state: QueueState, _ wantsDispatched: Bool) -> NotificationEffect
     ) async throws -> NotificationMatch {
         try await write { tx, touches in
             let rows = try await tx.query(
@@ -390,39 +411,29 @@ extension HISPStore {
             guard let row = rows.first else { return .unknown }
             let qid = try row.text("id")
             guard let state = QueueState(rawValue: try row.text("state")) else { throw StoreError.integrity("queue \(qid): unknown state") }
-            let wantsDispatched = try row.integer("wants_dispatched") != 0
-            let next: QueueState?
-            switch (state, disposition) {
-            case (.timedout, _): next = nil
-            case (.sent, "processed"), (.queued, "processed"): next = .processed
-            case (.sent, "dispatched"), (.processed, "dispatched"), (.queued, "dispatched"): next = .dispatched
-            case (.sent, "failed"), (.processed, "failed"), (.queued, "failed"): next = .failed
-            default: next = nil
-            }
-            if next == nil && state == .dispatched && disposition == "processed" {
-                // Out of order, not a duplicate: the sender still gets it; the state stays final.
-                try await self.addTrace(originalMessageID, step: "notification", outcome: "ok",
-                                        detail: "processed from \(recipient) (after the dispatched one)", in: tx)
-                if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "processed notification", in: tx, touches: touches) }
-                return .accepted(sender: try await self.outboundSender(try row.text("oid"), in: tx), previous: state, now: state)
-            }
-            guard let next else {
-                let verdict: NotificationMatch = state == .timedout ? .late : .duplicate
+            let effect = decide(state, try row.integer("wants_dispatched") != 0)
+            let next: QueueState
+            switch effect {
+            case .late, .duplicate:
                 try await self.addTrace(originalMessageID, step: "notification", outcome: "swallowed",
-                                        detail: "\(disposition) from \(recipient) \(verdict == .late ? "after the timeout" : "again")", in: tx)
-                return verdict
+                                        detail: "\(label) from \(recipient) \(effect == .late ? "after the timeout" : "again")", in: tx)
+                return effect == .late ? .late : .duplicate
+            case .passOn:
+                next = state
+                try await self.addTrace(originalMessageID, step: "notification", outcome: "ok",
+                                        detail: "\(label) from \(recipient) (state stays \(state.rawValue))", in: tx)
+            case .advance(let to, let keepDeadline):
+                next = to
+                if keepDeadline {
+                    try await tx.execute("UPDATE queue SET state = ?, updated = ? WHERE id = ?", .text(to.rawValue), .text(Timestamp.text(now)), .text(qid))
+                } else {
+                    try await tx.execute("UPDATE queue SET state = ?, updated = ?, deadline = NULL WHERE id = ?",
+                                         .text(to.rawValue), .text(Timestamp.text(now)), .text(qid))
+                }
+                try await self.addTrace(originalMessageID, step: "notification", outcome: "ok", detail: "\(label) from \(recipient)", in: tx)
+                try await self.finishOutbound(try row.text("oid"), in: tx)
             }
-            // A processed MDN ends the wait unless dispatched was asked for; then the deadline stays.
-            let final = next != .processed || !wantsDispatched
-            if final {
-                try await tx.execute("UPDATE queue SET state = ?, updated = ?, deadline = NULL WHERE id = ?",
-                                     .text(next.rawValue), .text(Timestamp.text(now)), .text(qid))
-            } else {
-                try await tx.execute("UPDATE queue SET state = ?, updated = ? WHERE id = ?", .text(next.rawValue), .text(Timestamp.text(now)), .text(qid))
-            }
-            try await self.addTrace(originalMessageID, step: "notification", outcome: "ok", detail: "\(disposition) from \(recipient)", in: tx)
-            if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "\(disposition) notification", in: tx, touches: touches) }
-            try await self.finishOutbound(try row.text("oid"), in: tx)
+            if let passOn { try await self.deliverLocally(passOn, messageID: originalMessageID, why: "\(label) notification", in: tx, touches: touches) }
             let sender = try await self.outboundSender(try row.text("oid"), in: tx)
             return .accepted(sender: sender, previous: state, now: next)
         }

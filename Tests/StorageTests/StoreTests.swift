@@ -226,7 +226,10 @@ import Testing
         #expect(entry.state == .queued)
 
         // The processed MDN is applied while the delivery is not yet recorded ...
-        let match = try await store.applyNotification(originalMessageID: id, recipient: "bob@b.example", disposition: "processed", passOn: nil)
+        let match = try await store.applyNotification(originalMessageID: id, recipient: "bob@b.example", label: "processed", passOn: nil) { state, _ in
+            #expect(state == .queued)
+            return .advance(to: .processed, keepDeadline: false)
+        }
         #expect(match == .accepted(sender: "alice@a.example", previous: .queued, now: .processed))
         // ... and then the connection records its outcome.
         try await store.recordDeliveries([(entry, .sent(deadline: Date().addingTimeInterval(3600)), nil)])
