@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Tiers follow ../shared/ARCHITECTURE.md: lower tiers never import upward.
+// Tiers follow docs/architecture.md: lower tiers never import upward (scripts/check-imports checks it).
 let package = Package(
     name: "DirectHISP",
     platforms: [.macOS(.v14)],
@@ -17,7 +17,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
-        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
@@ -64,13 +63,21 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
-        // Tier 4: the gateway: submission and inbound decisions, the durable queue's workers, MDN/DSN tracking.
+        // Tier 4: the queue: preparing, sending, retries, DSNs, MDN tracking.
         .target(
             name: "Delivery",
             dependencies: [
-                "DirectCore", "InternetMessage", "SMTPCore", "SecurityAgent", "DirectTrust", "Storage",
+                "DirectCore", "InternetMessage", "SecurityAgent", "DirectTrust", "Storage",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Tier 4: the mail core every edge calls: submit, accept, mailboxes, status, sign-in.
+        .target(
+            name: "MailService",
+            dependencies: [
+                "DirectCore", "InternetMessage", "SecurityAgent", "Storage", "Delivery",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -127,15 +134,10 @@ let package = Package(
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
         ),
-        // Tier 5: the embedded SQLite database behind Storage's port (SQLite bundled by sqlite-nio).
-        .target(
-            name: "SQLiteStore",
-            dependencies: [
-                "Storage", "DirectCore",
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ]
-        ),
+        // Tier 5: the embedded SQLite database behind Storage's port.
+        .target(name: "SQLiteStore", dependencies: ["Storage", "DirectCore", "CSQLite"]),
+        // The system's SQLite library (3.35 or later: RETURNING, DROP COLUMN).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Tier 5: the authoritative certificate DNS server (UDP and TCP) for the hosted domains.
         .target(
             name: "DNSServer",
@@ -165,6 +167,7 @@ let package = Package(
             dependencies: [
                 "DirectCore", "SMTPCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -194,18 +197,16 @@ let package = Package(
         .target(
             name: "HISPApp",
             dependencies: [
-                "DirectCore", "CryptographicMessageSyntax", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "SMTPCore",
+                "DirectCore", "CryptographicMessageSyntax", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "MailService", "SMTPCore",
                 "SMTPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Tier 6/7: the command line (a library so tests can drive it in-process).
+        // Tier 7: the command line (a library so tests can drive it in-process).
         .target(
             name: "HISPCommands",
             dependencies: [
@@ -213,6 +214,8 @@ let package = Package(
                 "Storage", "SQLiteStore", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "HISPApp", "SMTPClient", "SMTPCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -295,9 +298,29 @@ let package = Package(
         .testTarget(
             name: "DeliveryTests",
             dependencies: [
-                "Delivery", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore", "SMTPCore",
+                "Delivery", "MailService", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore", "InternetMessage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
+            ]),
+        .testTarget(
+            name: "SecurityAgentTests",
+            dependencies: [
+                "SecurityAgent", "SMIME", "DirectTrust", "CertificateAuthority", "CryptographicMessageSyntax", "InternetMessage", "DirectCore",
+                "HISPTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]),
+        .testTarget(
+            name: "MailServiceTests",
+            dependencies: [
+                "MailService", "Delivery", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore", "InternetMessage", "HISPTesting",
+                "CryptographicMessageSyntax", "SMIME", "HISPCommands",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "HISPTesting", "hisp"]),
     ]

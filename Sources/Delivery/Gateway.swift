@@ -3,7 +3,6 @@ import DirectTrust
 import Foundation
 import InternetMessage
 import Logging
-import SMTPCore
 import SecurityAgent
 import Storage
 import X509
@@ -17,8 +16,6 @@ public struct GatewayConfiguration: Sendable {
     public var maxQueueAge: Duration
     /// Waits between delivery attempts; the last repeats.
     public var retrySchedule: [Duration]
-    /// Refuse a recipient without a trusted certificate at RCPT instead of sending a DSN later.
-    public var rejectUntrustedAtRCPT: Bool
     /// How often the queue is looked at when nothing wakes it.
     public var pollInterval: Duration
     /// Messages signed and encrypted at the same time.
@@ -34,22 +31,11 @@ public struct GatewayConfiguration: Sendable {
     /// preparer: a recipient domain whose DNS or LDAP is slow or down then
     /// does not hold the sender's session for the resolver's timeouts.
     public var sessionDiscoveryLimit: Duration
-    /// How long a verified submission password is remembered (`PasswordVerifier`; 0: never).
-    public var passwordMemory: TimeInterval
-    /// Sign-in throttling and lockout.
-    public var signIn: SignInPolicy
-    /// The time the throttle reads (a test clock in tests).
-    public var clock: any Clock
-
     public init(hostname: String, notificationTimeout: Duration = .seconds(3600), maxQueueAge: Duration = .seconds(86_400),
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
-                rejectUntrustedAtRCPT: Bool = false, pollInterval: Duration = .seconds(1),
+                pollInterval: Duration = .seconds(1),
                 preparers: Int = GatewayConfiguration.defaultPreparers, connectionsPerDomain: Int = 4,
-                sessionDiscoveryLimit: Duration = .seconds(2), passwordMemory: TimeInterval = 600,
-                signIn: SignInPolicy = SignInPolicy(), clock: any Clock = SystemClock()) {
-        self.passwordMemory = passwordMemory
-        self.signIn = signIn
-        self.clock = clock
+                sessionDiscoveryLimit: Duration = .seconds(2)) {
         self.sessionDiscoveryLimit = sessionDiscoveryLimit
         self.preparers = max(1, preparers)
         self.connectionsPerDomain = max(1, connectionsPerDomain)
@@ -57,26 +43,24 @@ public struct GatewayConfiguration: Sendable {
         self.notificationTimeout = notificationTimeout
         self.maxQueueAge = maxQueueAge
         self.retrySchedule = retrySchedule
-        self.rejectUntrustedAtRCPT = rejectUntrustedAtRCPT
         self.pollInterval = pollInterval
     }
 }
 
-/// The Direct gateway: what the SMTP listeners hand messages to, and the
-/// workers that prepare, send and track them (README, "How a message travels").
+/// The queue: messages made durable for sending, and the workers that
+/// prepare (discover, sign, encrypt), send and track them (README, "How a
+/// message travels"). The mail service hands it what users submit and the
+/// notifications it owes.
 public final class DirectGateway: Sendable {
     public let configuration: GatewayConfiguration
     public let store: HISPStore
     public let agent: SecurityAgent
-    let certificates: any RecipientCertificates
-    let incomingTrust: any IncomingTrust
+    public let certificates: any RecipientCertificates
+    public let incomingTrust: any IncomingTrust
     let transport: any OutboundTransport
-    let logger: Logger
-    let notices: Notices
+    public let logger: Logger
+    public let notices: Notices
     let claims = DeliveryClaims()
-    let passwords: PasswordVerifier
-    /// Sign-in for every edge: passwords, throttling, audit.
-    public let authenticator: Authenticator
     let prepareWake: AsyncStream<Void>.Continuation
     let prepareWakeups: AsyncStream<Void>
     let deliveryWake: AsyncStream<Void>.Continuation
@@ -92,24 +76,17 @@ public final class DirectGateway: Sendable {
         self.transport = transport
         self.logger = logger
         self.notices = Notices(hostname: configuration.hostname)
-        self.passwords = PasswordVerifier(lifetime: configuration.passwordMemory)
-        self.authenticator = Authenticator(store: store, passwords: passwords,
-                                           throttle: SignInThrottle(policy: configuration.signIn, clock: configuration.clock))
         (prepareWakeups, prepareWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (deliveryWakeups, deliveryWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
-
-    /// The delegate for the submission listener (authenticated users sending).
-    public var submission: any SMTPServerDelegate { SubmissionDelegate(gateway: self) }
-    /// The delegate for the MX listener (other HISPs delivering).
-    public var inbound: any SMTPServerDelegate { InboundDelegate(gateway: self) }
 
     /// Runs the queue until the task is cancelled. Preparing (discovery, trust,
     /// signing, encryption) and delivery run side by side, so the next messages
     /// are signed while earlier ones are on the wire: each wakes at its own
     /// events (a submission; a prepared message or a finished connection) and
-    /// at least every poll interval.
-    public func run() async {
+    /// at least every poll interval. Mail for a domain `inProcess` hosts is
+    /// handed to it instead of the transport (local delivery, no SMTP).
+    public func run(inProcess: (any InProcessDelivery)? = nil) async {
         let interval = configuration.pollInterval
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -120,7 +97,7 @@ public final class DirectGateway: Sendable {
                 }
             }
             group.addTask { await self.prepareLoop() }
-            group.addTask { await self.deliveryLoop() }
+            group.addTask { await self.deliveryLoop(inProcess: inProcess) }
         }
     }
 
@@ -161,13 +138,13 @@ public final class DirectGateway: Sendable {
         return recorded
     }
 
-    func deliveryLoop() async {
+    func deliveryLoop(inProcess: (any InProcessDelivery)?) async {
         await withDiscardingTaskGroup { connections in
             for await _ in deliveryWakeups {
                 if Task.isCancelled { break }
                 let now = Date()
                 do {
-                    try await dispatchDue(now: now, into: &connections)
+                    try await dispatchDue(now: now, into: &connections, inProcess: inProcess)
                 } catch {
                     if Task.isCancelled { break }
                     logger.error("delivering failed", metadata: ["error": .string("\(error)")])
@@ -193,13 +170,14 @@ public final class DirectGateway: Sendable {
         }
     }
 
-    func poke() { prepareWake.yield() }
+    /// Wakes the preparer (a notification arrived; something may be due).
+    public func poke() { prepareWake.yield() }
 
     /// What was queued: prepared at once, it is for the delivery loop; otherwise for the preparer.
     /// The delivery loop is woken only when a connection to one of the draft's domains can
     /// start: a pass reads every due row, and while the domain's connections are all busy the
     /// first of them to finish wakes the loop anyway (and the poll is the backstop).
-    func queued(_ draft: OutboundDraft) {
+    public func queued(_ draft: OutboundDraft) {
         guard draft.prepared != nil else {
             prepareWake.yield()
             return
@@ -219,7 +197,7 @@ public final class DirectGateway: Sendable {
     /// refusal and the DSN (`prepare`). Discovery that takes longer than
     /// `sessionDiscoveryLimit` is left to the preparer too, so that the session
     /// answers once the draft is durable, not when a slow peer's DNS times out.
-    func prepareAtOnce(_ draft: OutboundDraft) async -> OutboundDraft {
+    public func prepareAtOnce(_ draft: OutboundDraft) async -> OutboundDraft {
         guard let sender = DirectAddress(draft.sender) else { return draft }
         guard let found = await value(within: configuration.sessionDiscoveryLimit, of: {
             await self.discover(draft.recipients, from: sender)
@@ -303,7 +281,7 @@ public final class DirectGateway: Sendable {
     /// Starts connections for what is due and not already being sent, up to
     /// `connectionsPerDomain` per domain, without waiting for them: a finished
     /// connection wakes the loop for what is left.
-    func dispatchDue(now: Date, into connections: inout DiscardingTaskGroup) async throws {
+    func dispatchDue(now: Date, into connections: inout DiscardingTaskGroup, inProcess: (any InProcessDelivery)? = nil) async throws {
         let sending = claims.beginRead()
         let due: [DueDelivery]
         do {
@@ -335,7 +313,7 @@ public final class DirectGateway: Sendable {
                 guard claims.claim(ids, domain: domain, limit: limit) else { break }
                 connections.addTask {
                     do {
-                        try await self.deliver(ids, to: domain, now: Date())
+                        try await self.deliver(ids, to: domain, now: Date(), inProcess: inProcess)
                         self.claims.release(ids, domain: domain)
                         self.deliveryWake.yield()
                     } catch {
@@ -374,7 +352,7 @@ public final class DirectGateway: Sendable {
 
     /// One connection's share (queue rows, in order): the prepared messages, sent,
     /// and each recipient's outcome recorded.
-    func deliver(_ ids: [String], to domain: String, now: Date) async throws {
+    func deliver(_ ids: [String], to domain: String, now: Date, inProcess: (any InProcessDelivery)? = nil) async throws {
         // Per message, one SMTP transaction with all its recipients.
         var share: [[QueueEntry]] = []
         for e in try await store.entries(ids: ids) where e.state == .queued {
@@ -395,7 +373,15 @@ public final class DirectGateway: Sendable {
             }
         }
         if !messages.isEmpty {
-            let results = await transport.send(domain: domain, messages: messages)
+            let results: [[String: RecipientOutcome]]
+            if let inProcess, await inProcess.isLocal(domain: domain) {
+                // Our own domain: the same security processing, in this process (no SMTP to our own MX).
+                var local: [[String: RecipientOutcome]] = []
+                for m in messages { local.append(await inProcess.deliverInProcess(m)) }
+                results = local
+            } else {
+                results = await transport.send(domain: domain, messages: messages)
+            }
             // The time of the outcome, so the MDN deadline counts from the hand-over.
             let sentAt = max(now, Date())
             for (i, group) in groups.enumerated() {

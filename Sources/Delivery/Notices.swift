@@ -5,16 +5,18 @@ import InternetMessage
 import Storage
 
 /// The notifications a gateway writes: MDNs it sends, DSNs it files.
-struct Notices: Sendable {
-    let hostname: String
+public struct Notices: Sendable {
+    public let hostname: String
+
+    public init(hostname: String) { self.hostname = hostname }
 
     /// `<random@domain>`: unique per message (ETT compares three).
-    static func messageID(domain: String) -> String { "<\(Envelope.newID())@\(domain)>" }
+    public static func messageID(domain: String) -> String { "<\(Envelope.newID())@\(domain)>" }
 
     static let dsnSubject = "Undeliverable: your Direct message"
 
     /// A processed / dispatched / failed MDN from `recipient` back to the sender of `original`.
-    func mdn(_ disposition: MDNDisposition, recipient: DirectAddress, to sender: DirectAddress, original: MIMEEntity,
+    public func mdn(_ disposition: MDNDisposition, recipient: DirectAddress, to sender: DirectAddress, original: MIMEEntity,
              finalDestination: Bool, failure: String? = nil) -> OutboundDraft {
         let originalID = original.headers["Message-ID"]?.trimmingWhitespace() ?? ""
         let id = Self.messageID(domain: recipient.domain)
@@ -28,7 +30,7 @@ struct Notices: Sendable {
     }
 
     /// A failure DSN for the local sender of a message (RFC 3464), filed in their mailbox.
-    func dsn(to sender: DirectAddress, messageID: String, failures: [(recipient: String, status: String, diagnostic: String)],
+    public func dsn(to sender: DirectAddress, messageID: String, failures: [(recipient: String, status: String, diagnostic: String)],
              originalHeaders: [UInt8]?) -> LocalDelivery {
         let id = Self.messageID(domain: sender.domain)
         let list = failures.map { "  \($0.recipient): \($0.diagnostic)" }.joined(separator: "\r\n")
@@ -43,7 +45,7 @@ struct Notices: Sendable {
     }
 
     /// The header block of a message, for the DSN's text/rfc822-headers part.
-    static func headers(_ message: [UInt8]) -> [UInt8]? {
+    public static func headers(_ message: [UInt8]) -> [UInt8]? {
         guard let e = try? MIMEEntity(parsing: message) else { return nil }
         return Array(e.headerBytes)
     }

@@ -43,3 +43,12 @@ public protocol RecipientCertificates: Sendable {
 public protocol IncomingTrust: Sendable {
     func trust(localDomain: String) async -> DirectTrust
 }
+
+/// Delivery without SMTP for the domains this HISP hosts: the mail service
+/// accepts the prepared message in process, with the same decryption,
+/// verification, trust and MDNs as a message from another HISP.
+public protocol InProcessDelivery: Sendable {
+    func isLocal(domain: String) async -> Bool
+    /// The outcome for each recipient of `message`.
+    func deliverInProcess(_ message: OutboundMessage) async -> [String: RecipientOutcome]
+}

@@ -7,13 +7,12 @@ import DirectTrust
 import Foundation
 import LDAPClient
 import Logging
-import NIOConcurrencyHelpers
-import NIOCore
 import NIOSSL
 import SMTPClient
 import SMTPCore
 import Storage
 import SwiftASN1
+import Synchronization
 import X509
 
 /// The trust anchors in the store and those of its trust bundle subscriptions,
@@ -25,8 +24,8 @@ final class StoreAnchors: IncomingTrust, Sendable {
     let store: HISPStore
     let fetcher: (any HTTPFetching)?
     let logger: Logger
-    private let cached = NIOLockedValueBox<DirectTrust?>(nil)
-    private let bundles = NIOLockedValueBox<[String: (record: BundleRecord, subscription: TrustBundleSubscriptions)]>([:])
+    private let cached = Mutex<DirectTrust?>(nil)
+    private let bundles = Mutex<[String: (record: BundleRecord, subscription: TrustBundleSubscriptions)]>([:])
     /// CRLs and AIA issuers fetched, kept across rereads of the anchors.
     private let fetchCache = TrustFetchCache()
     static let refresh: Duration = .seconds(5)
@@ -39,7 +38,7 @@ final class StoreAnchors: IncomingTrust, Sendable {
     }
 
     func current() async -> DirectTrust {
-        if let trust = cached.withLockedValue({ $0 }) { return trust }
+        if let trust = cached.withLock({ $0 }) { return trust }
         return await reload()
     }
 
@@ -71,19 +70,19 @@ final class StoreAnchors: IncomingTrust, Sendable {
             }
         } catch {
             logger.error("reading anchors failed", metadata: ["error": .string("\(error)")])
-            if let trust = cached.withLockedValue({ $0 }) { return trust }
+            if let trust = cached.withLock({ $0 }) { return trust }
         }
         // Unchanged anchors keep the same DirectTrust and its kept verdicts.
-        if let trust = cached.withLockedValue({ $0 }), trust.anchors == anchors { return trust }
+        if let trust = cached.withLock({ $0 }), trust.anchors == anchors { return trust }
         let trust = DirectTrust(anchors: anchors, fetcher: fetcher, cache: fetchCache,
                                 verdictLifetime: TrustVerdictCache.serverLifetime)
-        cached.withLockedValue { $0 = trust }
+        cached.withLock { $0 = trust }
         return trust
     }
 
     /// The anchors each subscribed bundle contributes now (fetched when due).
     func bundleAnchors(_ records: [BundleRecord], now: Date) async -> [(BundleRecord, [TrustAnchor])] {
-        let known = bundles.withLockedValue { $0 }
+        let known = bundles.withLock { $0 }
         var current: [String: (record: BundleRecord, subscription: TrustBundleSubscriptions)] = [:]
         for record in records {
             if let existing = known[record.id] {
@@ -106,7 +105,7 @@ final class StoreAnchors: IncomingTrust, Sendable {
                 try await Self.load(location, fetcher: fetcher)
             })
         }
-        bundles.withLockedValue { $0 = current }
+        bundles.withLock { $0 = current }
         var out: [(BundleRecord, [TrustAnchor])] = []
         for (_, entry) in current.sorted(by: { $0.key < $1.key }) {
             for report in await entry.subscription.refreshDue(at: now) {

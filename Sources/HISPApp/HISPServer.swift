@@ -6,8 +6,7 @@ import Delivery
 import DirectCore
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
-import NIOCore
+import MailService
 import SMTPClient
 import SMTPCore
 import SMTPServer
@@ -20,7 +19,7 @@ public final class HISPServer: Sendable {
     public let inbound: SMTPListener
     public let submission: SMTPListener
     public let dns: CertificateDNSServer?
-    public let gateway: DirectGateway
+    public let mail: MailService
     let queue: Task<Void, Never>
     let anchors: Task<Void, Never>
     /// Delivery connections kept open between passes, and the task that closes idle ones.
@@ -28,12 +27,12 @@ public final class HISPServer: Sendable {
     let sweeper: Task<Void, Never>
     let logger: Logger
 
-    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, gateway: DirectGateway, queue: Task<Void, Never>,
+    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, mail: MailService, queue: Task<Void, Never>,
          anchors: Task<Void, Never>, connections: SMTPConnectionPool, sweeper: Task<Void, Never>, logger: Logger) {
         self.inbound = inbound
         self.submission = submission
         self.dns = dns
-        self.gateway = gateway
+        self.mail = mail
         self.queue = queue
         self.anchors = anchors
         self.connections = connections
@@ -120,7 +119,7 @@ public final class HISPServer: Sendable {
         // Delivery: configured routes, else MX; our own domains go to our own MX listener.
         let inboundListen = try parseHostPort(c.inbound?.listen ?? AppConfiguration.defaultInbound, what: "inbound.listen")
         let submissionListen = try parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission.listen")
-        var routes = c.routes ?? [:]
+        let routes = c.routes ?? [:]
         var routeTLS: [String: SMTPClientTLS] = [:]
         for (domain, route) in routes {
             routeTLS[domain] = try SMTPClientTLS.from(verify: route.tlsVerify, trustRoots: route.trustRoots, required: route.requireTLS)
@@ -132,9 +131,10 @@ public final class HISPServer: Sendable {
             notificationTimeout: .seconds(timeouts?.notificationSeconds ?? 3600),
             maxQueueAge: .seconds(timeouts?.maxQueueAgeSeconds ?? 86_400),
             retrySchedule: (timeouts?.retrySeconds ?? [60, 300, 900, 1800, 3600]).map { .seconds(max(1, $0)) },
-            rejectUntrustedAtRCPT: c.delivery?.rejectUntrustedAtRcpt ?? false,
             pollInterval: .milliseconds(Int64((timeouts?.queuePollSeconds ?? 1) * 1000)),
-            sessionDiscoveryLimit: .milliseconds(Int64((timeouts?.sessionDiscoverySeconds ?? 2) * 1000)),
+            sessionDiscoveryLimit: .milliseconds(Int64((timeouts?.sessionDiscoverySeconds ?? 2) * 1000)))
+        let mailConfig = MailServiceConfiguration(
+            rejectUntrustedAtRCPT: c.delivery?.rejectUntrustedAtRcpt ?? false,
             passwordMemory: TimeInterval(max(0, timeouts?.authCacheSeconds ?? 600)),
             signIn: SignInPolicy(delayAfterFailures: c.auth?.delayAfterFailures ?? 5, lockoutFailures: c.auth?.lockoutFailures ?? 10,
                                  window: TimeInterval(c.auth?.lockoutWindowSeconds ?? 900), lockout: TimeInterval(c.auth?.lockoutSeconds ?? 900)))
@@ -162,16 +162,7 @@ public final class HISPServer: Sendable {
                 reservedForAuthenticated: role == .submission ? limits?.reservedForAuthenticated : 0, budget: budget)
         }
 
-        // Bind the MX first so that the route to our own domains knows its port.
-        let lateInbound = LateDelegate()
-        let inbound = try await SMTPListener.start(
-            configuration: listenerConfig(inboundListen, role: .inbound, requireTLS: c.inbound?.requireTLS ?? true),
-            serverTLS: tls.context, delegate: lateInbound, logger: logger)
-        for d in domains where routes[d.name] == nil {
-            routes[d.name] = AppConfiguration.Route(host: inboundListen.host == "0.0.0.0" ? "127.0.0.1" : inboundListen.host, port: inbound.port,
-                                                    tlsVerify: "none", trustRoots: nil, requireTLS: true)
-            routeTLS[d.name] = SMTPClientTLS(required: true, verification: .none)
-        }
+        // Mail for our own domains is delivered in process (MailService: InProcessDelivery), not over SMTP to our own MX.
         let connections = SMTPConnectionPool(idleTime: Self.idleConnectionTime)
         let transport = SMTPTransport(
             resolver: resolver, routes: routes, mxPort: c.delivery?.mxPort ?? 25,
@@ -183,21 +174,29 @@ public final class HISPServer: Sendable {
             certificates: DiscoveredCertificates(resolver: resolver, anchors: anchors, fetcher: fetcher, ldapTimeout: .seconds(5),
                                                  certificateCache: agent.smime.certificateCache),
             incomingTrust: anchors, transport: transport, logger: logger)
-        lateInbound.set(gateway.inbound)
+        let mail = MailService(configuration: mailConfig, queue: gateway)
+        let inbound: SMTPListener
         let submission: SMTPListener
         do {
-            submission = try await SMTPListener.start(
-                configuration: listenerConfig(submissionListen, role: .submission, requireTLS: true),
-                serverTLS: tls.context, delegate: gateway.submission, logger: logger)
+            inbound = try await SMTPListener.start(
+                configuration: listenerConfig(inboundListen, role: .inbound, requireTLS: c.inbound?.requireTLS ?? true),
+                serverTLS: tls.context, delegate: InboundEdge(mail: mail), logger: logger)
+            do {
+                submission = try await SMTPListener.start(
+                    configuration: listenerConfig(submissionListen, role: .submission, requireTLS: true),
+                    serverTLS: tls.context, delegate: SubmissionEdge(mail: mail), logger: logger)
+            } catch {
+                await inbound.shutdown(grace: .zero)
+                throw error
+            }
         } catch {
-            await inbound.shutdown(grace: .zero)
             await dnsServer?.stop()
             throw error
         }
         // Anchors and bundles are read (bundles fetched) before the first message, then kept fresh.
         await anchors.reload()
         let refresher = Task { await anchors.run() }
-        let queue = Task { await gateway.run() }
+        let queue = Task { await mail.run() }
         let sweeper = Task {
             var lastRefusals = 0
             while !Task.isCancelled {
@@ -217,7 +216,7 @@ public final class HISPServer: Sendable {
         let summary = Summary(
             hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
             dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
-        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, gateway: gateway, queue: queue, anchors: refresher,
+        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, mail: mail, queue: queue, anchors: refresher,
                            connections: connections, sweeper: sweeper, logger: logger), summary)
     }
 
@@ -237,29 +236,5 @@ public final class HISPServer: Sendable {
         connections.closeAll()
         await dns?.stop()
         logger.info("stopped")
-    }
-}
-
-/// The MX delegate, set once the gateway exists (the gateway's routes need the MX port first).
-final class LateDelegate: SMTPServerDelegate, Sendable {
-    private let box = NIOLockedValueBox<(any SMTPServerDelegate)?>(nil)
-    func set(_ d: any SMTPServerDelegate) { box.withLockedValue { $0 = d } }
-    private var delegate: (any SMTPServerDelegate)? { box.withLockedValue { $0 } }
-
-    func checkSender(_ path: String, session: SMTPSessionInfo) async -> SMTPReply? {
-        guard let d = delegate else { return SMTPReply(421, "4.3.0", "starting up") }
-        return await d.checkSender(path, session: session)
-    }
-    func checkRecipient(_ path: String, mailFrom: String, user: String?, session: SMTPSessionInfo) async -> SMTPReply? {
-        guard let d = delegate else { return SMTPReply(451, "4.3.0", "starting up") }
-        return await d.checkRecipient(path, mailFrom: mailFrom, user: user, session: session)
-    }
-    func authenticate(user: String, password: String, session: SMTPSessionInfo) async -> Bool {
-        guard let d = delegate else { return false }
-        return await d.authenticate(user: user, password: password, session: session)
-    }
-    func deliver(_ envelope: SMTPEnvelope, message: [UInt8], session: SMTPSessionInfo) async -> SMTPReply {
-        guard let d = delegate else { return SMTPReply(451, "4.3.0", "starting up") }
-        return await d.deliver(envelope, message: message, session: session)
     }
 }

@@ -1,17 +1,16 @@
 import Foundation
 import Storage
 import Synchronization
-// The SQLite library that sqlite-nio bundles (its functions carry a
-// `sqlite_nio_` prefix). We call it directly: sqlite-nio runs every
-// statement as a job on a thread pool and hands every row back through an
-// event loop, two thread hops per statement, which made the store's
+// The system's SQLite, called directly: a driver that runs every statement
+// as a job on a thread pool and hands every row back through an event loop
+// (two thread hops per statement, as sqlite-nio does) made the store's
 // transactions, not RSA, the gateway's limit.
-import VaporCSQLite
+import CSQLite
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The embedded SQLite database (bundled by sqlite-nio) behind `StoreDatabase`.
+/// The embedded SQLite database (the system's libsqlite3) behind `StoreDatabase`.
 ///
 /// Durability: WAL journal with `synchronous=FULL`, so a committed transaction
 /// is on disk before `transaction` returns (the gateway answers SMTP 250 only
@@ -49,6 +48,10 @@ public final class SQLiteDatabase: StoreDatabase, Sendable {
 
     /// Opens the database at `path`; with `create`, makes a new file (which must not exist).
     public static func open(path: String, create: Bool) async throws -> SQLiteDatabase {
+        // RETURNING and ALTER TABLE DROP COLUMN (the store's statements and migrations) came in SQLite 3.35.
+        guard sqlite3_libversion_number() >= minimumVersion else {
+            throw StoreError.database("the system's SQLite is \(String(cString: sqlite3_libversion())); hisp needs 3.35 or later")
+        }
         if create {
             let fd = Glibc.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StoreError.database("cannot create \(path): \(String(cString: strerror(errno)))") }
@@ -131,6 +134,9 @@ public final class SQLiteDatabase: StoreDatabase, Sendable {
         }
         await writer.gate.release()
     }
+
+    /// The oldest SQLite the store's statements run on (3.35.0).
+    static let minimumVersion: Int32 = 3_035_000
 
     /// Transactions written together at most.
     static let maxBatch = 64
@@ -230,8 +236,8 @@ final class SQLiteConnection: @unchecked Sendable {
 
     deinit {
         if !closed {
-            for (_, statement) in statements { sqlite_nio_sqlite3_finalize(statement) }
-            sqlite_nio_sqlite3_close_v2(handle)
+            for (_, statement) in statements { sqlite3_finalize(statement) }
+            sqlite3_close_v2(handle)
         }
         thread.stop()
     }
@@ -239,9 +245,9 @@ final class SQLiteConnection: @unchecked Sendable {
     static func open(path: String, thread: String, pragmas: [String]) throws -> SQLiteConnection {
         var raw: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW
-        guard sqlite_nio_sqlite3_open_v2(path, &raw, flags, nil) == SQLITE_OK, let handle = raw else {
-            let message = raw.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite_nio_sqlite3_close_v2(raw)
+        guard sqlite3_open_v2(path, &raw, flags, nil) == SQLITE_OK, let handle = raw else {
+            let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(raw)
             throw StoreError.database("cannot open \(path): \(message)")
         }
         let connection = SQLiteConnection(handle: handle, path: path, thread: thread)
@@ -281,16 +287,16 @@ final class SQLiteConnection: @unchecked Sendable {
             await gate.release()
             return
         }
-        for (_, statement) in statements { sqlite_nio_sqlite3_finalize(statement) }
+        for (_, statement) in statements { sqlite3_finalize(statement) }
         statements.removeAll()
-        let result = sqlite_nio_sqlite3_close_v2(handle)
+        let result = sqlite3_close_v2(handle)
         closed = true
         thread.stop()
         await gate.release()
-        guard result == SQLITE_OK else { throw StoreError.database("closing \(path): \(String(cString: sqlite_nio_sqlite3_errstr(result)))") }
+        guard result == SQLITE_OK else { throw StoreError.database("closing \(path): \(String(cString: sqlite3_errstr(result)))") }
     }
 
-    private func message() -> String { String(cString: sqlite_nio_sqlite3_errmsg(handle)) }
+    private func message() -> String { String(cString: sqlite3_errmsg(handle)) }
 
     /// Runs one statement and returns its rows. Called only by the holder of
     /// `gate`, on `thread`. With `keep`, the prepared statement is kept for the next call.
@@ -301,7 +307,7 @@ final class SQLiteConnection: @unchecked Sendable {
             statement = kept
         } else {
             var raw: OpaquePointer?
-            guard sqlite_nio_sqlite3_prepare_v2(handle, sql, -1, &raw, nil) == SQLITE_OK, let prepared = raw else {
+            guard sqlite3_prepare_v2(handle, sql, -1, &raw, nil) == SQLITE_OK, let prepared = raw else {
                 throw StoreError.database(message())
             }
             statement = prepared
@@ -310,41 +316,41 @@ final class SQLiteConnection: @unchecked Sendable {
         let kept = statements[sql] == statement
         defer {
             if kept {
-                sqlite_nio_sqlite3_reset(statement)
+                sqlite3_reset(statement)
                 // Every run binds every parameter, so the old values need no clearing, and
                 // clearing them would make SQLite parse the statement again at the next
                 // step whenever its plan looked at a bound value (sqlite3_clear_bindings
                 // expires such a statement). Large values are let go at once all the same.
                 if binds.contains(where: { if case .blob(let b) = $0 { return b.count > Self.largeBinding } else { return false } }) {
-                    sqlite_nio_sqlite3_clear_bindings(statement)
+                    sqlite3_clear_bindings(statement)
                 }
             } else {
-                sqlite_nio_sqlite3_finalize(statement)
+                sqlite3_finalize(statement)
             }
         }
-        guard Int(sqlite_nio_sqlite3_bind_parameter_count(statement)) == binds.count else {
-            throw StoreError.database("\(sql): \(binds.count) values for \(sqlite_nio_sqlite3_bind_parameter_count(statement)) parameters")
+        guard Int(sqlite3_bind_parameter_count(statement)) == binds.count else {
+            throw StoreError.database("\(sql): \(binds.count) values for \(sqlite3_bind_parameter_count(statement)) parameters")
         }
         for (i, value) in binds.enumerated() {
             let index = Int32(i + 1)
             let result: Int32
             switch value {
-            case .null: result = sqlite_nio_sqlite3_bind_null(statement, index)
-            case .integer(let v): result = sqlite_nio_sqlite3_bind_int64(statement, index, v)
+            case .null: result = sqlite3_bind_null(statement, index)
+            case .integer(let v): result = sqlite3_bind_int64(statement, index, v)
             case .text(let s):
-                result = sqlite_nio_sqlite3_bind_text64(statement, index, s, UInt64(s.utf8.count), Self.transient, UInt8(SQLITE_UTF8))
+                result = sqlite3_bind_text64(statement, index, s, UInt64(s.utf8.count), Self.transient, UInt8(SQLITE_UTF8))
             case .blob(let b):
                 result = b.withUnsafeBytes {
-                    sqlite_nio_sqlite3_bind_blob64(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64($0.count), Self.transient)
+                    sqlite3_bind_blob64(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64($0.count), Self.transient)
                 }
             }
             guard result == SQLITE_OK else { throw StoreError.database("\(sql): \(message())") }
         }
-        let count = sqlite_nio_sqlite3_column_count(statement)
-        let names = (0..<count).map { String(cString: sqlite_nio_sqlite3_column_name(statement, $0)) }
+        let count = sqlite3_column_count(statement)
+        let names = (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) }
         var rows: [StoreRow] = []
         while true {
-            let step = sqlite_nio_sqlite3_step(statement)
+            let step = sqlite3_step(statement)
             if step == SQLITE_DONE { break }
             guard step == SQLITE_ROW else { throw StoreError.database("\(sql): \(message())") }
             var columns: [String: StoreValue] = [:]
@@ -358,16 +364,16 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     static func value(_ statement: OpaquePointer, _ column: Int32) -> StoreValue {
-        switch sqlite_nio_sqlite3_column_type(statement, column) {
-        case SQLITE_INTEGER: return .integer(sqlite_nio_sqlite3_column_int64(statement, column))
-        case SQLITE_FLOAT: return .text(String(sqlite_nio_sqlite3_column_double(statement, column)))
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, column))
+        case SQLITE_FLOAT: return .text(String(sqlite3_column_double(statement, column)))
         case SQLITE_TEXT:
-            guard let text = sqlite_nio_sqlite3_column_text(statement, column) else { return .text("") }
-            let length = Int(sqlite_nio_sqlite3_column_bytes(statement, column))
+            guard let text = sqlite3_column_text(statement, column) else { return .text("") }
+            let length = Int(sqlite3_column_bytes(statement, column))
             return .text(String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self))
         case SQLITE_BLOB:
-            let length = Int(sqlite_nio_sqlite3_column_bytes(statement, column))
-            guard length > 0, let bytes = sqlite_nio_sqlite3_column_blob(statement, column) else { return .blob([]) }
+            let length = Int(sqlite3_column_bytes(statement, column))
+            guard length > 0, let bytes = sqlite3_column_blob(statement, column) else { return .blob([]) }
             return .blob(Array(UnsafeRawBufferPointer(start: bytes, count: length)))
         default: return .null
         }

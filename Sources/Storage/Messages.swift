@@ -316,12 +316,15 @@ extension HISPStore {
         return (id, uid)
     }
 
-    /// Whether `mailbox` already holds a message with this Message-ID (a redelivery).
+    /// Whether `mailbox` already received a message with this Message-ID (a redelivery).
     func hasMessage(mailbox: DirectAddress, messageID: String, in tx: any StoreTransaction) async throws -> Bool {
         guard !messageID.isEmpty else { return false }
         let boxID = try await mailboxID(mailbox, in: tx)
-        let rows = try await tx.query("SELECT id FROM messages WHERE mailbox_id = ? AND message_id_index = ? LIMIT 1",
-                                      .text(boxID), .blob(blindIndex("message-id", messageID)))
+        // What the user wrote (Sent, Drafts) is not a received copy: a message sent to oneself is still delivered.
+        let rows = try await tx.query(
+            "SELECT id FROM messages WHERE mailbox_id = ? AND message_id_index = ? "
+                + "AND folder_id NOT IN (SELECT id FROM folders WHERE mailbox_id = ? AND special IN ('sent', 'drafts')) LIMIT 1",
+            .text(boxID), .blob(blindIndex("message-id", messageID)), .text(boxID))
         return !rows.isEmpty
     }
 

@@ -197,6 +197,13 @@ extension HISPStore {
         }
     }
 
+    /// Whether `domain` is hosted here (one indexed read).
+    public func hostsDomain(_ domain: String) async throws -> Bool {
+        try await database.transaction(write: false) { tx in
+            try await !tx.query("SELECT 1 FROM domains WHERE name = ?", .text(domain.lowercased())).isEmpty
+        }
+    }
+
     public func address(_ address: DirectAddress) async throws -> AddressRecord {
         try await database.transaction(write: false) { tx in try await self.addressRow(address, in: tx).0 }
     }

@@ -172,10 +172,10 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
     }
 
     @Test func thePoolKeepsAConnectionBetweenDeliveriesAndReplacesOneTheServerClosed() async throws {
-        // A server that closes a session after 15 s without a command (long enough for the
+        // A server that closes a session after 40 s without a command (long enough for the
         // steps below that expect both idle connections still open, and for a TLS handshake,
-        // which has the command deadline, on a machine running the whole suite).
-        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(15))
+        // which has the command deadline, on a machine running the whole suite: 15 s was not).
+        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(40))
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         let pool = SMTPConnectionPool(idleTime: .seconds(600))
         let config = try t.clientConfiguration()

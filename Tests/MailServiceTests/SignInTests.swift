@@ -4,7 +4,7 @@ import SQLiteStore
 import Storage
 import Synchronization
 import Testing
-@testable import Delivery
+@testable import MailService
 
 /// A clock the test moves by hand.
 final class ManualClock: DirectCore.Clock {
@@ -19,8 +19,8 @@ final class ManualClock: DirectCore.Clock {
     let password = "correct horse battery staple"
 
     func authenticator(clock: ManualClock, policy: SignInPolicy = SignInPolicy()) async throws -> (Authenticator, PasswordVerifier, HISPStore, URL) {
-        let dir = try GatewayDeliveryTests.scratchDirectory()
-        let store = try await GatewayDeliveryTests.store(in: dir)
+        let dir = try MailFixture.scratchDirectory()
+        let store = try await MailFixture.store(in: dir)
         _ = try await store.addDomain("direct.example.org", caCertificate: [1], caPrivateKey: [2], certificate: [3], privateKey: [4],
                                       dns: DomainDNS(host: "hisp.direct.example.org", ipv4: "192.0.2.1"))
         _ = try await store.addAddress(alice, certificate: [5], privateKey: [6, 7], passwordHash: try PasswordHash.make(password))

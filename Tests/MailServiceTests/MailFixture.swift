@@ -1,0 +1,104 @@
+import Crypto
+import Delivery
+import DirectCore
+import DirectTrust
+import Foundation
+import Logging
+import SQLiteStore
+import SecurityAgent
+import Storage
+import Synchronization
+import X509
+@testable import HISPCommands
+@testable import MailService
+
+/// One HISP's mail core in process, over a real store with real keys (RSA-2048,
+/// issued by the domain's own CA), without sockets: discovery reads the
+/// store's certificates, trust is the domain's CA, and a transport that only
+/// records what would leave (nothing should, for our own domains).
+struct MailFixture {
+    let dir: URL
+    let store: HISPStore
+    let mail: MailService
+    let transport: RecordingTransport
+
+    static func scratchDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-mail-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A new store in `dir`, under a key made for the test.
+    static func store(in dir: URL) async throws -> HISPStore {
+        try await HISPStore.create(
+            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
+            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+    }
+
+    /// `domain` hosted with a mailbox for each of `users` (each password is the local part and " password").
+    static func make(domain: String = "a.example", users: [String] = ["alice", "bob"], configuration: MailServiceConfiguration = MailServiceConfiguration())
+        async throws -> MailFixture
+    {
+        let dir = try scratchDirectory()
+        let store = try await store(in: dir)
+        let (ca, _, _) = try await Provisioning.addDomain(domain, published: DomainDNS(host: "hisp.\(domain)"), ca: nil, in: store)
+        for u in users {
+            _ = try await Provisioning.addAddress(DirectAddress("\(u)@\(domain)")!, passwordHash: try PasswordHash.make(u + " password"), in: store)
+        }
+        let anchors = TrustAnchors([TrustAnchor(certificate: ca.certificate, source: "test CA")])
+        let transport = RecordingTransport()
+        let queue = DirectGateway(
+            configuration: GatewayConfiguration(hostname: "hisp.\(domain)", pollInterval: .milliseconds(100)),
+            store: store, agent: SecurityAgent(keys: store), certificates: StoreCertificates(store: store, anchors: anchors),
+            incomingTrust: FixedTrust(trust: DirectTrust(anchors: anchors)), transport: transport, logger: Logger(label: "test"))
+        return MailFixture(dir: dir, store: store, mail: MailService(configuration: configuration, queue: queue), transport: transport)
+    }
+
+    /// Waits until `condition` holds (checked every 20 ms), failing after `seconds`.
+    func until(_ what: String, seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try await !condition() {
+            guard Date() < deadline else { throw FixtureTimeout(what: what) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    func close() async {
+        try? await store.close()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+struct FixtureTimeout: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Discovery from the store: a hosted address's own certificate, judged by the test anchors.
+struct StoreCertificates: RecipientCertificates {
+    let store: HISPStore
+    let anchors: TrustAnchors
+
+    func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String) {
+        guard let record = try? await store.address(address), let cert = try? Certificate(derEncoded: record.certificate) else {
+            return ([], "no certificate for \(address) in this test")
+        }
+        return ([cert], "the store's certificate for \(address)")
+    }
+}
+
+struct FixedTrust: IncomingTrust {
+    let trust: DirectTrust
+    func trust(localDomain: String) async -> DirectTrust { trust }
+}
+
+/// Records what the queue hands to SMTP, and accepts it.
+final class RecordingTransport: OutboundTransport {
+    private let domains = Mutex<[String]>([])
+    var sentTo: [String] { domains.withLock { $0 } }
+
+    func send(domain: String, messages: [OutboundMessage]) async -> [[String: RecipientOutcome]] {
+        domains.withLock { $0.append(domain) }
+        return messages.map { Dictionary(uniqueKeysWithValues: $0.recipients.map { ($0, RecipientOutcome.accepted) }) }
+    }
+}

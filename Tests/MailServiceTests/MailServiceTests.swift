@@ -1,0 +1,103 @@
+import DirectCore
+import Foundation
+import HISPTesting
+import InternetMessage
+import Storage
+import Testing
+@testable import MailService
+
+/// The mail core without sockets: submit and accept apply the Direct rules; mail between two
+/// mailboxes of one HISP is signed, encrypted, decrypted, verified and acknowledged in process.
+@Suite struct MailServiceTests {
+    let alice = DirectAddress("alice@a.example")!
+    let bob = DirectAddress("bob@a.example")!
+
+    func message(from: String, to: String, subject: String = "Referral", body: String = "Patient Jane Roe, DOB 1970-01-01.") -> [UInt8] {
+        Array("From: \(from)\r\nTo: \(to)\r\nSubject: \(subject)\r\nDisposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,true\r\n\r\n\(body)\r\n".utf8)
+    }
+
+    @Test func mailBetweenTwoLocalMailboxesIsSecuredAndAcknowledgedInProcess() async throws {
+        let f = try await MailFixture.make()
+        let running = Task { await f.mail.run() }
+        defer { running.cancel() }
+        let changes = try await f.mail.changes(bob, folder: "INBOX")
+        let written = message(from: alice.description, to: bob.description)
+
+        let result = await f.mail.submit(Submission(user: alice, recipients: [bob.description], message: written, via: "test"))
+        guard case .queued(let messageID, _, let refused) = result else {
+            Issue.record("not queued: \(result)")
+            return
+        }
+        #expect(refused.isEmpty)
+        // The sender's copy, as written (with the Message-ID and Date the service added), read.
+        let sent = try await f.store.messages(mailbox: alice, folder: "Sent", uids: [1...UInt32.max])
+        #expect(sent.count == 1 && sent.first?.flags == .seen)
+        let sentBytes = try await f.store.message(mailbox: alice, folder: "Sent", uid: 1).1
+        #expect(sentBytes.suffix(written.count) == written[...])
+
+        // Bob's INBOX hears of it.
+        var iterator = changes.makeAsyncIterator()
+        let first = try await iterator.next()
+        #expect(first == [.added(uid: 1)])
+        let (summary, body) = try await f.store.message(mailbox: bob, folder: "INBOX", uid: 1)
+        #expect(summary.metadata.sender == alice.description && summary.metadata.messageID == messageID)
+        #expect(String(decoding: body, as: UTF8.self).contains("Patient Jane Roe"))
+
+        // The processed and dispatched MDNs come back the same way and end the wait.
+        try await f.until("the dispatched MDN") {
+            try await f.mail.status(messageID: messageID).recipients.first?.state == .dispatched
+        }
+        let status = try await f.mail.status(messageID: messageID)
+        #expect(status.trace.contains { $0.step == "security" })
+        try await f.until("both MDNs in Alice's INBOX") { try await f.store.folderStatus(mailbox: alice, folder: "INBOX").messages == 2 }
+        // Nothing went out over SMTP: both mailboxes are ours.
+        #expect(f.transport.sentTo.isEmpty)
+        await f.close()
+    }
+
+    @Test func submitRefusesWhatTheSenderMayNotSendAndSaysWhichCheck() async throws {
+        let f = try await MailFixture.make()
+        let other = await f.mail.submit(Submission(user: alice, envelopeFrom: bob.description, recipients: [bob.description],
+                                                   message: message(from: alice.description, to: bob.description), via: "test"))
+        #expect(other == .refused(Refusal(.sender, code: 553, enhanced: "5.7.1", "you may send only as \(alice)")))
+        let forged = await f.mail.submit(Submission(user: alice, recipients: [bob.description], message: message(from: bob.description, to: bob.description), via: "test"))
+        guard case .refused(let r) = forged else { Issue.record("\(forged)"); return }
+        #expect(r.check == .sender && r.code == 553)
+        let twice = Array("From: \(alice)\r\nFrom: \(bob)\r\nSubject: x\r\n\r\nx\r\n".utf8)
+        guard case .refused(let format) = await f.mail.submit(Submission(user: alice, recipients: [bob.description], message: twice, via: "test")) else {
+            Issue.record("a second From was queued"); return
+        }
+        #expect(format.check == .format && format.enhanced == "5.6.0")
+        // A recipient that is not an address is refused alone; the others are queued.
+        let mixed = await f.mail.submit(Submission(user: alice, recipients: ["not an address", bob.description],
+                                                   message: message(from: alice.description, to: bob.description), via: "test"))
+        guard case .queued(_, _, let refused) = mixed else { Issue.record("\(mixed)"); return }
+        #expect(refused.map(\.recipient) == ["not an address"] && refused.first?.refusal.check == .recipient)
+        // Nothing refused reached the Sent folder.
+        #expect(try await f.store.folderStatus(mailbox: alice, folder: "Sent").messages == 1)
+        await f.close()
+    }
+
+    @Test func acceptRefusesAPlainMessageNamingTheCheck() async throws {
+        let f = try await MailFixture.make()
+        let result = await f.mail.accept(InboundMessage(mailFrom: "x@b.example", recipients: [bob], message: message(from: "x@b.example", to: bob.description),
+                                                        from: "test"))
+        guard case .refused(let r) = result else { Issue.record("\(result)"); return }
+        #expect(r.check == .notEncrypted && r.code == 554 && r.enhanced == "5.7.5")
+        #expect(try await f.store.folderStatus(mailbox: bob, folder: "INBOX").messages == 0)
+        #expect(await f.mail.checkInboundRecipient("carol@a.example")?.check == .recipient)
+        #expect(await f.mail.checkInboundRecipient("carol@elsewhere.example")?.check == .relay)
+        await f.close()
+    }
+
+    @Test func appendFilesDraftsButNotIntoInbox() async throws {
+        let f = try await MailFixture.make()
+        let draft = message(from: alice.description, to: bob.description, subject: "Draft")
+        let (validity, uid) = try await f.mail.append(alice, folder: "Drafts", message: draft, flags: .draft)
+        let drafts = try await f.mail.folderStatus(alice, folder: "Drafts")
+        #expect(uid == 1 && validity == drafts.uidValidity)
+        #expect(try await f.mail.body(alice, folder: "Drafts", uid: 1, reader: "alice over test").1 == draft)
+        await #expect(throws: StoreError.self) { _ = try await f.mail.append(alice, folder: "INBOX", message: draft) }
+        await f.close()
+    }
+}
