@@ -316,7 +316,8 @@ let package = Package(
             name: "MailServiceTests",
             dependencies: [
                 "MailService", "Delivery", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore", "InternetMessage", "HISPTesting",
-                "CryptographicMessageSyntax", "SMIME", "HISPCommands",
+                "CryptographicMessageSyntax", "SMIME", "HISPCommands", "CertificateAuthority",
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

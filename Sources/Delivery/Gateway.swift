@@ -26,6 +26,9 @@ public struct GatewayConfiguration: Sendable {
     public static let defaultPreparers = min(20, 4 * max(1, ProcessInfo.processInfo.activeProcessorCount))
     /// SMTP connections at the same time to one destination domain.
     public var connectionsPerDomain: Int
+    /// The time the queue decides by (due attempts, retries, the MDN deadline,
+    /// the queue age): a test clock in tests.
+    public var clock: any Clock
     /// How long an SMTP session (a submission, or an inbound message and its
     /// MDNs) waits for discovery before it answers and leaves the message to the
     /// preparer: a recipient domain whose DNS or LDAP is slow or down then
@@ -35,7 +38,8 @@ public struct GatewayConfiguration: Sendable {
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
                 pollInterval: Duration = .seconds(1),
                 preparers: Int = GatewayConfiguration.defaultPreparers, connectionsPerDomain: Int = 4,
-                sessionDiscoveryLimit: Duration = .seconds(2)) {
+                sessionDiscoveryLimit: Duration = .seconds(2), clock: any Clock = SystemClock()) {
+        self.clock = clock
         self.sessionDiscoveryLimit = sessionDiscoveryLimit
         self.preparers = max(1, preparers)
         self.connectionsPerDomain = max(1, connectionsPerDomain)
@@ -106,7 +110,7 @@ public final class DirectGateway: Sendable {
             if Task.isCancelled { break }
             // A full pass may have left more behind; a pass that could not record
             // everything (a failing store) waits for the next wake-up or poll instead.
-            while !Task.isCancelled, await prepareSubmissions(now: Date()) == Self.preparePassSize {}
+            while !Task.isCancelled, await prepareSubmissions(now: now()) == Self.preparePassSize {}
         }
     }
 
@@ -142,7 +146,7 @@ public final class DirectGateway: Sendable {
         await withDiscardingTaskGroup { connections in
             for await _ in deliveryWakeups {
                 if Task.isCancelled { break }
-                let now = Date()
+                let now = self.now()
                 do {
                     try await dispatchDue(now: now, into: &connections, inProcess: inProcess)
                 } catch {
@@ -169,6 +173,12 @@ public final class DirectGateway: Sendable {
             logger.error("expiring notifications failed", metadata: ["error": .string("\(error)")])
         }
     }
+
+    /// The queue's time (`GatewayConfiguration.clock`).
+    public func now() -> Date { configuration.clock.now() }
+
+    /// Wakes the delivery loop (a test clock moved; something may be due).
+    public func wakeDelivery() { deliveryWake.yield() }
 
     /// Wakes the preparer (a notification arrived; something may be due).
     public func poke() { prepareWake.yield() }
@@ -313,7 +323,7 @@ public final class DirectGateway: Sendable {
                 guard claims.claim(ids, domain: domain, limit: limit) else { break }
                 connections.addTask {
                     do {
-                        try await self.deliver(ids, to: domain, now: Date(), inProcess: inProcess)
+                        try await self.deliver(ids, to: domain, now: self.now(), inProcess: inProcess)
                         self.claims.release(ids, domain: domain)
                         self.deliveryWake.yield()
                     } catch {
@@ -383,14 +393,14 @@ public final class DirectGateway: Sendable {
                 results = await transport.send(domain: domain, messages: messages)
             }
             // The time of the outcome, so the MDN deadline counts from the hand-over.
-            let sentAt = max(now, Date())
+            let sentAt = max(now, self.now())
             for (i, group) in groups.enumerated() {
                 let outcomes = i < results.count ? results[i] : [:]
                 for e in group { records.append(record(e, result(outcomes[e.recipient] ?? .transient(Refusal(.delivery, code: 451, enhanced: "4.4.0", "no outcome reported")), for: e, now: sentAt))) }
             }
         }
         // One transaction for the whole connection's outcomes.
-        try await store.recordDeliveries(records, now: max(now, Date()))
+        try await store.recordDeliveries(records, now: max(now, self.now()))
         for r in records { logger.info("delivery attempt", metadata: ["queue": .string(r.entry.id), "result": .string("\(r.result)")]) }
     }
 

@@ -98,7 +98,7 @@ extension MailService {
             guard draft.prepared != nil else { prepared = replies; break }
             prepared.append(draft)
         }
-        _ = try await store.storeIncoming(LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata), replies: prepared)
+        _ = try await store.storeIncoming(LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata), replies: prepared, now: queue.now())
         for reply in prepared { queue.queued(reply) }
     }
 
@@ -120,12 +120,12 @@ extension MailService {
         for r in recipients {
             let delivery = LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata)
             let match = try await store.applyNotification(originalMessageID: originalID, recipient: reporter, label: notice.label,
-                                                          passOn: delivery) { state, wantsDispatched in
+                                                          passOn: delivery, now: queue.now()) { state, wantsDispatched in
                 NotificationPolicy.effect(of: notice, state: state, wantsDispatched: wantsDispatched)
             }
             if match == .unknown {
                 // Not one of ours (or already forgotten): the user still sees it.
-                _ = try await store.storeIncoming(delivery, replies: [])
+                _ = try await store.storeIncoming(delivery, replies: [], now: queue.now())
             }
         }
     }

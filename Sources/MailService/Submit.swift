@@ -102,14 +102,14 @@ extension MailService {
             messageID = Notices.messageID(domain: s.user.domain)
             added += "Message-ID: \(messageID)\r\n"
         }
-        if entity.headers["Date"] == nil { added += "Date: \(Notifications.rfc5322Date(Date()))\r\n" }
+        if entity.headers["Date"] == nil { added += "Date: \(Notifications.rfc5322Date(queue.now()))\r\n" }
         if !added.isEmpty { bytes = Array(added.utf8) + bytes }
         let draft = await queue.prepareAtOnce(OutboundDraft(
             kind: .message, sender: s.user.description, recipients: recipients, message: bytes, messageID: messageID,
             wantsDispatched: Notifications.requestsFinalDestinationDelivery(entity.headers)))
         let sent = LocalDelivery(mailbox: s.user, bytes: bytes, metadata: Self.metadata(entity.headers, messageID: messageID))
         do {
-            let id = try await store.enqueue(draft, trace: "submitted by \(s.user) over \(s.via)", sentCopy: sent)
+            let id = try await store.enqueue(draft, trace: "submitted by \(s.user) over \(s.via)", sentCopy: sent, now: queue.now())
             queue.queued(draft)
             return .queued(messageID: messageID, queueID: id, refused: refused)
         } catch {

@@ -176,15 +176,16 @@ extension HISPStore {
     /// Makes a message durable in the outbound queue, one row per recipient;
     /// with `sentCopy`, also files the message as written in the sender's
     /// Sent folder (read), in the same transaction.
-    public func enqueue(_ draft: OutboundDraft, trace: String = "accepted for sending", sentCopy: LocalDelivery? = nil) async throws -> String {
+    public func enqueue(_ draft: OutboundDraft, trace: String = "accepted for sending", sentCopy: LocalDelivery? = nil,
+                        now: Date = Date()) async throws -> String {
         if let sentCopy { try Self.checkMessage(bytes: sentCopy.bytes, metadata: sentCopy.metadata) }
         return try await write { tx, touches in
-            let id = try await self.enqueue(draft, trace: trace, in: tx)
+            let id = try await self.enqueue(draft, trace: trace, in: tx, now: now)
             if let copy = sentCopy {
                 let box = try await self.mailboxID(copy.mailbox, in: tx)
                 let sent = try await self.folder(mailboxID: box, named: SpecialFolder.sent.name, in: tx)
                 _ = try await self.insertMessage(mailboxID: box, folderID: sent.id, bytes: copy.bytes, metadata: copy.metadata, flags: .seen,
-                                                 keywords: [], received: Date(), in: tx)
+                                                 keywords: [], received: now, in: tx)
                 touches.touch(box)
             }
             return id

@@ -1,4 +1,6 @@
 import Crypto
+import CryptoExtras
+import CertificateAuthority
 import Delivery
 import DirectCore
 import DirectTrust
@@ -36,7 +38,8 @@ struct MailFixture {
     }
 
     /// `domain` hosted with a mailbox for each of `users` (each password is the local part and " password").
-    static func make(domain: String = "a.example", users: [String] = ["alice", "bob"], configuration: MailServiceConfiguration = MailServiceConfiguration())
+    static func make(domain: String = "a.example", users: [String] = ["alice", "bob"], configuration: MailServiceConfiguration = MailServiceConfiguration(),
+                     clock: any DirectCore.Clock = SystemClock(), remote: [DirectAddress] = [], transientFailures: Int = 0)
         async throws -> MailFixture
     {
         let dir = try scratchDirectory()
@@ -45,11 +48,27 @@ struct MailFixture {
         for u in users {
             _ = try await Provisioning.addAddress(DirectAddress("\(u)@\(domain)")!, passwordHash: try PasswordHash.make(u + " password"), in: store)
         }
-        let anchors = TrustAnchors([TrustAnchor(certificate: ca.certificate, source: "test CA")])
-        let transport = RecordingTransport()
+        var anchors = TrustAnchors([TrustAnchor(certificate: ca.certificate, source: "test CA")])
+        // Partners elsewhere: a CA of their own (an anchor here) and a certificate for each address.
+        var partners: [String: Certificate] = [:]
+        if !remote.isEmpty {
+            let key = Certificate.PrivateKey(try _RSA.Signing.PrivateKey(keySize: .bits2048))
+            let now = Date()
+            let partnerCA = try Issuer(certificate: try CertificateAuthority.createCA(
+                subject: try DistinguishedName { CommonName("partner CA") }, key: key, notBefore: now - 300, notAfter: now + 86_400), key: key)
+            anchors.add(TrustAnchor(certificate: partnerCA.certificate, source: "partner CA"), domain: TrustAnchors.everyDomain)
+            for a in remote {
+                let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+                partners[a.description] = try CertificateAuthority.issue(
+                    binding: .address(a), publicKey: Certificate.PublicKey(rsa.publicKey), usage: .both, notBefore: now - 300,
+                    notAfter: now + 86_400, issuer: partnerCA)
+            }
+        }
+        let transport = RecordingTransport(transientFailures: transientFailures)
         let queue = DirectGateway(
-            configuration: GatewayConfiguration(hostname: "hisp.\(domain)", pollInterval: .milliseconds(100)),
-            store: store, agent: SecurityAgent(keys: store), certificates: StoreCertificates(store: store, anchors: anchors),
+            configuration: GatewayConfiguration(hostname: "hisp.\(domain)", retrySchedule: [.seconds(60)], pollInterval: .milliseconds(100),
+                                                clock: clock),
+            store: store, agent: SecurityAgent(keys: store), certificates: StoreCertificates(store: store, anchors: anchors, partners: partners),
             incomingTrust: FixedTrust(trust: DirectTrust(anchors: anchors)), transport: transport, logger: Logger(label: "test"))
         return MailFixture(dir: dir, store: store, mail: MailService(configuration: configuration, queue: queue), transport: transport)
     }
@@ -78,8 +97,10 @@ struct FixtureTimeout: Error, CustomStringConvertible {
 struct StoreCertificates: RecipientCertificates {
     let store: HISPStore
     let anchors: TrustAnchors
+    var partners: [String: Certificate] = [:]
 
     func certificates(for address: DirectAddress, localDomain: String) async -> (chosen: [Certificate], reason: String) {
+        if let partner = partners[address.description] { return ([partner], "the partner's certificate") }
         guard let record = try? await store.address(address), let cert = try? Certificate(derEncoded: record.certificate) else {
             return ([], "no certificate for \(address) in this test")
         }
@@ -92,13 +113,21 @@ struct FixedTrust: IncomingTrust {
     func trust(localDomain: String) async -> DirectTrust { trust }
 }
 
-/// Records what the queue hands to SMTP, and accepts it.
+/// Records what the queue hands to SMTP, and accepts it (after the first `transientFailures` attempts, refused for now).
 final class RecordingTransport: OutboundTransport {
-    private let domains = Mutex<[String]>([])
-    var sentTo: [String] { domains.withLock { $0 } }
+    private let state: Mutex<(domains: [String], failures: Int)>
+    var sentTo: [String] { state.withLock { $0.domains } }
+
+    init(transientFailures: Int = 0) { state = Mutex(([], transientFailures)) }
 
     func send(domain: String, messages: [OutboundMessage]) async -> [[String: RecipientOutcome]] {
-        domains.withLock { $0.append(domain) }
-        return messages.map { Dictionary(uniqueKeysWithValues: $0.recipients.map { ($0, RecipientOutcome.accepted) }) }
+        let fail = state.withLock { s -> Bool in
+            s.domains.append(domain)
+            guard s.failures > 0 else { return false }
+            s.failures -= 1
+            return true
+        }
+        let outcome: RecipientOutcome = fail ? .transient(Refusal(.delivery, code: 451, enhanced: "4.3.2", "try later")) : .accepted
+        return messages.map { Dictionary(uniqueKeysWithValues: $0.recipients.map { ($0, outcome) }) }
     }
 }

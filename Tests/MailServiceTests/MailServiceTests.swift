@@ -101,3 +101,55 @@ import Testing
         await f.close()
     }
 }
+
+/// The queue decides by its clock: retries and the notification timeout happen when the test clock says so, not after real waits.
+@Suite struct QueueClockTests {
+    let alice = DirectAddress("alice@a.example")!
+    let carol = DirectAddress("carol@c.example")!
+
+    func submit(_ f: MailFixture) async throws -> String {
+        let bytes = Array("From: \(alice)\r\nTo: \(carol)\r\nSubject: Referral\r\n\r\nPatient Jane Roe.\r\n".utf8)
+        guard case .queued(let id, _, _) = await f.mail.submit(Submission(user: alice, recipients: [carol.description], message: bytes, via: "test")) else {
+            throw FixtureTimeout(what: "the submission to be queued")
+        }
+        return id
+    }
+
+    func state(_ f: MailFixture, _ id: String) async throws -> RecipientStatus? {
+        try await f.mail.status(messageID: id).recipients.first
+    }
+
+    @Test func aDeferredDeliveryIsRetriedWhenItsTimeComes() async throws {
+        let clock = ManualClock()
+        let f = try await MailFixture.make(clock: clock, remote: [carol], transientFailures: 1)
+        let running = Task { await f.mail.run() }
+        defer { running.cancel() }
+        let id = try await submit(f)
+        try await f.until("the first attempt") { try await state(f, id)?.attempts == 1 }
+        let first = try #require(try await state(f, id))
+        #expect(first.state == .queued && first.reason?.contains("try later") == true)
+        // The retry is due 60 s later by the queue's clock.
+        clock.advance(61)
+        f.mail.queue.wakeDelivery()
+        try await f.until("the second attempt") { try await state(f, id)?.state == .sent }
+        #expect(try await state(f, id)?.attempts == 2)
+        #expect(f.transport.sentTo == ["c.example", "c.example"])
+        await f.close()
+    }
+
+    @Test func noProcessedMDNByTheDeadlineGivesTheSenderAFailureDSN() async throws {
+        let clock = ManualClock()
+        let f = try await MailFixture.make(clock: clock, remote: [carol])
+        let running = Task { await f.mail.run() }
+        defer { running.cancel() }
+        let id = try await submit(f)
+        try await f.until("the message to be sent") { try await state(f, id)?.state == .sent }
+        // An hour (the default notification timeout) passes on the queue's clock.
+        clock.advance(3601)
+        f.mail.queue.wakeDelivery()
+        try await f.until("the timeout") { try await state(f, id)?.state == .timedout }
+        let inbox = try await f.store.messages(mailbox: alice, folder: "INBOX", uids: [1...UInt32.max])
+        #expect(inbox.count == 1 && inbox.first?.metadata.subject == "Undeliverable: your Direct message")
+        await f.close()
+    }
+}
