@@ -6,6 +6,9 @@ import Delivery
 import DirectCore
 import Foundation
 import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
 import MailService
 import SMTPClient
 import SMTPCore
@@ -13,31 +16,49 @@ import SMTPServer
 import SecurityAgent
 import Storage
 
-/// Everything `hisp serve` runs: the MX and submission listeners, the
-/// certificate DNS server and the gateway's queue, built from one configuration.
+/// Everything `hisp serve` runs, built from one configuration: the MX and
+/// submission listeners (adapters over the mail service), the certificate DNS
+/// server, the queue, the trust anchors' refresher and the delivery
+/// connections' sweeper, as the services of one ServiceGroup
+/// (swift-service-lifecycle). A graceful shutdown (a signal, or `shutdown`)
+/// stops them in reverse order: the listeners first (no new sessions; the
+/// current ones finish), then the queue between two steps, then the rest.
 public final class HISPServer: Sendable {
     public let inbound: SMTPListener
     public let submission: SMTPListener
     public let dns: CertificateDNSServer?
     public let mail: MailService
-    let queue: Task<Void, Never>
-    let anchors: Task<Void, Never>
-    /// Delivery connections kept open between passes, and the task that closes idle ones.
-    let connections: SMTPConnectionPool
-    let sweeper: Task<Void, Never>
+    let group: ServiceGroup
+    let running: Task<Void, any Error>
+    /// How long current sessions may take to finish at shutdown.
+    let grace: ShutdownGrace
     let logger: Logger
 
-    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, mail: MailService, queue: Task<Void, Never>,
-         anchors: Task<Void, Never>, connections: SMTPConnectionPool, sweeper: Task<Void, Never>, logger: Logger) {
+    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, mail: MailService, group: ServiceGroup,
+         grace: ShutdownGrace, logger: Logger) {
         self.inbound = inbound
         self.submission = submission
         self.dns = dns
         self.mail = mail
-        self.queue = queue
-        self.anchors = anchors
-        self.connections = connections
-        self.sweeper = sweeper
+        self.group = group
+        self.grace = grace
         self.logger = logger
+        let g = group
+        running = Task { try await g.run() }
+    }
+
+    /// Until the group stops (a shutdown signal, `shutdown`, or a service that failed).
+    public func wait() async throws {
+        try await running.value
+    }
+
+    /// Graceful shutdown: no new sessions, current ones finish (up to `grace`), the queue stops between steps.
+    public func shutdown(grace: Duration = .seconds(10)) async {
+        logger.info("shutting down")
+        self.grace.set(grace)
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        logger.info("stopped")
     }
 
     /// How long a delivery connection stays open without work (RFC 5321 3.3 lets a client
@@ -70,8 +91,11 @@ public final class HISPServer: Sendable {
         public let selfSignedTLS: Bool
     }
 
+    /// Builds a whole HISP and starts it: the listeners are bound (port 0 picks free ports) and the services run until
+    /// `shutdown`, or one of `signals` (graceful shutdown; `hisp serve` gives SIGTERM and SIGINT).
     public static func start(
-        configuration c: AppConfiguration, store: HISPStore, dataDirectory: String, fetcher: (any HTTPFetching)?, logger: Logger
+        configuration c: AppConfiguration, store: HISPStore, dataDirectory: String, fetcher: (any HTTPFetching)?, logger: Logger,
+        signals: [UnixSignal] = []
     ) async throws -> (HISPServer, Summary) {
         let domains = try await store.domains()
         let hostname = c.hostname ?? domains.first.map { $0.dns.host } ?? "localhost"
@@ -195,9 +219,8 @@ public final class HISPServer: Sendable {
         }
         // Anchors and bundles are read (bundles fetched) before the first message, then kept fresh.
         await anchors.reload()
-        let refresher = Task { await anchors.run() }
-        let queue = Task { await mail.run() }
-        let sweeper = Task {
+        let grace = ShutdownGrace()
+        let sweeper = Background("connections") {
             var lastRefusals = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
@@ -212,29 +235,73 @@ public final class HISPServer: Sendable {
                 }
                 lastRefusals = refusals
             }
+        } stopped: {
+            // The queue has stopped: the delivery connections say QUIT.
+            connections.closeAll()
         }
+        // Stopped in reverse order: the listeners, the queue, the anchors, the connections, DNS.
+        var services: [any Service] = []
+        if let dnsServer { services.append(Stopping("dns") { await dnsServer.stop() }) }
+        services.append(sweeper)
+        services.append(Background("anchors") { await anchors.run() })
+        services.append(Background("hangup") {
+            // SIGHUP rereads the trust anchors and bundles now; nothing else is reloaded, and it never stops the server.
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                logger.notice("SIGHUP: trust anchors and bundles reread; other configuration changes need a restart")
+                await anchors.reload()
+            }
+        })
+        services.append(Background("queue") { await mail.run() })
+        services.append(Stopping("inbound") { await inbound.shutdown(grace: grace.value) })
+        services.append(Stopping("submission") { await submission.shutdown(grace: grace.value) })
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: signals, logger: logger))
         let summary = Summary(
             hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
             dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
-        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, mail: mail, queue: queue, anchors: refresher,
-                           connections: connections, sweeper: sweeper, logger: logger), summary)
+        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, mail: mail, group: group, grace: grace, logger: logger), summary)
+    }
+}
+
+/// How long current sessions may take to finish at shutdown (set by `shutdown`).
+final class ShutdownGrace: Sendable {
+    private let duration = Mutex<Duration>(.seconds(10))
+    var value: Duration { duration.withLock { $0 } }
+    func set(_ d: Duration) { duration.withLock { $0 = d } }
+}
+
+/// A service that runs until the group shuts down, then stops what it serves.
+struct Stopping: Service, CustomStringConvertible {
+    let description: String
+    let stop: @Sendable () async -> Void
+
+    init(_ name: String, stop: @escaping @Sendable () async -> Void) {
+        description = name
+        self.stop = stop
     }
 
-    /// Graceful shutdown: no new sessions, current ones finish (up to `grace`), the queue stops between steps.
-    public func shutdown(grace: Duration = .seconds(10)) async {
-        logger.info("shutting down")
-        async let a: Void = inbound.shutdown(grace: grace)
-        async let b: Void = submission.shutdown(grace: grace)
-        _ = await (a, b)
-        queue.cancel()
-        anchors.cancel()
-        _ = await queue.value
-        _ = await anchors.value
-        // The queue has stopped: the delivery connections say QUIT.
-        sweeper.cancel()
-        _ = await sweeper.value
-        connections.closeAll()
-        await dns?.stop()
-        logger.info("stopped")
+    func run() async throws {
+        // Cancelled (a failed service) or shut down gracefully: either way, stop.
+        try? await gracefulShutdown()
+        await stop()
+    }
+}
+
+/// Work that runs until the group shuts down (then it is cancelled), and what to do once it has stopped.
+struct Background: Service, CustomStringConvertible {
+    let description: String
+    let work: @Sendable () async -> Void
+    let stopped: @Sendable () async -> Void
+
+    init(_ name: String, _ work: @escaping @Sendable () async -> Void, stopped: @escaping @Sendable () async -> Void = {}) {
+        description = name
+        self.work = work
+        self.stopped = stopped
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await work() }
+        await stopped()
     }
 }

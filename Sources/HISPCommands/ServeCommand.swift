@@ -1,6 +1,5 @@
 import ArgumentParser
 import DirectCore
-import Dispatch
 import Foundation
 import HISPApp
 import HTTPFetch
@@ -27,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the HISP: inbound SMTP (MX), submission, the certificate DNS server and the delivery queue.",
-        discussion: "Configuration: a JSON file (README \"Configuration\"); flags override its listen addresses. Stops gracefully on SIGINT or SIGTERM.")
+        discussion: "Configuration: a JSON file (README \"Configuration\"); flags override its listen addresses. Stops gracefully on SIGINT or SIGTERM; SIGHUP rereads the trust anchors and bundles.")
 
     @Option(help: "The configuration file (JSON).") var config: String?
     @OptionGroup var listen: ListenOptions
@@ -68,7 +67,8 @@ enum Serving {
             try await AsyncHTTPFetcher.withFetcher { fetcher in
                 let (server, summary): (HISPServer, HISPServer.Summary)
                 do {
-                    (server, summary) = try await HISPServer.start(configuration: c, store: s, dataDirectory: options.data, fetcher: fetcher, logger: logger)
+                    (server, summary) = try await HISPServer.start(configuration: c, store: s, dataDirectory: options.data, fetcher: fetcher,
+                                                                   logger: logger, signals: [.sigterm, .sigint])
                 } catch let e as ConfigurationError {
                     throw CLIFailure.usage(e.description)
                 } catch let e as DirectError {
@@ -86,52 +86,15 @@ enum Serving {
                 if let banner { lines.append(banner(summary)) }
                 say(lines.joined(separator: "\n"))
                 fflush(nil)
-                let signal = await Signals.wait([SIGINT, SIGTERM])
-                say("hisp serve: signal \(signal), stopping")
+                // Until SIGTERM or SIGINT (a graceful shutdown of every service); SIGHUP rereads the trust anchors.
+                do {
+                    try await server.wait()
+                } catch {
+                    throw CLIFailure(message: "hisp serve stopped: \(error)", exitCode: 1)
+                }
+                say("hisp serve: stopped")
                 fflush(nil)
-                await server.shutdown()
             }
         }
-    }
-}
-
-/// Waiting for a signal without a handler that touches global state.
-enum Signals {
-    static func wait(_ signals: [Int32]) async -> Int32 {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            let queue = DispatchQueue(label: "hisp.signals")
-            let fired = SignalLatch(continuation)
-            for s in signals {
-                Glibc.signal(s, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: s, queue: queue)
-                source.setEventHandler { fired.fire(s) }
-                source.resume()
-                fired.keep(source)
-            }
-        }
-    }
-}
-
-final class SignalLatch: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<Int32, Never>?
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(_ c: CheckedContinuation<Int32, Never>) { continuation = c }
-
-    func keep(_ s: any DispatchSourceSignal) {
-        lock.lock(); defer { lock.unlock() }
-        sources.append(s)
-    }
-
-    func fire(_ signal: Int32) {
-        lock.lock()
-        let c = continuation
-        continuation = nil
-        let all = sources
-        sources = []
-        lock.unlock()
-        for s in all { s.cancel() }
-        c?.resume(returning: signal)
     }
 }

@@ -501,3 +501,37 @@ final class Gateways: @unchecked Sendable {
         #expect(t2.contains("discovery  ok  \(b.user)"))
     }
 }
+
+/// `hisp serve` as an operator signals it: SIGHUP rereads the trust anchors and
+/// keeps serving; SIGTERM stops every service gracefully and exits 0.
+@Suite struct ServeSignalTests {
+    @Test func sighupKeepsServingAndSigtermStopsGracefully() async throws {
+        let ws = try Workspace()
+        // A child of a test thread inherits its blocked signals; the wrapper unblocks them, as a shell or systemd would have them.
+        let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
+        let server = try BackgroundProcess(ws, "python3", ["-c", unblocked, Tools.hisp, "quickstart", "--domain", "direct.sig42.test",
+                                                           "--data", ws.path("data"), "--inbound", "127.0.0.42:2525",
+                                                           "--submission", "127.0.0.42:2587", "--dns", "127.0.0.42:5353"],
+                                           readyMarker: "hisp serve: ready", seconds: 60)
+        let pid = server.process.processIdentifier
+        kill(pid, SIGHUP)
+        let deadline = Date().addingTimeInterval(30)
+        while !server.log.contains("SIGHUP: trust anchors and bundles reread") && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(server.log.contains("SIGHUP: trust anchors and bundles reread"), "\(server.log)")
+        #expect(server.process.isRunning)
+        // Still serving: the submission port answers.
+        let probe = try await ws.runDetached("swaks", ["--server", "127.0.0.42:2587", "--quit-after", "EHLO", "--timeout", "20"])
+        #expect(probe.stdoutText.contains("220 "), "\(probe.stdoutText)")
+
+        kill(pid, SIGTERM)
+        let stopBy = Date().addingTimeInterval(60)
+        while server.process.isRunning && Date() < stopBy { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!server.process.isRunning)
+        if !server.process.isRunning {
+            #expect(server.process.terminationStatus == 0 && server.process.terminationReason == .exit, "\(server.log)")
+        }
+        #expect(server.log.contains("hisp serve: stopped"), "\(server.log)")
+    }
+}
