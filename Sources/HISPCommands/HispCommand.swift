@@ -1,4 +1,5 @@
 import ArgumentParser
+import Storage
 import DirectCore
 #if canImport(Glibc)
 import Glibc
@@ -45,6 +46,9 @@ public enum HispMain {
         } catch let failure as CLIFailure {
             printError(failure.message)
             return failure.exitCode
+        } catch let error as StoreError {
+            printError(Self.worded(error))
+            return error.kind == .security ? 1 : 2
         } catch let error as DirectError {
             printError(error.description)
             return error.kind == .security ? 1 : 2
@@ -63,6 +67,22 @@ public enum HispMain {
                 FileHandle.standardError.write(Data((message + "\n").utf8))
             }
             return 2
+        }
+    }
+
+    /// The store's refusals, with the command that resolves each (the store itself names no command).
+    static func worded(_ e: StoreError) -> String {
+        switch e {
+        case .rotationUnfinished:
+            return "a key rotation to this key is unfinished; run `hisp key rotate` again with the old key and this one as the new key"
+        case .mailboxNotEmpty(let m, let n):
+            return "mailbox \(m) holds \(n) message(s); back up, then give --delete-messages to remove them too"
+        case .domainInUse(let d, let n):
+            return "domain \(d) still has \(n) address(es); remove them first (hisp address list)"
+        case .invalid(let text) where text.hasSuffix("is not a message id (32 lowercase hex digits)"):
+            return text.dropLast() + ", as `hisp message list` prints)"
+        default:
+            return e.description
         }
     }
 

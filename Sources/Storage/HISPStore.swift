@@ -282,8 +282,7 @@ final class KeyCache: @unchecked Sendable {
             let master = try material.masterKey(params)
             if let row = kekRows.first(where: { $0.optionalText("state") == "next" }), let id = try? row.integer("id"),
                (try? Envelope.unwrap(try row.blob("wrapped"), under: master, context: kekContext(id), what: "KEK")) != nil {
-                throw StoreError.conflict(
-                    "a key rotation to this key is unfinished; run `hisp key rotate` again with the old key and this one as the new key")
+                throw StoreError.rotationUnfinished
             }
         }
         if currentKind != material.kind.rawValue {

@@ -421,7 +421,7 @@ extension HISPStore {
     /// within a second (`ReadAudit`): a read costs no write of its own.
     public func message(_ id: String, reader: String? = nil) async throws -> (MessageSummary, [UInt8]) {
         guard id.utf8.count == 32, id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
-            throw StoreError.invalid("\(SafeText.escape(id)) is not a message id (32 lowercase hex digits, as `hisp message list` prints)")
+            throw StoreError.invalid("\(SafeText.escape(id)) is not a message id (32 lowercase hex digits)")
         }
         let found = try await database.transaction(write: false) { tx in
             let rows = try await tx.query("SELECT * FROM messages WHERE id = ?", .text(id))

@@ -114,7 +114,7 @@ extension HISPStore {
             let n = try await tx.query("SELECT COUNT(*) AS n FROM addresses WHERE domain_id = ?", .text(domain.id))
             let count = try n.first?.integer("n") ?? 0
             guard count == 0 else {
-                throw StoreError.conflict("domain \(name) still has \(count) address(es); remove them first (hisp address list)")
+                throw StoreError.domainInUse(domain: name, addresses: Int(count))
             }
             try await tx.execute("DELETE FROM anchors WHERE domain = ?", .text(name))
             try await tx.execute("DELETE FROM bundles WHERE domain = ?", .text(name))
@@ -260,7 +260,7 @@ extension HISPStore {
             let n = try await tx.query("SELECT COUNT(*) AS n FROM messages WHERE mailbox_id = ?", .text(record.id))
             let count = Int(try n.first?.integer("n") ?? 0)
             if count > 0 && !deleteMessages {
-                throw StoreError.conflict("mailbox \(address) holds \(count) message(s); back up, then give --delete-messages to remove them too")
+                throw StoreError.mailboxNotEmpty(mailbox: address.description, messages: count)
             }
             try await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", .text(record.id))
             try await tx.execute("DELETE FROM expunged WHERE folder_id IN (SELECT id FROM folders WHERE mailbox_id = ?)", .text(record.id))

@@ -19,6 +19,12 @@ public enum StoreError: DirectError, Equatable {
     case keyChanged
     /// The database failed (I/O, corruption, locked).
     case database(String)
+    /// A key rotation to this key was started and not finished.
+    case rotationUnfinished
+    /// A mailbox still holds messages.
+    case mailboxNotEmpty(mailbox: String, messages: Int)
+    /// A domain still has mailboxes.
+    case domainInUse(domain: String, addresses: Int)
 
     public var kind: FailureKind {
         switch self {
@@ -39,6 +45,9 @@ public enum StoreError: DirectError, Equatable {
         case .keyChanged:
             return "the master key was rotated by another process since this one opened the store; run again with the new key"
         case .database(let s): return "database: \(s)"
+        case .rotationUnfinished: return "a key rotation to this key is unfinished; run the rotation again with the old key and this one as the new key"
+        case .mailboxNotEmpty(let m, let n): return "mailbox \(m) holds \(n) message(s); remove them with it only on purpose"
+        case .domainInUse(let d, let n): return "domain \(d) still has \(n) address(es); remove them first"
         }
     }
 }
