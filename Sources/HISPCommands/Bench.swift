@@ -12,7 +12,7 @@ import X509
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (run a release build: swift run -c release hisp bench ...).",
-        subcommands: [SMIMEBench.self])
+        subcommands: [SMIMEBench.self, MailboxBench.self])
 }
 
 /// Measures the Direct security pipeline against the physical limit measured

@@ -355,9 +355,14 @@ extension HISPStore {
             let box = try await self.mailboxID(mailbox, in: tx)
             let f = try await self.folder(mailboxID: box, named: folder, in: tx)
             let total = Int(try await tx.query("SELECT COUNT(*) AS n FROM messages WHERE folder_id = ?", .text(f.id)).first?.integer("n") ?? 0)
+            // The page's first UID from the (folder, uid) index alone, then only the page's rows:
+            // skipping rows with OFFSET in the full query would visit each skipped row.
+            let start = try await tx.query("SELECT uid FROM messages WHERE folder_id = ? ORDER BY uid DESC LIMIT 1 OFFSET ?",
+                                           .text(f.id), .integer(Int64((number - 1) * size)))
+            guard let top = try start.first?.integer("uid") else { return (total, []) }
             let rows = try await tx.query(
-                "SELECT \(Self.summaryColumns) FROM messages WHERE folder_id = ? ORDER BY uid DESC LIMIT ? OFFSET ?",
-                .text(f.id), .integer(Int64(size)), .integer(Int64((number - 1) * size)))
+                "SELECT \(Self.summaryColumns) FROM messages WHERE folder_id = ? AND uid <= ? ORDER BY uid DESC LIMIT ?",
+                .text(f.id), .integer(top), .integer(Int64(size)))
             var out: [MessageSummary] = []
             for row in rows { out.append(try await self.summary(row, mailbox: mailbox, folder: f.name, in: tx)) }
             return (total, out)
