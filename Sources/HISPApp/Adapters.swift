@@ -177,25 +177,25 @@ struct DiscoveredCertificates: RecipientCertificates {
     }
 }
 
-/// RFC 7505: the domain publishes a null MX; it accepts no mail.
-struct NullMX: Error {
-    let domain: String
-}
-
-/// How to reach one destination domain.
-struct RouteTarget: Sendable {
-    var hosts: [(name: String, address: String)]
-    var port: Int
-    var tls: SMTPClientTLS
-}
-
-/// Delivery over SMTP: a configured route, else the domain's MX hosts (RFC 5321 5.1)
-/// by preference, each tried in turn; one connection for all messages of a share,
-/// kept open for the next share to the same host (`pool`).
-struct SMTPTransport: OutboundTransport {
+/// The router's DNS: MX and address records through the resolver.
+struct ResolverMailExchangers: MailExchangerLookup {
     let resolver: DNSResolver
-    let routes: [String: AppConfiguration.Route]
-    let mxPort: Int
+
+    func mailExchangers(of domain: String) async throws -> [(preference: UInt16, exchange: String)] {
+        try await resolver.resolve(try DNSName(domain), .mx).records.compactMap { r in
+            if case .mx(let preference, let exchange) = r.data { return (preference, exchange.description) }
+            return nil
+        }
+    }
+
+    func addresses(of host: String) async throws -> [String] {
+        try await ResolverDiscoveryDNS(resolver: resolver).addresses(host)
+    }
+}
+
+/// One host over SMTP: all messages of a share on one connection, kept open for
+/// the next share to the same host (`pool`), with the TLS settings of the route or the default.
+struct SMTPHostSender: HostSender {
     let defaultTLS: SMTPClientTLS
     let routeTLS: [String: SMTPClientTLS]
     let client: SMTPClientConfiguration
@@ -208,92 +208,45 @@ struct SMTPTransport: OutboundTransport {
         let error: any Error
     }
 
-    func target(_ domain: String) async throws -> RouteTarget {
-        if let route = routes[domain] {
-            let addresses = SMTPClientConnection.isIPAddress(route.host) ? [route.host] : try await ResolverDiscoveryDNS(resolver: resolver).addresses(route.host)
-            return RouteTarget(hosts: addresses.map { (route.host, $0) }, port: route.port ?? 25, tls: routeTLS[domain] ?? defaultTLS)
-        }
-        let name = try DNSName(domain)
-        let answer = try await resolver.resolve(name, .mx)
-        var exchanges: [(UInt16, String)] = answer.records.compactMap { r in
-            if case .mx(let preference, let exchange) = r.data { return (preference, exchange.description) }
-            return nil
-        }
-        // RFC 5321 5.1: no MX, the domain itself is the host ("implicit MX").
-        if exchanges.isEmpty { exchanges = [(0, domain)] }
-        // RFC 7505: a null MX means the domain accepts no mail.
-        if exchanges.count == 1 && (exchanges[0].1 == "." || exchanges[0].1.isEmpty) { throw NullMX(domain: domain) }
-        var hosts: [(String, String)] = []
-        for (_, host) in exchanges.sorted(by: { $0.0 < $1.0 }).prefix(5) {
-            let h = host.hasSuffix(".") ? String(host.dropLast()) : host
-            for a in (try? await ResolverDiscoveryDNS(resolver: resolver).addresses(h)) ?? [] { hosts.append((h, a)) }
-        }
-        guard !hosts.isEmpty else { throw SMTPClientError.connect(host: domain, port: mxPort, "no address for any MX host") }
-        return RouteTarget(hosts: hosts, port: mxPort, tls: defaultTLS)
-    }
-
-    func send(domain: String, messages: [OutboundMessage]) async -> [[String: RecipientOutcome]] {
-        func all(_ outcome: RecipientOutcome) -> [[String: RecipientOutcome]] {
-            messages.map { m in Dictionary(m.recipients.map { ($0, outcome) }, uniquingKeysWith: { a, _ in a }) }
-        }
-        let target: RouteTarget
+    func send(_ messages: [OutboundMessage], to host: MailHost, domain: String, routed: Bool) async throws(HostFailure) -> [[String: RecipientOutcome]] {
+        logger.info("connecting", metadata: ["domain": .string(domain), "host": .string(host.name), "address": .string("\(host.address):\(host.port)"),
+                                             "messages": .stringConvertible(messages.count)])
+        var config = client
+        config.tls = routed ? routeTLS[domain] ?? defaultTLS : defaultTLS
         do {
-            target = try await self.target(domain)
-        } catch {
-            // A null MX (RFC 7505) is permanent: the domain accepts no mail.
-            if let null = error as? NullMX {
-                return all(.permanent(Refusal(.delivery, code: 556, enhanced: "5.1.10", "\(null.domain) accepts no mail (null MX, RFC 7505)")))
-            }
-            return all(.transient(Refusal(.delivery, code: 451, enhanced: "4.4.3", "finding the mail host of \(domain): \(error)")))
-        }
-        var lastError = "no host tried"
-        var out: [[String: RecipientOutcome]] = []
-        for host in target.hosts {
-            logger.info("connecting", metadata: ["domain": .string(domain), "host": .string(host.name), "address": .string("\(host.address):\(target.port)"),
-                                                 "messages": .stringConvertible(messages.count - out.count)])
-            var config = client
-            config.tls = target.tls
-            let remaining = Array(messages[out.count...])
-            do {
-                do {
-                    out += try await pool.withConnection(address: host.address, port: target.port, serverName: host.name, configuration: config) { c in
-                        var outcomes: [[String: RecipientOutcome]] = []
-                        for m in remaining {
-                            do {
-                                let result = try await c.send(from: m.from, to: m.recipients, message: m.message)
-                                outcomes.append(Dictionary(m.recipients.map { r in
-                                    let reply = result.replies[r] ?? SMTPReply(451, "4.0.0", "no reply")
-                                    let refusal = Refusal.reply(reply, from: host.name)
-                                    return (r, reply.code < 300 ? .accepted : reply.isPermanent ? .permanent(refusal) : .transient(refusal))
-                                }, uniquingKeysWith: { a, _ in a }))
-                            } catch let e as SMTPClientError {
-                                // A temporary refusal of MAIL concerns this message only.
-                                guard case .refused(let reply, _) = e, !reply.isPermanent else { throw SessionFailed(outcomes: outcomes, error: e) }
-                                outcomes.append(Dictionary(m.recipients.map { ($0, .transient(Refusal.reply(reply, from: host.name))) }, uniquingKeysWith: { a, _ in a }))
-                            } catch {
-                                throw SessionFailed(outcomes: outcomes, error: error)
-                            }
-                        }
-                        return outcomes
+            return try await pool.withConnection(address: host.address, port: host.port, serverName: host.name, configuration: config) { c in
+                var outcomes: [[String: RecipientOutcome]] = []
+                for m in messages {
+                    do {
+                        let result = try await c.send(from: m.from, to: m.recipients, message: m.message)
+                        outcomes.append(Dictionary(m.recipients.map { r in
+                            let reply = result.replies[r] ?? SMTPReply(451, "4.0.0", "no reply")
+                            let refusal = Refusal.reply(reply, from: host.name)
+                            return (r, reply.code < 300 ? .accepted : reply.isPermanent ? .permanent(refusal) : .transient(refusal))
+                        }, uniquingKeysWith: { a, _ in a }))
+                    } catch let e as SMTPClientError {
+                        // A temporary refusal of MAIL concerns this message only.
+                        guard case .refused(let reply, _) = e, !reply.isPermanent else { throw SessionFailed(outcomes: outcomes, error: e) }
+                        outcomes.append(Dictionary(m.recipients.map { ($0, .transient(Refusal.reply(reply, from: host.name))) }, uniquingKeysWith: { a, _ in a }))
+                    } catch {
+                        throw SessionFailed(outcomes: outcomes, error: error)
                     }
-                } catch let failed as SessionFailed {
-                    // What was sent keeps its outcome; the connection is not reused.
-                    out += failed.outcomes
-                    throw failed.error
                 }
-                return out
-            } catch let e as SMTPClientError {
-                lastError = "\(e)"
-                logger.notice("delivery attempt failed", metadata: ["domain": .string(domain), "host": .string(host.name), "error": .string(lastError)])
-                if case .refused(let reply, _) = e, reply.isPermanent {
-                    return out + all(.permanent(Refusal(.delivery, code: reply.code, enhanced: reply.enhanced ?? "5.0.0", "\(host.name): \(e)"))).dropFirst(out.count)
-                }
-            } catch {
-                lastError = "\(error)"
+                return outcomes
             }
+        } catch {
+            // What was sent keeps its outcome; the connection is not reused.
+            let failed = error as? SessionFailed
+            let cause = failed?.error ?? error
+            logger.notice("delivery attempt failed", metadata: ["domain": .string(domain), "host": .string(host.name), "error": .string("\(cause)")])
+            let refusal: Refusal
+            if case SMTPClientError.refused(let reply, _) = cause, reply.isPermanent {
+                refusal = Refusal(.delivery, code: reply.code, enhanced: reply.enhanced ?? "5.0.0", "\(host.name): \(cause)")
+            } else {
+                refusal = Refusal(.delivery, code: 421, enhanced: "4.4.1", "\(cause)")
+            }
+            throw HostFailure(outcomes: failed?.outcomes ?? [], refusal: refusal)
         }
-        // What was sent keeps its outcome; the rest waits for the next attempt.
-        return out + all(.transient(Refusal(.delivery, code: 421, enhanced: "4.4.1", lastError))).dropFirst(out.count)
     }
 }
 

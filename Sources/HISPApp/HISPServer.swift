@@ -97,6 +97,10 @@ public final class HISPServer: Sendable {
         configuration c: AppConfiguration, store: HISPStore, dataDirectory: String, fetcher: (any HTTPFetching)?, logger: Logger,
         signals: [UnixSignal] = []
     ) async throws -> (HISPServer, Summary) {
+        // The signals are trapped before anything listens, so that one arriving while the
+        // services start is handled, not fatal (SIGHUP's default action ends the process).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let stops = await UnixSignalsSequence(trapping: signals)
         let domains = try await store.domains()
         let hostname = c.hostname ?? domains.first.map { $0.dns.host } ?? "localhost"
         let tls = try ListenerTLS.context(certificate: c.tls?.certificate, key: c.tls?.key,
@@ -188,10 +192,12 @@ public final class HISPServer: Sendable {
 
         // Mail for our own domains is delivered in process (MailService: InProcessDelivery), not over SMTP to our own MX.
         let connections = SMTPConnectionPool(idleTime: Self.idleConnectionTime)
-        let transport = SMTPTransport(
-            resolver: resolver, routes: routes, mxPort: c.delivery?.mxPort ?? 25,
-            defaultTLS: try SMTPClientTLS.from(verify: c.delivery?.tlsVerify, trustRoots: c.delivery?.trustRoots, required: true),
-            routeTLS: routeTLS, client: SMTPClientConfiguration(heloName: hostname), pool: connections, logger: logger)
+        let transport = Router(
+            routes: routes.mapValues { Route(host: $0.host, port: $0.port ?? 25) }, mxPort: c.delivery?.mxPort ?? 25,
+            dns: ResolverMailExchangers(resolver: resolver),
+            sender: SMTPHostSender(
+                defaultTLS: try SMTPClientTLS.from(verify: c.delivery?.tlsVerify, trustRoots: c.delivery?.trustRoots, required: true),
+                routeTLS: routeTLS, client: SMTPClientConfiguration(heloName: hostname), pool: connections, logger: logger))
         let agent = SecurityAgent(keys: store)
         let gateway = DirectGateway(
             configuration: gatewayConfig, store: store, agent: agent,
@@ -244,9 +250,19 @@ public final class HISPServer: Sendable {
         if let dnsServer { services.append(Stopping("dns") { await dnsServer.stop() }) }
         services.append(sweeper)
         services.append(Background("anchors") { await anchors.run() })
+        let started = GroupHandle()
+        if !signals.isEmpty {
+            services.append(Background("signals") {
+                // Runs until the shutdown it starts reaches it (a service that returned early would fail the group).
+                for await signal in stops {
+                    logger.notice("signal \(signal): stopping gracefully")
+                    await started.group?.triggerGracefulShutdown()
+                }
+            })
+        }
         services.append(Background("hangup") {
             // SIGHUP rereads the trust anchors and bundles now; nothing else is reloaded, and it never stops the server.
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            for await _ in hangups {
                 logger.notice("SIGHUP: trust anchors and bundles reread; other configuration changes need a restart")
                 await anchors.reload()
             }
@@ -256,12 +272,20 @@ public final class HISPServer: Sendable {
         services.append(Stopping("submission") { await submission.shutdown(grace: grace.value) })
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: signals, logger: logger))
+            logger: logger))
+        started.set(group)
         let summary = Summary(
             hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
             dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
         return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, mail: mail, group: group, grace: grace, logger: logger), summary)
     }
+}
+
+/// The group, for a service inside it that shuts it down (set once it exists).
+final class GroupHandle: Sendable {
+    private let value = Mutex<ServiceGroup?>(nil)
+    var group: ServiceGroup? { value.withLock { $0 } }
+    func set(_ g: ServiceGroup) { value.withLock { $0 = g } }
 }
 
 /// How long current sessions may take to finish at shutdown (set by `shutdown`).

@@ -152,7 +152,12 @@ extension HISPStore {
 final class ReadAudit: Sendable {
     /// At most this many events wait; more are written at once.
     static let maxWaiting = 1000
-    static let delay = Duration.seconds(1)
+    /// How long the first waiting event waits for company (tests set it long, to decide the flush themselves).
+    private let delayValue = Mutex<Duration>(.seconds(1))
+    var delay: Duration {
+        get { delayValue.withLock { $0 } }
+        set { delayValue.withLock { $0 = newValue } }
+    }
     private let database: any StoreDatabase
     private let key: SymmetricKey
     private let state = Mutex<(events: [(AuditEvent, Date)], timer: Task<Void, Never>?)>(([], nil))
@@ -173,7 +178,7 @@ final class ReadAudit: Sendable {
             Task { await self.flush() }
         } else if start {
             let timer = Task {
-                try? await Task.sleep(for: Self.delay)
+                try? await Task.sleep(for: self.delay)
                 await self.flush()
             }
             state.withLock { s in
