@@ -236,7 +236,7 @@ let package = Package(
         .target(
             name: "HISPTesting",
             dependencies: [
-                "CryptographicMessageSyntax",
+                "CryptographicMessageSyntax", "Storage", "SQLiteStore",
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -301,7 +301,7 @@ let package = Package(
         .testTarget(
             name: "DeliveryTests",
             dependencies: [
-                "Delivery", "MailService", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore", "InternetMessage",
+                "Delivery", "MailService", "Storage", "SQLiteStore", "SecurityAgent", "DirectTrust", "DirectCore", "InternetMessage", "HISPTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ]),

@@ -220,7 +220,8 @@ final class SQLiteConnection: @unchecked Sendable {
     private let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
     private var closed = false
-    let gate = TransactionGate()
+    /// One transaction at a time on this connection, in arrival order.
+    let gate = AsyncGate()
     let thread: SQLiteThread
     let path: String
     /// Prepared statements kept (the store has a few dozen distinct ones).
@@ -461,27 +462,6 @@ struct SQLiteTransaction: StoreTransaction {
     }
 }
 
-/// One transaction at a time on a connection, in arrival order.
-actor TransactionGate {
-    private var busy = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func acquire() async {
-        if !busy {
-            busy = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            busy = false
-        } else {
-            waiters.removeFirst().resume()
-        }
-    }
-}
 
 /// A thread of its own that runs the jobs of tasks preferring it (SE-0417),
 /// so that blocking SQLite calls never hold a thread of the cooperative pool.

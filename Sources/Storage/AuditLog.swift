@@ -210,12 +210,14 @@ final class ReadAudit: Sendable {
     }
 }
 
-/// One holder at a time, in arrival order.
-actor AsyncGate {
+/// One holder at a time, in arrival order (also the SQLite connections' gate).
+public actor AsyncGate {
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    func acquire() async {
+    public init() {}
+
+    public func acquire() async {
         if !busy {
             busy = true
             return
@@ -223,7 +225,7 @@ actor AsyncGate {
         await withCheckedContinuation { waiters.append($0) }
     }
 
-    func release() {
+    public func release() {
         if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
     }
 }

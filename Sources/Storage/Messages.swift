@@ -525,17 +525,27 @@ extension HISPStore {
         }
     }
 
+    /// A write transaction over two folders of one mailbox (a copy or a move).
+    func betweenFolders<T: Sendable>(
+        _ mailbox: DirectAddress, from: String, to: String, uids: UIDRanges,
+        _ body: @escaping @Sendable (any StoreTransaction, String, FolderRow, FolderRow, MailboxTouches) async throws -> T
+    ) async throws -> T {
+        try Self.checkRanges(uids)
+        return try await write { tx, touches in
+            let box = try await self.mailboxID(mailbox, in: tx)
+            let source = try await self.folder(mailboxID: box, named: from, in: tx)
+            let target = try await self.folder(mailboxID: box, named: to, in: tx)
+            return try await body(tx, box, source, target, touches)
+        }
+    }
+
     /// Copies messages to another folder of the mailbox (RFC 9051 6.4.7), each
     /// sealed again under a key of its own; flags and keywords go with them.
     /// Returns the destination's UIDVALIDITY and each (source, new) UID pair (RFC 4315 COPYUID).
     public func copyMessages(mailbox: DirectAddress, from: String, uids: UIDRanges, to: String)
         async throws -> (uidValidity: UInt32, pairs: [(UInt32, UInt32)])
     {
-        try Self.checkRanges(uids)
-        return try await write { tx, touches in
-            let box = try await self.mailboxID(mailbox, in: tx)
-            let source = try await self.folder(mailboxID: box, named: from, in: tx)
-            let target = try await self.folder(mailboxID: box, named: to, in: tx)
+        try await betweenFolders(mailbox, from: from, to: to, uids: uids) { tx, box, source, target, touches in
             var pairs: [(UInt32, UInt32)] = []
             for row in try await self.rows("*", folderID: source.id, uids: uids, in: tx) {
                 let id = try row.text("id")
@@ -558,11 +568,7 @@ extension HISPStore {
     public func moveMessages(mailbox: DirectAddress, from: String, uids: UIDRanges, to: String)
         async throws -> (uidValidity: UInt32, pairs: [(UInt32, UInt32)])
     {
-        try Self.checkRanges(uids)
-        return try await write { tx, touches in
-            let box = try await self.mailboxID(mailbox, in: tx)
-            let source = try await self.folder(mailboxID: box, named: from, in: tx)
-            let target = try await self.folder(mailboxID: box, named: to, in: tx)
+        try await betweenFolders(mailbox, from: from, to: to, uids: uids) { tx, box, source, target, touches in
             guard source.id != target.id else { throw StoreError.conflict("the messages are in \(SafeText.escape(to)) already") }
             var pairs: [(UInt32, UInt32)] = []
             var expungeSeq: UInt64? = nil

@@ -2,6 +2,7 @@ import Crypto
 import DirectCore
 import DirectTrust
 import Foundation
+import HISPTesting
 import SQLiteStore
 import SecurityAgent
 import Storage
@@ -79,18 +80,9 @@ struct NoTrust: IncomingTrust {
 /// The delivery loop in-process, over a real store and a transport that holds
 /// its connections open.
 @Suite struct GatewayDeliveryTests {
-    static func scratchDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-gateway-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    static func scratchDirectory() throws -> URL { try TestStores.scratchDirectory("hisp-gateway") }
 
-    /// A new store in `dir`, under a key made for the test.
-    static func store(in dir: URL) async throws -> HISPStore {
-        try await HISPStore.create(
-            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
-            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
-    }
+    static func store(in dir: URL) async throws -> HISPStore { try await TestStores.store(in: dir) }
 
     /// A submission to a partner whose DNS does not answer is acknowledged once it
     /// is durable, without waiting out the lookups; the queue finishes discovery and

@@ -5,6 +5,7 @@ import Delivery
 import DirectCore
 import DirectTrust
 import Foundation
+import HISPTesting
 import Logging
 import SQLiteStore
 import SecurityAgent
@@ -24,18 +25,9 @@ struct MailFixture {
     let mail: MailService
     let transport: RecordingTransport
 
-    static func scratchDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hisp-mail-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    static func scratchDirectory() throws -> URL { try TestStores.scratchDirectory("hisp-mail") }
 
-    /// A new store in `dir`, under a key made for the test.
-    static func store(in dir: URL) async throws -> HISPStore {
-        try await HISPStore.create(
-            database: try await SQLiteDatabase.open(path: dir.appendingPathComponent("hisp.sqlite").path, create: true),
-            material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
-    }
+    static func store(in dir: URL) async throws -> HISPStore { try await TestStores.store(in: dir) }
 
     /// `domain` hosted with a mailbox for each of `users` (each password is the local part and " password").
     static func make(domain: String = "a.example", users: [String] = ["alice", "bob"], configuration: MailServiceConfiguration = MailServiceConfiguration(),
