@@ -176,10 +176,20 @@ struct MessageCommand: AsyncParsableCommand {
                 let f = ISO8601DateFormatter()
                 let messages: [MessageSummary]
                 if let folder {
-                    let (total, listed) = try await s.page(mailbox: a, folder: folder, number: page, size: pageSize)
+                    let (total, listed): (Int, [MessageSummary])
+                    do {
+                        (total, listed) = try await s.page(mailbox: a, folder: folder, number: page, size: pageSize)
+                    } catch StoreError.notFound(let what) where what.hasPrefix("folder ") {
+                        throw CLIFailure.usage("\(what) not found in \(a); `hisp message folders --mailbox \(a)` lists its folders")
+                    }
                     messages = listed
+                    let name = SpecialFolder(name: folder)?.name ?? folder
                     let pages = max(1, (total + pageSize - 1) / pageSize)
-                    say("\(SafeText.escape(folder)): \(total) message(s), page \(page) of \(pages)")
+                    if page > pages {
+                        say("\(SafeText.escape(name)): \(total) message(s) in \(pages) page(s) of \(pageSize); page \(page) is past the end")
+                    } else {
+                        say("\(SafeText.escape(name)): \(total) message(s), page \(page) of \(pages)")
+                    }
                 } else {
                     messages = try await s.messages(mailbox: a)
                 }
