@@ -52,7 +52,8 @@ extension MailService {
     /// store it with its processed (and, when asked, dispatched) MDNs queued
     /// in the same transaction, or, for an MDN or DSN, move the queue on.
     public func accept(_ m: InboundMessage) async -> AcceptResult {
-        let outerID = (try? MIMEEntity(parsing: m.message))?.headers["Message-ID"]?.trimmingWhitespace() ?? ""
+        // The outer Message-ID, read only when needed (a refusal's trace, an inner message without one).
+        let outerID = { (try? MIMEEntity(parsing: m.message))?.headers["Message-ID"]?.trimmingWhitespace() ?? "" }
         let incoming: SecurityAgent.Incoming
         do {
             let trust = queue.incomingTrust
@@ -61,14 +62,14 @@ extension MailService {
             let refusal = (error as? AgentError)?.refusal ?? Refusal.security(.format, "\(error)")
             logger.notice("inbound message refused", metadata: ["check": .string(refusal.check.rawValue), "from": .string(m.from)])
             try? await store.recordEvent("message.refused", object: "inbound", outcome: "failed", detail: "\(m.from): \(refusal.check.rawValue) failed")
-            try? await store.addTrace(outerID, step: "inbound", outcome: "refused", detail: refusal.description)
+            try? await store.addTrace(outerID(), step: "inbound", outcome: "refused", detail: refusal.description)
             return .refused(refusal)
         }
         let metadata = MessageMetadata(
             sender: incoming.sender.description,
             recipients: m.recipients.map(\.description),
             subject: incoming.entity.headers.all("Subject").first?.decodedValue.trimmingWhitespace() ?? "",
-            messageID: incoming.entity.headers["Message-ID"]?.trimmingWhitespace() ?? outerID)
+            messageID: incoming.entity.headers["Message-ID"]?.trimmingWhitespace() ?? outerID())
         do {
             if let notification = incoming.notification {
                 try await notificationArrived(notification, incoming: incoming, recipients: m.recipients, metadata: metadata)
