@@ -118,7 +118,10 @@ public final class SMTPConnectionPool: Sendable {
 /// is answered exactly once: with its result, its error, or nil (a pooled
 /// connection found closed before anything was sent).
 final class Holder: Sendable {
-    typealias Job = @Sendable (SMTPClientConnection?, (any Error)?) async -> Bool
+    /// A job runs its work and returns whether the connection may be reused, and how to
+    /// answer its caller: the answer is given after the connection is back in the pool,
+    /// so that a caller's next delivery finds it there.
+    typealias Job = @Sendable (SMTPClientConnection?, (any Error)?) async -> (reuse: Bool, answer: @Sendable () -> Void)
     let key: SMTPConnectionPool.Key
     private let jobs: AsyncStream<Job>.Continuation
     private let stream: AsyncStream<Job>
@@ -150,18 +153,23 @@ final class Holder: Sendable {
                     // After each job that went well on a connection still up: back to the pool.
                     var next: Job? = first
                     while let job = next {
-                        guard await job(connection, nil), connection.isOpen else { return }
+                        let (reuse, answer) = await job(connection, nil)
+                        guard reuse, connection.isOpen else {
+                            answer()
+                            return
+                        }
                         self.pool.putBack(self)
+                        answer()
                         next = await queue.next()
                     }
                 }
             } catch {
                 failure = error
             }
-            if !firstRan { _ = await first(nil, failure ?? SMTPClientError.closed(during: "the connection")) }
+            if !firstRan { await first(nil, failure ?? SMTPClientError.closed(during: "the connection")).answer() }
             // Jobs given after the connection ended are told so (nothing was sent for them).
             self.jobs.finish()
-            while let job = await queue.next() { _ = await job(nil, nil) }
+            while let job = await queue.next() { await job(nil, nil).answer() }
         }
         self.task.withLockedValue { $0 = task }
     }
@@ -171,19 +179,14 @@ final class Holder: Sendable {
                                  _ continuation: CheckedContinuation<T?, any Error>) -> Job {
         { connection, failure in
             guard let connection else {
-                if let failure { continuation.resume(throwing: failure) } else { continuation.resume(returning: nil) }
-                return false
+                return (false, { if let failure { continuation.resume(throwing: failure) } else { continuation.resume(returning: nil) } })
             }
-            guard connection.isOpen else {
-                continuation.resume(returning: nil)
-                return false
-            }
+            guard connection.isOpen else { return (false, { continuation.resume(returning: nil) }) }
             do {
-                continuation.resume(returning: try await body(connection))
-                return true
+                let value = try await body(connection)
+                return (true, { continuation.resume(returning: value) })
             } catch {
-                continuation.resume(throwing: error)
-                return false
+                return (false, { continuation.resume(throwing: error) })
             }
         }
     }
