@@ -213,8 +213,9 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
     }
 
     @Test func aConnectionTheServerClosedIsReplaced() async throws {
-        // A server that closes a session after 3 s without a command.
-        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(3))
+        // A server that closes a session after 20 s without a command: short enough to wait
+        // for, long enough for each command of the first delivery with the whole suite running (3 s was not).
+        let t = try await TestListener.start(role: .inbound, commandTimeout: .seconds(20))
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         let pool = SMTPConnectionPool(idleTime: .seconds(600))
         let config = try t.clientConfiguration()
