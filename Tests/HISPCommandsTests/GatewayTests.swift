@@ -512,7 +512,11 @@ final class Gateways: @unchecked Sendable {
         let server = try BackgroundProcess(ws, "python3", ["-c", unblocked, Tools.hisp, "quickstart", "--domain", "direct.sig42.test",
                                                            "--data", ws.path("data"), "--inbound", "127.0.0.42:2525",
                                                            "--submission", "127.0.0.42:2587", "--dns", "127.0.0.42:5353"],
-                                           readyMarker: "hisp serve: ready", seconds: 60)
+                                           readyMarker: "")
+        // Waited for without blocking a thread of the cooperative pool (other tests need them).
+        let ready = Date().addingTimeInterval(60)
+        while !server.log.contains("hisp serve: ready") && Date() < ready { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(server.log.contains("hisp serve: ready"), "\(server.log)")
         let pid = server.process.processIdentifier
         kill(pid, SIGHUP)
         let deadline = Date().addingTimeInterval(30)
