@@ -214,7 +214,7 @@ let package = Package(
             name: "HISPCommands",
             dependencies: [
                 "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch", "PKCS12",
-                "Storage", "SQLiteStore", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "HISPApp", "SMTPClient", "SMTPCore",
+                "Storage", "SQLiteStore", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "HISPApp", "MailService", "SMTPClient", "SMTPCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

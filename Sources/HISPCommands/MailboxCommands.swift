@@ -3,6 +3,7 @@ import CryptographicMessageSyntax
 import DirectCore
 import Foundation
 import InternetMessage
+import MailService
 import PKCS12
 import Storage
 import X509
@@ -121,13 +122,7 @@ struct MessageCommand: AsyncParsableCommand {
         do { entity = try MIMEEntity(parsing: bytes) } catch let e as MessageError {
             throw CLIFailure.usage("\(file) is not an RFC 5322 message: \(e.description)")
         }
-        let h = entity.headers
-        func decoded(_ name: String) -> String {
-            (h.all(name).first?.decodedValue ?? "").trimmingWhitespace()
-        }
-        let recipients = (h.all("To") + h.all("Cc")).flatMap { $0.decodedValue.split(separator: ",") }
-            .map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
-        return MessageMetadata(sender: decoded("From"), recipients: recipients, subject: decoded("Subject"), messageID: decoded("Message-ID"))
+        return MessageMetadata(headers: entity.headers, messageID: entity.headers["Message-ID"]?.trimmingWhitespace() ?? "")
     }
 
     struct Import: AsyncParsableCommand {

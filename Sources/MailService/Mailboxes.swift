@@ -82,7 +82,7 @@ extension MailService {
         let metadata: MessageMetadata
         do {
             let entity = try MIMEEntity(parsing: message)
-            metadata = Self.metadata(entity.headers, messageID: entity.headers["Message-ID"]?.trimmingWhitespace() ?? "")
+            metadata = MessageMetadata(headers: entity.headers, messageID: entity.headers["Message-ID"]?.trimmingWhitespace() ?? "")
         } catch {
             throw StoreError.invalid("the message is not RFC 5322: \(error)")
         }

@@ -107,7 +107,7 @@ extension MailService {
         let draft = await queue.prepareAtOnce(OutboundDraft(
             kind: .message, sender: s.user.description, recipients: recipients, message: bytes, messageID: messageID,
             wantsDispatched: Notifications.requestsFinalDestinationDelivery(entity.headers)))
-        let sent = LocalDelivery(mailbox: s.user, bytes: bytes, metadata: Self.metadata(entity.headers, messageID: messageID))
+        let sent = LocalDelivery(mailbox: s.user, bytes: bytes, metadata: MessageMetadata(headers: entity.headers, messageID: messageID))
         do {
             let id = try await store.enqueue(draft, trace: "submitted by \(s.user) over \(s.via)", sentCopy: sent, now: queue.now())
             queue.queued(draft)
@@ -119,11 +119,14 @@ extension MailService {
         }
     }
 
-    /// The header facts kept beside a stored message (RFC 5322 3.6).
-    static func metadata(_ h: HeaderFields, messageID: String) -> MessageMetadata {
+}
+
+extension MessageMetadata {
+    /// The header facts kept beside a stored message (RFC 5322 3.6): From, To and Cc, Subject (RFC 2047 decoded).
+    public init(headers h: HeaderFields, messageID: String) {
         func decoded(_ name: String) -> String { (h.all(name).first?.decodedValue ?? "").trimmingWhitespace() }
         let recipients = (h.all("To") + h.all("Cc")).flatMap { $0.decodedValue.split(separator: ",") }
             .map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
-        return MessageMetadata(sender: decoded("From"), recipients: recipients, subject: decoded("Subject"), messageID: messageID)
+        self.init(sender: decoded("From"), recipients: recipients, subject: decoded("Subject"), messageID: messageID)
     }
 }

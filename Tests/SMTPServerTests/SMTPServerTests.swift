@@ -87,6 +87,13 @@ struct TestListener {
 
     var port: Int { listener.port }
 
+    /// One message to `to` over a pooled connection; the recipient's reply code.
+    func send(_ to: String, through pool: SMTPConnectionPool, configuration: SMTPClientConfiguration) async throws -> Int {
+        try await pool.withConnection(address: "127.0.0.1", port: port, serverName: "localhost", configuration: configuration) { c in
+            try await c.send(from: "a@peer.test", to: [to], message: Array("Subject: pooled\r\n\r\nbody\r\n".utf8)).replies[to]?.code ?? 0
+        }
+    }
+
     func clientConfiguration(verification: SMTPClientTLS.Verification = .full) throws -> SMTPClientConfiguration {
         SMTPClientConfiguration(
             heloName: "client.test",
@@ -177,11 +184,7 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         let pool = SMTPConnectionPool(idleTime: .seconds(600))
         let config = try t.clientConfiguration()
-        @Sendable func send(_ to: String) async throws -> Int {
-            try await pool.withConnection(address: "127.0.0.1", port: t.port, serverName: "localhost", configuration: config) { c in
-                try await c.send(from: "a@peer.test", to: [to], message: Array("Subject: pooled\r\n\r\nbody\r\n".utf8)).replies[to]?.code ?? 0
-            }
-        }
+        @Sendable func send(_ to: String) async throws -> Int { try await t.send(to, through: pool, configuration: config) }
         #expect(try await send("bob@mx.test") == 250)
         #expect(pool.idleCount == 1)
         #expect(try await send("carol@mx.test") == 250)
@@ -219,11 +222,7 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         defer { Task { await t.listener.shutdown(grace: .seconds(1)) } }
         let pool = SMTPConnectionPool(idleTime: .seconds(600))
         let config = try t.clientConfiguration()
-        @Sendable func send(_ to: String) async throws -> Int {
-            try await pool.withConnection(address: "127.0.0.1", port: t.port, serverName: "localhost", configuration: config) { c in
-                try await c.send(from: "a@peer.test", to: [to], message: Array("Subject: pooled\r\n\r\nbody\r\n".utf8)).replies[to]?.code ?? 0
-            }
-        }
+        @Sendable func send(_ to: String) async throws -> Int { try await t.send(to, through: pool, configuration: config) }
         #expect(try await send("bob@mx.test") == 250)
         #expect(pool.idleCount == 1)
         // The server drops the idle connection; the next delivery notices before sending and opens another.
