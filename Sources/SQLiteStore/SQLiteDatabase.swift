@@ -149,13 +149,18 @@ public final class SQLiteDatabase: StoreDatabase, Sendable {
             for p in batch { p.fail(error) }
             return
         }
-        let tx = SQLiteTransaction(connection: writer)
+        // One scratch for the batch: it holds while the write lock does (BEGIN IMMEDIATE to COMMIT).
+        let tx = SQLiteTransaction(connection: writer, scratch: TransactionScratch())
         var deliveries: [@Sendable ((any Error)?) -> Void] = []
         for (i, p) in batch.enumerated() {
             do {
                 _ = try writer.run("SAVEPOINT txn", [], true)
+                let saved = tx.scratch.saved()
                 let (succeeded, deliver) = await p.run(tx)
-                if !succeeded { _ = try writer.run("ROLLBACK TO txn", [], true) }
+                if !succeeded {
+                    _ = try writer.run("ROLLBACK TO txn", [], true)
+                    tx.scratch.restore(saved)
+                }
                 _ = try writer.run("RELEASE txn", [], true)
                 deliveries.append(deliver)
             } catch {
@@ -167,6 +172,13 @@ public final class SQLiteDatabase: StoreDatabase, Sendable {
                 for q in batch[i...] { q.fail(error) }
                 return
             }
+        }
+        do {
+            try await tx.scratch.finish(in: tx)
+        } catch {
+            _ = try? writer.run("ROLLBACK", [], true)
+            for d in deliveries { d(error) }
+            return
         }
         do {
             _ = try writer.run("COMMIT", [], true)
@@ -271,7 +283,7 @@ final class SQLiteConnection: @unchecked Sendable {
             throw error
         }
         do {
-            let value = try await body(SQLiteTransaction(connection: self))
+            let value = try await body(SQLiteTransaction(connection: self, scratch: TransactionScratch()))
             _ = try run("COMMIT", [], true)
             await gate.release()
             return value
@@ -448,6 +460,7 @@ final class Outcome<T: Sendable>: Sendable {
 
 struct SQLiteTransaction: StoreTransaction {
     let connection: SQLiteConnection
+    let scratch: TransactionScratch
 
     func execute(_ sql: String, _ binds: [StoreValue]) async throws {
         _ = try connection.run(sql, binds, true)

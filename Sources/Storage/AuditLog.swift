@@ -67,18 +67,23 @@ enum AuditLog {
         // Explicit limits: an event is a line, not a document.
         event.detail = String(event.detail.utf8.prefix(maxFieldBytes)) ?? ""
         event.object = String(event.object.utf8.prefix(maxFieldBytes)) ?? ""
-        let last = try await tx.query("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
-        let previous = try last.first?.blob("mac") ?? genesis
-        let seq = (try last.first?.integer("seq") ?? 0) + 1
+        let last: TransactionScratch.AuditLink
+        if let known = tx.scratch.auditLast {
+            last = known
+        } else {
+            let rows = try await tx.query("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+            last = TransactionScratch.AuditLink(seq: try rows.first?.integer("seq") ?? 0, mac: try rows.first?.blob("mac") ?? genesis)
+        }
+        let seq = last.seq + 1
         let at = Timestamp.text(date)
-        let mac = mac(key: key, previous: previous, seq: seq, at: at, event: event)
+        let mac = mac(key: key, previous: last.mac, seq: seq, at: at, event: event)
         try await tx.execute(
             "INSERT INTO audit (seq, at, actor, action, object, outcome, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             .integer(seq), .text(at), .text(event.actor), .text(event.action), .text(event.object), .text(event.outcome),
             .text(event.detail), .blob(mac))
-        try await tx.execute(
-            "INSERT INTO meta (name, value) VALUES ('audit_head', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            .text(headMAC(key: key, seq: seq, mac: mac)))
+        // The head (the last event, authenticated) is written once, when the transaction ends.
+        tx.scratch.auditLast = TransactionScratch.AuditLink(seq: seq, mac: mac)
+        tx.scratch.auditHeadToWrite = headMAC(key: key, seq: seq, mac: mac)
     }
 
     static func verify(key: SymmetricKey, in tx: any StoreTransaction) async throws -> AuditReport {

@@ -25,6 +25,64 @@ public protocol StoreTransaction: Sendable {
     func query(_ sql: String, _ binds: [StoreValue]) async throws -> [StoreRow]
     /// Whether the database has a table of this name (each database keeps its catalogue differently).
     func tableExists(_ name: String) async throws -> Bool
+    /// What the store remembers while this transaction holds its lock (see `TransactionScratch`).
+    var scratch: TransactionScratch { get }
+}
+
+/// What the store keeps between the statements of one database transaction,
+/// so that it does not read again what it read or wrote a moment ago: the KEK
+/// new rows are wrapped under, and the audit chain's last event, whose head
+/// is then written once, by `finish`, instead of after every event.
+///
+/// The adapter makes one for each database transaction and owns its life:
+/// - several callers' transactions written together (group commit) share
+///   one, each inside a savepoint: `saved()` before each, `restore(_:)` when
+///   one is rolled back to its savepoint;
+/// - `finish(in:)` runs once, after the last statement and before COMMIT;
+///   if it throws, nothing is committed.
+///
+/// Its values are valid only while the transaction holds the database's write
+/// lock (nobody else can change them meanwhile); a read transaction's is never
+/// finished. One transaction uses it at a time, on one task.
+public final class TransactionScratch: @unchecked Sendable {
+    // @unchecked: used by one transaction at a time, as its statements are.
+    public struct Saved: Sendable {
+        fileprivate let writingKEK: Int64?
+        fileprivate let auditLast: AuditLink?
+        fileprivate let auditHeadToWrite: String?
+    }
+
+    struct AuditLink: Sendable {
+        let seq: Int64
+        let mac: [UInt8]
+    }
+
+    /// The id of the KEK new rows are wrapped under, once read.
+    var writingKEK: Int64?
+    /// The chain's last event, once read or written.
+    var auditLast: AuditLink?
+    /// The chain's head as it must be stored at the end of the transaction.
+    var auditHeadToWrite: String?
+
+    public init() {}
+
+    public func saved() -> Saved { Saved(writingKEK: writingKEK, auditLast: auditLast, auditHeadToWrite: auditHeadToWrite) }
+
+    public func restore(_ saved: Saved) {
+        writingKEK = saved.writingKEK
+        auditLast = saved.auditLast
+        auditHeadToWrite = saved.auditHeadToWrite
+    }
+
+    /// Writes what was left for the end of the transaction (the audit head).
+    public func finish(in tx: any StoreTransaction) async throws {
+        if let head = auditHeadToWrite {
+            try await tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('audit_head', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                .text(head))
+            auditHeadToWrite = nil
+        }
+    }
 }
 
 extension StoreTransaction {

@@ -368,12 +368,15 @@ extension HISPStore {
 
     func recordDelivery(_ entry: QueueEntry, _ result: DeliveryResult, dsn: LocalDelivery?, now: Date, in tx: any StoreTransaction,
                         touches: MailboxTouches) async throws {
-        // Counted from what is stored, not from the caller's copy.
-        let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
-        guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
-        let attempts = try row.integer("attempts") + 1
-        let state = try row.text("state")
-        guard state == QueueState.queued.rawValue else {
+        // Counted from what is stored, not from the caller's copy: one statement while the row
+        // waits for this attempt, as it does unless its notification won the race.
+        let counted = try await tx.query(
+            "UPDATE queue SET attempts = attempts + 1 WHERE id = ? AND state = 'queued' RETURNING attempts", .text(entry.id))
+        guard let attempts = try counted.first?.integer("attempts") else {
+            let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
+            guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
+            let attempts = try row.integer("attempts") + 1
+            let state = try row.text("state")
             // A connection records its outcomes when it is done, so the recipient's HISP may
             // have answered a message it carried already (an MDN moved the row on). The state
             // stays; the attempt still belongs in the trace.
@@ -384,7 +387,6 @@ extension HISPStore {
             }
             return
         }
-        try await tx.execute("UPDATE queue SET attempts = ? WHERE id = ?", .integer(attempts), .text(entry.id))
         switch result {
         case .sent(let deadline):
             let state: QueueState = entry.kind == .notification || deadline == nil ? .delivered : .sent
@@ -571,10 +573,11 @@ extension HISPStore {
     }
 
     func finishOutbound(_ oid: String, in tx: any StoreTransaction) async throws {
-        let open = try await tx.query("SELECT COUNT(*) AS n FROM queue WHERE outbound_id = ? AND state IN ('pending', 'queued')", .text(oid))
-        if try open.first?.integer("n") == 0 {
-            try await tx.execute("UPDATE outbound SET state = 'done' WHERE id = ? AND state != 'new'", .text(oid))
-        }
+        try await tx.execute(
+            """
+            UPDATE outbound SET state = 'done' WHERE id = ? AND state NOT IN ('new', 'done')
+            AND NOT EXISTS (SELECT 1 FROM queue WHERE outbound_id = ? AND state IN ('pending', 'queued'))
+            """, .text(oid), .text(oid))
     }
 
     func outboundSender(_ oid: String, in tx: any StoreTransaction) async throws -> String {

@@ -240,8 +240,10 @@ final class KeyCache: @unchecked Sendable {
 
     /// The KEK new rows are wrapped under: the newest one (the next KEK during a rotation).
     func writingKEK(in tx: any StoreTransaction) async throws -> (Int64, SymmetricKey) {
+        if let id = tx.scratch.writingKEK { return (id, try await kek(id, in: tx)) }
         let rows = try await tx.query("SELECT id FROM keks ORDER BY id DESC LIMIT 1")
         guard let id = try rows.first?.integer("id") else { throw StoreError.integrity("no key-encryption key") }
+        tx.scratch.writingKEK = id
         return (id, try await kek(id, in: tx))
     }
 

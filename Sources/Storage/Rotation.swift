@@ -49,6 +49,8 @@ extension HISPStore {
                 .integer(id), .blob(try Envelope.wrap(kek, under: newMaster, context: KeyCache.kekContext(id))),
                 .blob(try Envelope.wrap(kek, under: currentMaster, context: KeyCache.kekCurrentContext(id))),
                 .text(Timestamp.text(Date())))
+            // New rows go under the new KEK from here on.
+            tx.scratch.writingKEK = nil
             try await tx.execute(
                 "INSERT INTO master (slot, kind, kdf) VALUES ('next', ?, ?)",
                 .text(newMaterial.kind.rawValue), params.map { .text($0.encoded()) } ?? .null)
@@ -110,6 +112,7 @@ extension HISPStore {
                     if (try r.first?.integer("n") ?? 0) > 0 { return false }
                 }
                 try await tx.execute("DELETE FROM keks WHERE id <> ?", .integer(newID))
+                tx.scratch.writingKEK = nil
                 try await tx.execute("UPDATE keks SET state = 'active', wrapped_current = NULL WHERE id = ?", .integer(newID))
                 try await tx.execute("DELETE FROM master WHERE slot = 'current'")
                 try await tx.execute("UPDATE master SET slot = 'current' WHERE slot = 'next'")

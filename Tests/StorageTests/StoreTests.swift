@@ -273,4 +273,37 @@ import Testing
         #expect(parts == ["wire_enc"], "the plain form of a prepared message is not kept")
         try await store.close()
     }
+
+    /// Transactions written together share the audit chain's last event and
+    /// write its head once; one rolled back after appending an event leaves
+    /// no trace of it, and the chain still verifies and goes on.
+    @Test func auditEventsOfGroupCommittedTransactionsChainAndARolledBackOneLeavesNoGap() async throws {
+        struct Refused: Error {}
+        let (store, database, dir) = try await Self.freshStore()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let before = try await store.auditEvents(limit: 1000).count
+        let commitsBefore = database.commitCounts.commits
+        await withTaskGroup(of: Void.self) { group in
+            for n in 0..<40 {
+                group.addTask {
+                    _ = try? await database.transaction(write: true) { tx in
+                        try await store.audit("test.event", "item \(n)", in: tx)
+                        try await store.audit("test.event", "item \(n) again", in: tx)
+                        if n % 3 == 0 { throw Refused() }
+                    }
+                }
+            }
+        }
+        let counts = database.commitCounts
+        #expect(counts.commits - commitsBefore < 40, "the transactions were written together (\(counts))")
+        let events = try await store.auditEvents(limit: 1000).dropFirst(before)
+        let kept = Set((0..<40).filter { $0 % 3 != 0 })
+        #expect(events.count == 2 * kept.count)
+        #expect(Set(events.map { Int($0.event.object.split(separator: " ")[1])! }) == kept)
+        #expect(events.map(\.seq) == Array(events.first!.seq...(events.first!.seq + Int64(events.count) - 1)), "no gap where the rolled-back events were")
+        #expect(try await store.verifyAudit().failure == nil)
+        try await store.recordEvent("test.event", object: "after", outcome: "ok")
+        #expect(try await store.verifyAudit().failure == nil)
+        try await store.close()
+    }
 }
