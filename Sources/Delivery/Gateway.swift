@@ -34,12 +34,21 @@ public struct GatewayConfiguration: Sendable {
     /// preparer: a recipient domain whose DNS or LDAP is slow or down then
     /// does not hold the sender's session for the resolver's timeouts.
     public var sessionDiscoveryLimit: Duration
+    /// This node's name in the queue's leases: unique among the nodes that
+    /// share a store (the hostname unless configured).
+    public var node: String
+    /// How long a node's claim on the rows it is sending lasts without renewal: the
+    /// time its rows wait after it dies before another node sends them.
+    public var leaseDuration: Duration
     public init(hostname: String, notificationTimeout: Duration = .seconds(3600), maxQueueAge: Duration = .seconds(86_400),
                 retrySchedule: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600)],
                 pollInterval: Duration = .seconds(1),
                 preparers: Int = GatewayConfiguration.defaultPreparers, connectionsPerDomain: Int = 4,
-                sessionDiscoveryLimit: Duration = .seconds(2), clock: any Clock = SystemClock()) {
+                sessionDiscoveryLimit: Duration = .seconds(2), node: String? = nil, leaseDuration: Duration = .seconds(300),
+                clock: any Clock = SystemClock()) {
         self.clock = clock
+        self.node = node ?? hostname
+        self.leaseDuration = max(.seconds(3), leaseDuration)
         self.sessionDiscoveryLimit = sessionDiscoveryLimit
         self.preparers = max(1, preparers)
         self.connectionsPerDomain = max(1, connectionsPerDomain)
@@ -92,6 +101,13 @@ public final class DirectGateway: Sendable {
     /// handed to it instead of the transport (local delivery, no SMTP).
     public func run(inProcess: (any InProcessDelivery)? = nil) async {
         let interval = configuration.pollInterval
+        // What an earlier run of this node held when it stopped is free again at once.
+        do {
+            let released = try await store.releaseLeases(heldBy: configuration.node)
+            if released > 0 { logger.notice("released the queue leases of this node's previous run", metadata: ["rows": .stringConvertible(released)]) }
+        } catch {
+            logger.error("releasing this node's earlier queue leases failed", metadata: ["error": .string("\(error)")])
+        }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 while !Task.isCancelled {
@@ -290,22 +306,52 @@ public final class DirectGateway: Sendable {
 
     /// Starts connections for what is due and not already being sent, up to
     /// `connectionsPerDomain` per domain, without waiting for them: a finished
-    /// connection wakes the loop for what is left.
+    /// connection wakes the loop for what is left. The rows a connection
+    /// takes are leased to this node in the store first (`claimDue`), so that
+    /// another node (or a stale read) cannot send them too.
     func dispatchDue(now: Date, into connections: inout DiscardingTaskGroup, inProcess: (any InProcessDelivery)? = nil) async throws {
-        let sending = claims.beginRead()
-        let due: [DueDelivery]
-        do {
-            due = try await store.dueDeliveries(now: now, limit: 100, skipping: sending)
-        } catch {
-            _ = claims.endRead([])
-            throw error
+        let limit = configuration.connectionsPerDomain
+        let snapshot = claims.snapshot()
+        let lease = QueueLease(holder: configuration.node, until: now.addingTimeInterval(configuration.leaseDuration.seconds))
+        let (_, plan) = try await store.claimDue(now: now, limit: 100, lease: lease) { due in
+            let plan = Self.plan(due, snapshot: snapshot, limit: limit)
+            return (plan.flatMap(\.ids), plan)
         }
-        let fresh = claims.endRead(due)
-        guard !fresh.isEmpty else { return }
+        for share in plan {
+            let (domain, ids) = (share.domain, share.ids)
+            // The plan counted only free connections, and only this loop opens them.
+            guard claims.claim(ids, domain: domain, limit: limit) else {
+                try? await store.releaseLeases(ids, holder: lease.holder)
+                continue
+            }
+            connections.addTask {
+                do {
+                    try await self.whileLeased(ids) {
+                        try await self.deliver(ids, to: domain, now: self.now(), inProcess: inProcess)
+                    }
+                    self.claims.release(ids, domain: domain)
+                    self.deliveryWake.yield()
+                } catch {
+                    // The rows stay due; the next poll tries them again (no wake-up now,
+                    // which would retry a failing store at once, again and again).
+                    try? await self.store.releaseLeases(ids, holder: lease.holder)
+                    self.claims.release(ids, domain: domain)
+                    if !Task.isCancelled {
+                        self.logger.error("delivering failed", metadata: ["domain": .string(domain), "error": .string("\(error)")])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Which due rows to send now, and on which connections: per domain, the
+    /// rows of each message together, cut into shares (at most one per free
+    /// connection), leaving out rows on the wire.
+    static func plan(_ due: [DueDelivery], snapshot: DeliveryClaims.Snapshot, limit: Int) -> [(domain: String, ids: [String])] {
         // Per message, one SMTP transaction with all its recipients in that domain.
         var domains: [String] = []
         var byDomain: [String: [[DueDelivery]]] = [:]
-        for e in fresh {
+        for e in due where !snapshot.inFlight.contains(e.id) {
             if byDomain[e.domain] == nil { domains.append(e.domain) }
             if let i = byDomain[e.domain]?.firstIndex(where: { $0.first?.outboundID == e.outboundID }) {
                 byDomain[e.domain]?[i].append(e)
@@ -313,29 +359,36 @@ public final class DirectGateway: Sendable {
                 byDomain[e.domain, default: []].append([e])
             }
         }
-        let limit = configuration.connectionsPerDomain
+        var out: [(domain: String, ids: [String])] = []
         for domain in domains {
             let groups = byDomain[domain] ?? []
+            let free = limit - snapshot.connections[domain, default: 0]
+            guard free > 0 else { continue }
             // A share of at most 1/limit of what is due, so one connection that frees up
             // does not take everything while the others finish.
-            for share in Self.shares(groups, size: (groups.count + limit - 1) / limit) {
-                let ids = share.flatMap { $0.map(\.id) }
-                guard claims.claim(ids, domain: domain, limit: limit) else { break }
-                connections.addTask {
-                    do {
-                        try await self.deliver(ids, to: domain, now: self.now(), inProcess: inProcess)
-                        self.claims.release(ids, domain: domain)
-                        self.deliveryWake.yield()
-                    } catch {
-                        // The rows stay due; the next poll tries them again (no wake-up now,
-                        // which would retry a failing store at once, again and again).
-                        self.claims.release(ids, domain: domain)
-                        if !Task.isCancelled {
-                            self.logger.error("delivering failed", metadata: ["domain": .string(domain), "error": .string("\(error)")])
-                        }
-                    }
+            for share in shares(groups, size: (groups.count + limit - 1) / limit).prefix(free) {
+                out.append((domain, share.flatMap { $0.map(\.id) }))
+            }
+        }
+        return out
+    }
+
+    /// Runs `work` while renewing the lease on `ids` every third of its
+    /// duration, so that a delivery slower than the lease keeps its rows.
+    func whileLeased(_ ids: [String], _ work: @escaping @Sendable () async throws -> Void) async throws {
+        let duration = configuration.leaseDuration
+        let holder = configuration.node
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: duration / 3)
+                    try await self.store.renewLeases(ids, holder: holder, until: self.now().addingTimeInterval(duration.seconds))
                 }
             }
+            // The first to finish is the work (the renewer only ends by failing or being cancelled).
+            try await group.next()
+            group.cancelAll()
         }
     }
 

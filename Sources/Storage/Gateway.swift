@@ -130,6 +130,18 @@ public struct DueDelivery: Sendable {
     }
 }
 
+/// Who holds queue rows for sending, and until when (`claimDue`).
+public struct QueueLease: Sendable, Equatable {
+    /// The node's name: unique among the nodes that share a store.
+    public var holder: String
+    public var until: Date
+
+    public init(holder: String, until: Date) {
+        self.holder = holder
+        self.until = until
+    }
+}
+
 /// The result of one delivery attempt for one recipient.
 public enum DeliveryResult: Sendable, Equatable {
     /// Accepted by the next hop; wait for notifications until `deadline` (nil: nothing to wait for).
@@ -301,31 +313,80 @@ extension HISPStore {
 
     // MARK: delivery
 
-    /// Recipients whose next attempt is due, oldest first, leaving out those in
-    /// `skipping` (being sent now). Only clear columns are read, nothing is
-    /// opened: `entries(ids:)` opens the rows a connection takes.
-    public func dueDeliveries(now: Date = Date(), limit: Int = 100, skipping: Set<String> = []) async throws -> [DueDelivery] {
-        try await database.transaction(write: false) { tx in
+    /// Claims queue rows for sending, in one write transaction: reads up to
+    /// `limit` rows due at `now` whose lease is free (never taken, released, or
+    /// expired), oldest first, lets `choose` pick among them (it sees clear
+    /// columns only) and leases the picked rows to `lease`. What `choose`
+    /// returns besides the ids comes back with the claimed rows.
+    ///
+    /// The lease, not the caller's memory, is what keeps two senders (two
+    /// tasks, or two nodes on one database) from taking one row: a row stays
+    /// leased until its outcome is recorded (`recordDeliveries` clears it),
+    /// it is released (`releaseLeases`), or its time runs out (its holder died).
+    public func claimDue<Plan: Sendable>(
+        now: Date, limit: Int, lease: QueueLease,
+        choose: @escaping @Sendable ([DueDelivery]) -> (ids: [String], plan: Plan)
+    ) async throws -> (claimed: [DueDelivery], plan: Plan) {
+        try await database.transaction(write: true) { tx in
+            let at = Timestamp.text(now)
             // Insertion order breaks ties, so a processed MDN leaves before the dispatched one
-            // queued with it (rowid: SQLite; a PostgreSQL port needs a sequence column).
-            // Enough rows to leave `limit` after the skipped ones, rounded up to a power of two so
-            // that the few statements this makes are each prepared once (see pendingSubmissions).
-            let rows = 1 << (Int.bitWidth - max(1, limit + skipping.count - 1).leadingZeroBitCount)
-            let due = try await tx.query(
+            // queued with it (rowid: SQLite; a PostgreSQL port needs a sequence column). The
+            // limit is written into the statement: a LIMIT bound as a parameter makes SQLite
+            // plan the statement afresh for every new value.
+            let rows = try await tx.query(
                 """
                 SELECT q.id, q.outbound_id, q.domain, q.created, q.recipient_index, o.kind FROM queue q JOIN outbound o ON o.id = q.outbound_id
-                WHERE q.state = 'queued' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.rowid LIMIT \(rows)
+                WHERE q.state = 'queued' AND q.next_attempt <= ? AND (q.lease_until IS NULL OR q.lease_until <= ?)
+                ORDER BY q.next_attempt, q.rowid LIMIT \(max(1, limit))
                 """,
-                .text(Timestamp.text(now)))
-            var out: [DueDelivery] = []
-            for row in due where out.count < limit {
-                let id = try row.text("id")
-                guard !skipping.contains(id) else { continue }
-                out.append(DueDelivery(
-                    id: id, outboundID: try row.text("outbound_id"), kind: OutboundKind(rawValue: try row.text("kind")) ?? .message,
+                .text(at), .text(at))
+            var due: [DueDelivery] = []
+            for row in rows {
+                due.append(DueDelivery(
+                    id: try row.text("id"), outboundID: try row.text("outbound_id"), kind: OutboundKind(rawValue: try row.text("kind")) ?? .message,
                     domain: try row.text("domain"), created: Timestamp.date(try row.text("created")), recipientIndex: try row.blob("recipient_index")))
             }
-            return out
+            let (ids, plan) = choose(due)
+            let picked = Set(ids)
+            for id in ids {
+                try await tx.execute("UPDATE queue SET lease_holder = ?, lease_until = ? WHERE id = ?",
+                                     .text(lease.holder), .text(Timestamp.text(lease.until)), .text(id))
+            }
+            return (due.filter { picked.contains($0.id) }, plan)
+        }
+    }
+
+    /// Gives up leases `holder` took on `ids` (rows it will not send now).
+    public func releaseLeases(_ ids: [String], holder: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await database.transaction(write: true) { tx in
+            for id in ids {
+                try await tx.execute("UPDATE queue SET lease_holder = NULL, lease_until = NULL WHERE id = ? AND lease_holder = ?",
+                                     .text(id), .text(holder))
+            }
+        }
+    }
+
+    /// Extends the leases `holder` holds on `ids` (a delivery still under way).
+    public func renewLeases(_ ids: [String], holder: String, until: Date) async throws {
+        guard !ids.isEmpty else { return }
+        try await database.transaction(write: true) { tx in
+            for id in ids {
+                try await tx.execute("UPDATE queue SET lease_until = ? WHERE id = ? AND lease_holder = ?",
+                                     .text(Timestamp.text(until)), .text(id), .text(holder))
+            }
+        }
+    }
+
+    /// Gives up every lease `holder` holds: a node starting again releases what
+    /// its previous run held when it stopped (or died), instead of waiting for
+    /// those leases to run out. Returns how many there were.
+    @discardableResult
+    public func releaseLeases(heldBy holder: String) async throws -> Int {
+        try await database.transaction(write: true) { tx in
+            let rows = try await tx.query(
+                "UPDATE queue SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = ? RETURNING id", .text(holder))
+            return rows.count
         }
     }
 
@@ -371,9 +432,11 @@ extension HISPStore {
         // Counted from what is stored, not from the caller's copy: one statement while the row
         // waits for this attempt, as it does unless its notification won the race.
         let counted = try await tx.query(
-            "UPDATE queue SET attempts = attempts + 1 WHERE id = ? AND state = 'queued' RETURNING attempts", .text(entry.id))
+            "UPDATE queue SET attempts = attempts + 1, lease_holder = NULL, lease_until = NULL WHERE id = ? AND state = 'queued' RETURNING attempts",
+            .text(entry.id))
         guard let attempts = try counted.first?.integer("attempts") else {
-            let rows = try await tx.query("SELECT state, attempts FROM queue WHERE id = ?", .text(entry.id))
+            let rows = try await tx.query(
+                "UPDATE queue SET lease_holder = NULL, lease_until = NULL WHERE id = ? RETURNING state, attempts", .text(entry.id))
             guard let row = rows.first else { throw StoreError.notFound("queue \(entry.id)") }
             let attempts = try row.integer("attempts") + 1
             let state = try row.text("state")

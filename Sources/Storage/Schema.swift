@@ -3,7 +3,7 @@
 /// columns named `*_index` hold blind indexes. What stays in clear: ids,
 /// times, states, sizes, domain names, and public CA certificates.
 enum Schema {
-    static let version = 5
+    static let version = 6
 
     /// Statements that bring a store of version `key - 1` to version `key`.
     static let migrations: [Int: [String]] = [
@@ -57,6 +57,16 @@ enum Schema {
             "ALTER TABLE messages_v5 RENAME TO messages",
             "UPDATE folders SET uidnext = 1 + (SELECT COUNT(*) FROM messages WHERE messages.folder_id = folders.id)",
         ] + messageIndexes,
+        // Version 6 gives queue rows a lease (see `queueLeases`).
+        6: queueLeases,
+    ]
+
+    /// Who is sending a queue row, and until when: a node leases the rows it
+    /// sends, so that nodes sharing one database never send a row twice, and
+    /// the rows of a node that died are sent by another once the lease runs out.
+    static let queueLeases = [
+        "ALTER TABLE queue ADD COLUMN lease_holder TEXT",
+        "ALTER TABLE queue ADD COLUMN lease_until TEXT",
     ]
 
     /// The folders of each mailbox. The five special ones (RFC 6154) are named by
@@ -301,7 +311,7 @@ enum Schema {
         foldersTable,
         expungedTable,
         messagesTable,
-    ] + messageIndexes + gatewayTables + [
+    ] + messageIndexes + gatewayTables + queueLeases + [
         // The audit trail: each event's MAC covers the previous event's MAC.
         """
         CREATE TABLE audit (

@@ -12,30 +12,18 @@ import Testing
         DueDelivery(id: id, outboundID: "o-\(id)", kind: kind, domain: domain, created: created, recipientIndex: [recipient])
     }
 
-    @Test func aRowBeingSentIsNotHandedOutAgain() {
+    @Test func aPassPlansOnlyFreeConnectionsAndRowsNotOnTheWire() {
         let claims = DeliveryClaims()
-        _ = claims.beginRead()
-        let first = claims.endRead([due("1"), due("2")])
-        #expect(first.map(\.id) == ["1", "2"])
-        #expect(claims.claim(["1"], domain: "b.example", limit: 4))
-        // A second pass while 1 is on the wire: the store is told to skip it, and it is filtered out anyway.
-        let skipping = claims.beginRead()
-        #expect(skipping == ["1"])
-        #expect(claims.endRead([due("1"), due("2")]).map(\.id) == ["2"])
-        #expect(!claims.claim(["2", "1"], domain: "b.example", limit: 4), "a share holding a claimed row is refused whole")
-        #expect(claims.inFlightCount == 1)
-    }
-
-    @Test func aRowReleasedDuringARead_isLeftOutOfThatRead() {
-        // The read may have begun before the release's outcome was committed, so it may
-        // still show the row as due; only the next read can be trusted about it.
-        let claims = DeliveryClaims()
-        #expect(claims.claim(["1"], domain: "b.example", limit: 4))
-        _ = claims.beginRead()
-        claims.release(["1"], domain: "b.example")
-        #expect(claims.endRead([due("1"), due("2")]).map(\.id) == ["2"])
-        _ = claims.beginRead()
-        #expect(claims.endRead([due("1")]).map(\.id) == ["1"], "a read begun after the release sees the committed outcome")
+        #expect(claims.claim(["1"], domain: "b.example", limit: 2))
+        let due = [due("1"), due("2"), due("3"), due("4", domain: "c.example")]
+        let plan = DirectGateway.plan(due, snapshot: claims.snapshot(), limit: 2)
+        // b.example: one connection is open (row 1), so one more share; row 1 is on the wire.
+        #expect(plan.map(\.domain) == ["b.example", "c.example"])
+        #expect(plan.first?.ids == ["2"], "a share of half of what is due, for the one free connection")
+        #expect(plan.last?.ids == ["4"])
+        #expect(claims.claim(["2"], domain: "b.example", limit: 2))
+        #expect(DirectGateway.plan(due, snapshot: claims.snapshot(), limit: 2).map(\.domain) == ["c.example"], "no free connection to b.example")
+        #expect(!claims.claim(["3", "1"], domain: "c.example", limit: 2), "a share holding a row on the wire is refused whole")
     }
 
     @Test func connectionsPerDomainAreLimited() {

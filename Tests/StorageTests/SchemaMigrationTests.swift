@@ -23,8 +23,14 @@ import Testing
         }
     }
 
+    /// The queue as versions 1 to 5 made it (no leases).
+    static let version5Queue = [
+        "ALTER TABLE queue DROP COLUMN lease_holder",
+        "ALTER TABLE queue DROP COLUMN lease_until",
+    ]
+
     /// The messages table as versions 1 to 4 made it (a flat list with free-text folder and state), from today's rows.
-    static let version4Messages = [
+    static let version4Messages = version5Queue + [
         """
         CREATE TABLE messages_v4 (id TEXT PRIMARY KEY, mailbox_id TEXT NOT NULL REFERENCES addresses(id), folder TEXT NOT NULL,
             state TEXT NOT NULL, received TEXT NOT NULL, size INTEGER NOT NULL, kek_id INTEGER NOT NULL, dek BLOB NOT NULL,
@@ -88,6 +94,31 @@ import Testing
         #expect(try await reopened.folderStatus(mailbox: alice, folder: "INBOX").uidValidity == folders.first?.uidValidity)
         #expect(try await reopened.verifyAudit().failure == nil)
         try await reopened.close()
+    }
+
+    @Test func version5QueueRowsGetFreeLeasesAndAreSentAfterTheUpgrade() async throws {
+        let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: path, create: true), material: key, actor: "test")
+        var draft = OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["bob@b.example"],
+                                  message: Array("Subject: old\r\n\r\nbody\r\n".utf8), messageID: "<old@a.example>")
+        draft.prepared = PreparedWire(wire: Array("wire".utf8), discovered: [])
+        let oid = try await store.enqueue(draft)
+        try await store.close()
+        let database = try await SQLiteDatabase.open(path: path, create: false)
+        try await database.transaction(write: true) { tx in
+            for statement in Self.version5Queue + ["UPDATE meta SET value = '5' WHERE name = 'schema'"] { try await tx.execute(statement, []) }
+        }
+        #expect(try await !columns("queue", database).contains("lease_holder"))
+        try await database.close()
+
+        let migratedDatabase = try await SQLiteDatabase.open(path: path, create: false)
+        let migrated = try await HISPStore.open(database: migratedDatabase, material: key, actor: "test")
+        #expect(try await columns("queue", migratedDatabase).suffix(2) == ["lease_holder", "lease_until"])
+        let claimed = try await migrated.claimDue(now: Date(), limit: 10, lease: QueueLease(holder: "n", until: Date().addingTimeInterval(60))) { due in
+            (due.map(\.id), ())
+        }.claimed
+        #expect(claimed.map(\.outboundID) == [oid])
+        #expect(try await migrated.wires([oid])[oid].flatMap { try? $0.get() } == Array("wire".utf8))
+        try await migrated.close()
     }
 
     @Test func version2OutboundMessagesMoveOutOfTheOutboundRowAndStayReadable() async throws {

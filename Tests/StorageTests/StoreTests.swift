@@ -259,7 +259,8 @@ import Testing
                                                           message: Array("Subject: plain\r\n\r\nbody\r\n".utf8), messageID: "<plain@a.example>"))
 
         #expect(try await store.pendingSubmissions().map(\.id) == [plain], "only the unprepared draft waits for the preparer")
-        let due = try await store.dueDeliveries()
+        let lease = QueueLease(holder: "node-a", until: Date().addingTimeInterval(300))
+        let due = try await store.claimDue(now: Date(), limit: 100, lease: lease) { due in (due.map(\.id), due) }.plan
         #expect(Set(due.filter { $0.outboundID == oid }.map(\.domain)) == ["b.example"])
         #expect(due.filter { $0.outboundID == oid }.count == 2)
         #expect(try await store.wires([oid])[oid].flatMap { try? $0.get() } == Array("signed and encrypted".utf8))
@@ -304,6 +305,55 @@ import Testing
         #expect(try await store.verifyAudit().failure == nil)
         try await store.recordEvent("test.event", object: "after", outcome: "ok")
         #expect(try await store.verifyAudit().failure == nil)
+        try await store.close()
+    }
+
+    /// A row leased to one node is not handed to another until the lease is
+    /// released, runs out, or its outcome is recorded; a node starting again
+    /// frees what its previous run held.
+    @Test func aLeasedRowGoesToOneNodeUntilItsLeaseEnds() async throws {
+        let (store, _, dir) = try await Self.freshStore()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t0 = Date()
+        var ids: [String] = []
+        for n in 0..<3 {
+            let id = "<lease-\(n)@a.example>"
+            var draft = OutboundDraft(kind: .message, sender: "alice@a.example", recipients: ["bob@b.example"],
+                                      message: Array("Subject: \(n)\r\n\r\nbody\r\n".utf8), messageID: id)
+            draft.prepared = PreparedWire(wire: Array("wire \(n)".utf8), discovered: [])
+            _ = try await store.enqueue(draft, now: t0)
+        }
+        func claim(_ node: String, at: Date, taking n: Int = .max) async throws -> [String] {
+            try await store.claimDue(now: at, limit: 100, lease: QueueLease(holder: node, until: at.addingTimeInterval(300))) { due in
+                (Array(due.prefix(n).map(\.id)), ())
+            }.claimed.map(\.id)
+        }
+        let a = try await claim("node-a", at: t0, taking: 2)
+        #expect(a.count == 2)
+        let b = try await claim("node-b", at: t0.addingTimeInterval(1))
+        #expect(b.count == 1 && !a.contains(b[0]), "node B gets only the row A did not take")
+        #expect(try await claim("node-b", at: t0.addingTimeInterval(2)).isEmpty, "every row is leased")
+
+        // A gives one back: B may take it.
+        try await store.releaseLeases([a[0]], holder: "node-b")
+        #expect(try await claim("node-b", at: t0.addingTimeInterval(3)).isEmpty, "only the holder releases its lease")
+        try await store.releaseLeases([a[0]], holder: "node-a")
+        #expect(try await claim("node-b", at: t0.addingTimeInterval(4)) == [a[0]])
+
+        // A's other row: recorded as sent, it is no longer due for anyone, whatever its lease.
+        let entry = try #require(try await store.entries(ids: [a[1]]).first)
+        try await store.recordDeliveries([(entry, .sent(deadline: t0.addingTimeInterval(3600)), nil)], now: t0.addingTimeInterval(5))
+        #expect(try await store.queueEntries().first { $0.id == a[1] }?.state == .sent)
+
+        // B dies holding two rows: nobody takes them until the lease runs out ...
+        #expect(try await claim("node-a", at: t0.addingTimeInterval(299)).isEmpty)
+        let afterExpiry = try await claim("node-a", at: t0.addingTimeInterval(305))
+        #expect(Set(afterExpiry) == Set([b[0], a[0]]), "the rows of a node that died go to another once its lease ends")
+        // ... or until B starts again and frees what it held.
+        try await store.releaseLeases(afterExpiry, holder: "node-a")
+        #expect(try await claim("node-b", at: t0.addingTimeInterval(310)).count == 2)
+        #expect(try await store.releaseLeases(heldBy: "node-b") == 2)
+        #expect(try await claim("node-a", at: t0.addingTimeInterval(311)).count == 2)
         try await store.close()
     }
 }
