@@ -53,6 +53,7 @@ let package = Package(
         .target(name: "DNSCore", dependencies: ["DirectCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Tier 1: SMTP (RFC 5321) commands, replies, input framing and the server session state machine.
         .target(name: "SMTPCore", dependencies: ["DirectCore", "InternetMessage"]),
+        .target(name: "POP3Core", dependencies: ["SMTPCore"]),
         // Tier 1: the LDAP v3 messages certificate discovery needs (RFC 4511), BER on swift-asn1.
         .target(name: "LDAPCore", dependencies: ["DirectCore", .product(name: "SwiftASN1", package: "swift-asn1")]),
         // Tier 3: the Direct security and trust agent (sign/encrypt out, decrypt/verify/trust in), pure code over ports.
@@ -280,6 +281,7 @@ let package = Package(
         ),
         .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "HISPTesting"]),
         .testTarget(
             name: "SMTPServerTests",

@@ -199,3 +199,23 @@ public enum Base64Text {
 
     public static func encode(_ bytes: [UInt8]) -> String { Base64.encodeString(bytes) }
 }
+
+/// The PLAIN SASL mechanism's message (RFC 4616 2), shared by every edge that signs in with it.
+public enum SASLPlain {
+    public enum Problem: Error, Equatable {
+        /// Not [authzid] NUL authcid NUL passwd.
+        case malformed
+        /// The authorization identity names another user (acting for another is not allowed).
+        case otherIdentity
+    }
+
+    /// The user and password of a decoded PLAIN message.
+    public static func credentials(_ message: [UInt8]) -> Result<(user: String, password: String), Problem> {
+        let fields = message.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        guard fields.count == 3 else { return .failure(.malformed) }
+        let authz = String(decoding: fields[0], as: UTF8.self)
+        let authc = String(decoding: fields[1], as: UTF8.self)
+        guard authz.isEmpty || authz == authc else { return .failure(.otherIdentity) }
+        return .success((authc, String(decoding: fields[2], as: UTF8.self)))
+    }
+}

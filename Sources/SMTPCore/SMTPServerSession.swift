@@ -253,15 +253,11 @@ public struct SMTPServerSession: Sendable {
         switch authResponse(text) {
         case .failure(let reply): return [.reply(reply)]
         case .success(let bytes):
-            // RFC 4616 2: [authzid] NUL authcid NUL passwd.
-            let fields = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { return [.reply(SMTPReply(501, "5.5.2", "malformed PLAIN response"))] }
-            let authz = String(decoding: fields[0], as: UTF8.self)
-            let authc = String(decoding: fields[1], as: UTF8.self)
-            guard authz.isEmpty || authz == authc else {
-                return [.reply(SMTPReply(535, "5.7.8", "authorization identity differs from the user"))]
+            switch SASLPlain.credentials(bytes) {
+            case .success(let c): return checkCredentials(c.user, c.password)
+            case .failure(.malformed): return [.reply(SMTPReply(501, "5.5.2", "malformed PLAIN response"))]
+            case .failure(.otherIdentity): return [.reply(SMTPReply(535, "5.7.8", "authorization identity differs from the user"))]
             }
-            return checkCredentials(authc, String(decoding: fields[2], as: UTF8.self))
         }
     }
 
