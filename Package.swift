@@ -163,6 +163,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Tier 5: the POP3 listeners (STLS and implicit TLS), on the SMTP listeners' TLS and session registry.
+        .target(
+            name: "POP3Server",
+            dependencies: [
+                "POP3Core", "SMTPCore", "SMTPServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Tier 5: the SMTP client (MX or a configured route, STARTTLS required by default, connection reuse).
         .target(
             name: "SMTPClient",
@@ -200,7 +212,7 @@ let package = Package(
             name: "HISPApp",
             dependencies: [
                 "DirectCore", "CryptographicMessageSyntax", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "MailService", "SMTPCore",
-                "SMTPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning",
+                "SMTPServer", "POP3Core", "POP3Server", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -229,7 +241,7 @@ let package = Package(
         .target(name: "CAllocatorTuning"),
         .executableTarget(name: "hisp", dependencies: ["HISPCommands", "CAllocatorTuning"]),
         // The parsers that face the network and files, as fuzz targets (tiers 1 and 2 only).
-        .target(name: "FuzzTargets", dependencies: ["CryptographicMessageSyntax", "DNSCore", "InternetMessage", "LDAPCore", "PKCS12", "SMTPCore"]),
+        .target(name: "FuzzTargets", dependencies: ["CryptographicMessageSyntax", "DNSCore", "InternetMessage", "LDAPCore", "PKCS12", "POP3Core", "SMTPCore"]),
         // libFuzzer's driver over them (scripts/fuzz); without -DFUZZING it replays files.
         .executableTarget(name: "hisp-fuzz", dependencies: ["FuzzTargets"]),
 

@@ -3,6 +3,7 @@ import DNSCore
 import InternetMessage
 import LDAPCore
 import PKCS12
+import POP3Core
 import SMTPCore
 
 /// The parsers that face the network and files, each as one function from
@@ -11,7 +12,7 @@ import SMTPCore
 /// `hisp-fuzz` (scripts/fuzz); the tests replay the corpus and every input a
 /// run found (Tests/Fuzz).
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case mime, cms, dns, smtp, ldap, pkcs12
+    case mime, cms, dns, smtp, pop3, ldap, pkcs12
 
     public func run(_ bytes: [UInt8]) {
         switch self {
@@ -19,6 +20,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .cms: Self.cms(bytes)
         case .dns: Self.dns(bytes)
         case .smtp: Self.smtp(bytes)
+        case .pop3: Self.pop3(bytes)
         case .ldap: _ = try? LDAPMessage(parsing: bytes[...])
         case .pkcs12: _ = try? PKCS12.read(bytes, password: "fuzz")
         }
@@ -126,6 +128,46 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             case .deliver: answer(session.delivered(SMTPReply(250, "2.0.0", "ok")), &session)
             case .startTLS: session.tlsEstablished()
             case .reply, .close: break
+            }
+        }
+    }
+
+    /// A POP3 session fed in pieces; every sign-in succeeds into a maildrop of three
+    /// messages, every retrieval returns a small message, and its reply is encoded.
+    static func pop3(_ bytes: [UInt8]) {
+        var session = POP3Session(policy: POP3Session.Policy(hostname: "pop.test"))
+        var input = SMTPInputBuffer()
+        var offset = 0
+        var steps = 0
+        while offset < bytes.count && steps < 100_000 {
+            let piece = min(bytes.count - offset, 1 + Int(bytes[offset] % 64))
+            input.append(bytes[offset..<(offset + piece)])
+            offset += piece
+            while steps < 100_000, session.state != .closed {
+                steps += 1
+                let limit = session.isAwaitingSASL ? POP3Session.maxSASLLine : POP3Session.maxCommandLine
+                guard let line = input.takeLine(limit: limit) else { break }
+                switch line {
+                case .line(let l): answer(session.receive(l), &session)
+                case .tooLong: answer(session.lineTooLong(), &session)
+                }
+            }
+            if session.state == .closed { return }
+        }
+    }
+
+    static func answer(_ actions: [POP3Session.Action], _ session: inout POP3Session) {
+        for action in actions {
+            switch action {
+            case .authenticate:
+                answer(session.authenticated([POP3Message(uid: "1.1", size: 20), POP3Message(uid: "1.2", size: 30), POP3Message(uid: "1.3", size: 0)]), &session)
+            case .retrieve(_, let lines):
+                let message = Array("Subject: x\r\n\r\n.line\r\nmore\r\n".utf8)
+                answer(session.retrieved(lines.map { POP3Reply.top(of: message, lines: $0) } ?? message), &session)
+            case .update: answer(session.updated(true), &session)
+            case .startTLS: session.tlsEstablished()
+            case .reply(let r): _ = r.encoded
+            case .close: break
             }
         }
     }

@@ -35,6 +35,23 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The POP3 listeners (RFC 1939): `listen` with STLS, `tls_listen` with TLS from the first byte.
+    public struct POP3: Codable, Sendable, Equatable {
+        public var listen: String?
+        public var tlsListen: String?
+        /// false: no POP3 listener.
+        public var enabled: Bool?
+        /// Minutes a session may stay silent (RFC 1939 3: at least 10).
+        public var idleMinutes: Int?
+
+        public init(listen: String? = nil, tlsListen: String? = nil, enabled: Bool? = nil, idleMinutes: Int? = nil) {
+            self.listen = listen
+            self.tlsListen = tlsListen
+            self.enabled = enabled
+            self.idleMinutes = idleMinutes
+        }
+    }
+
     public struct TLS: Codable, Sendable, Equatable {
         public init() {}
 
@@ -155,6 +172,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     public var hostname: String?
     public var inbound: Listener?
     public var submission: Listener?
+    public var pop3: POP3?
     public var dns: DNS?
     public var tls: TLS?
     public var resolver: Resolver?
@@ -171,6 +189,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     public static let defaultInbound = "127.0.0.1:2525"
     public static let defaultSubmission = "127.0.0.1:2587"
     public static let defaultDNS = "127.0.0.1:5353"
+    public static let defaultPOP3 = "127.0.0.1:2110"
+    public static let defaultPOP3S = "127.0.0.1:2995"
 
     public static func load(_ path: String) throws -> AppConfiguration {
         let data: Data
@@ -212,6 +232,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
             ("timeouts.data_seconds", timeouts?.dataSeconds, 1...3600),
             ("timeouts.session_seconds", timeouts?.sessionSeconds, 10...86_400),
             ("timeouts.auth_seconds", timeouts?.authSeconds, 1...3600),
+            // RFC 1939 3: the autologout timer is at least 10 minutes.
+            ("pop3.idle_minutes", pop3?.idleMinutes, 10...1440),
             ("limits.max_connections", limits?.maxConnections, 1...100_000),
             ("limits.max_connections_per_address", limits?.maxConnectionsPerAddress, 1...100_000),
             ("limits.reserved_for_authenticated", limits?.reservedForAuthenticated, 0...100_000),
@@ -237,8 +259,9 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
 
     /// The keys each section may hold (README "Configuration").
     static let sections: [String: Set<String>] = [
-        "": ["hostname", "inbound", "submission", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
+        "": ["hostname", "inbound", "submission", "pop3", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
         "inbound": ["listen", "require_tls"], "submission": ["listen", "require_tls"],
+        "pop3": ["listen", "tls_listen", "enabled", "idle_minutes"],
         "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key", "rsa_certificate", "rsa_key"],
         "resolver": ["servers", "zones", "timeout_seconds"],
         "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],

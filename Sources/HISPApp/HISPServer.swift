@@ -10,6 +10,8 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 import MailService
+import POP3Core
+import POP3Server
 import SMTPClient
 import SMTPCore
 import SMTPServer
@@ -26,6 +28,9 @@ import Storage
 public final class HISPServer: Sendable {
     public let inbound: SMTPListener
     public let submission: SMTPListener
+    /// POP3 with STLS and with implicit TLS (nil when `pop3.enabled` is false).
+    public let pop3: POP3Listener?
+    public let pop3s: POP3Listener?
     public let dns: CertificateDNSServer?
     public let mail: MailService
     let group: ServiceGroup
@@ -34,10 +39,12 @@ public final class HISPServer: Sendable {
     let grace: ShutdownGrace
     let logger: Logger
 
-    init(inbound: SMTPListener, submission: SMTPListener, dns: CertificateDNSServer?, mail: MailService, group: ServiceGroup,
-         grace: ShutdownGrace, logger: Logger) {
+    init(inbound: SMTPListener, submission: SMTPListener, pop3: POP3Listener?, pop3s: POP3Listener?, dns: CertificateDNSServer?,
+         mail: MailService, group: ServiceGroup, grace: ShutdownGrace, logger: Logger) {
         self.inbound = inbound
         self.submission = submission
+        self.pop3 = pop3
+        self.pop3s = pop3s
         self.dns = dns
         self.mail = mail
         self.group = group
@@ -86,6 +93,9 @@ public final class HISPServer: Sendable {
         public let hostname: String
         public let inbound: String
         public let submission: String
+        /// POP3 with STLS and with implicit TLS, HOST:PORT (nil when off).
+        public let pop3: String?
+        public let pop3s: String?
         public let dns: String?
         public let tlsCertificate: String
         public let selfSignedTLS: Bool
@@ -223,6 +233,32 @@ public final class HISPServer: Sendable {
             await dnsServer?.stop()
             throw error
         }
+        // POP3 (RFC 1939) on INBOX, for mail clients and practice software; the same TLS certificate.
+        var pop3: POP3Listener? = nil
+        var pop3s: POP3Listener? = nil
+        // Only when configured (a `pop3` section, or `--pop3`/`--pop3s`; quickstart adds it), so
+        // that an existing configuration does not start listening on new ports after an upgrade.
+        if let section = c.pop3, section.enabled ?? true {
+            let edge = POP3Edge(mail: mail)
+            func pop3Config(_ hp: (host: String, port: Int), implicitTLS: Bool) -> POP3Listener.Configuration {
+                POP3Listener.Configuration(
+                    host: hp.host, port: hp.port, implicitTLS: implicitTLS, policy: POP3Session.Policy(hostname: hostname),
+                    idleTimeout: .minutes(Int64(section.idleMinutes ?? 10)), sessionTimeout: .seconds(Int64(max(1800, timeouts?.sessionSeconds ?? 7200))),
+                    maxConnections: limits?.maxConnections ?? 200, maxConnectionsPerAddress: limits?.maxConnectionsPerAddress ?? 10)
+            }
+            do {
+                let plain = try parseHostPort(section.listen ?? AppConfiguration.defaultPOP3, what: "pop3.listen")
+                let implicit = try parseHostPort(section.tlsListen ?? AppConfiguration.defaultPOP3S, what: "pop3.tls_listen")
+                pop3 = try await POP3Listener.start(configuration: pop3Config(plain, implicitTLS: false), tls: tls.context, delegate: edge, logger: logger)
+                pop3s = try await POP3Listener.start(configuration: pop3Config(implicit, implicitTLS: true), tls: tls.context, delegate: edge, logger: logger)
+            } catch {
+                await pop3?.shutdown(grace: .zero)
+                await submission.shutdown(grace: .zero)
+                await inbound.shutdown(grace: .zero)
+                await dnsServer?.stop()
+                throw error
+            }
+        }
         // Anchors and bundles are read (bundles fetched) before the first message, then kept fresh.
         await anchors.reload()
         let grace = ShutdownGrace()
@@ -270,14 +306,18 @@ public final class HISPServer: Sendable {
         services.append(Background("queue") { await mail.run() })
         services.append(Stopping("inbound") { await inbound.shutdown(grace: grace.value) })
         services.append(Stopping("submission") { await submission.shutdown(grace: grace.value) })
+        if let pop3 { services.append(Stopping("pop3") { await pop3.shutdown(grace: grace.value) }) }
+        if let pop3s { services.append(Stopping("pop3s") { await pop3s.shutdown(grace: grace.value) }) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             logger: logger))
         started.set(group)
         let summary = Summary(
             hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
+            pop3: pop3.map { "\($0.configuration.host):\($0.port)" }, pop3s: pop3s.map { "\($0.configuration.host):\($0.port)" },
             dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
-        return (HISPServer(inbound: inbound, submission: submission, dns: dnsServer, mail: mail, group: group, grace: grace, logger: logger), summary)
+        return (HISPServer(inbound: inbound, submission: submission, pop3: pop3, pop3s: pop3s, dns: dnsServer, mail: mail, group: group,
+                           grace: grace, logger: logger), summary)
     }
 }
 

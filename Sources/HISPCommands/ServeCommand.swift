@@ -14,18 +14,26 @@ struct ListenOptions: ParsableArguments {
     @Option(help: "Inbound SMTP (MX) listener, HOST:PORT (default 127.0.0.1:2525; 25 in production).") var inbound: String?
     @Option(help: "Submission listener, HOST:PORT (default 127.0.0.1:2587; 587 in production).") var submission: String?
     @Option(name: .customLong("dns"), help: "Certificate DNS server, HOST:PORT (default 127.0.0.1:5353; 53 in production).") var dns: String?
+    @Option(name: .customLong("pop3"), help: "POP3 listener with STLS, HOST:PORT (quickstart: 127.0.0.1:2110; 110 in production).") var pop3: String?
+    @Option(name: .customLong("pop3s"), help: "POP3 listener with TLS from the start, HOST:PORT (quickstart: 127.0.0.1:2995; 995 in production).") var pop3s: String?
 
     func apply(to c: inout AppConfiguration) {
         if let inbound { c.inbound = AppConfiguration.Listener(listen: inbound, requireTLS: c.inbound?.requireTLS) }
         if let submission { c.submission = AppConfiguration.Listener(listen: submission, requireTLS: c.submission?.requireTLS) }
         if let dns { c.dns = AppConfiguration.DNS(listen: dns, enabled: c.dns?.enabled, rateLimit: c.dns?.rateLimit) }
+        if pop3 != nil || pop3s != nil {
+            var section = c.pop3 ?? AppConfiguration.POP3()
+            if let pop3 { section.listen = pop3 }
+            if let pop3s { section.tlsListen = pop3s }
+            c.pop3 = section
+        }
     }
 }
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HISP: inbound SMTP (MX), submission, the certificate DNS server and the delivery queue.",
+        abstract: "Run the HISP: inbound SMTP (MX), submission, POP3 when configured, the certificate DNS server and the delivery queue.",
         discussion: "Configuration: a JSON file (README \"Configuration\"); flags override its listen addresses. Stops gracefully on SIGINT or SIGTERM; SIGHUP rereads the trust anchors and bundles.")
 
     @Option(help: "The configuration file (JSON).") var config: String?
@@ -80,6 +88,8 @@ enum Serving {
                     "hisp serve: ready as \(summary.hostname)",
                     "  inbound SMTP (MX):  \(summary.inbound)",
                     "  submission:         \(summary.submission)",
+                    "  POP3 (STLS):        \(summary.pop3 ?? "off")",
+                    "  POP3 (TLS):         \(summary.pop3s ?? "off")",
                     "  certificate DNS:    \(summary.dns ?? "off")",
                     "  TLS certificate:    \(summary.tlsCertificate)\(summary.selfSignedTLS ? " (self-signed, for development)" : "")",
                 ]

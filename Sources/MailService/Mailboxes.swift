@@ -50,6 +50,11 @@ extension MailService {
         try await store.messages(mailbox: user, folder: folder, uids: uids)
     }
 
+    /// A folder's UIDs and sizes, oldest first, at most `limit`; nothing is opened (a POP3 maildrop).
+    public func sizes(_ user: DirectAddress, folder: String, limit: Int) async throws -> (status: FolderStatus, messages: [(uid: UInt32, size: Int)]) {
+        try await store.sizes(mailbox: user, folder: folder, limit: limit)
+    }
+
     /// One message's exact bytes (audited as a read by `reader`).
     public func body(_ user: DirectAddress, folder: String, uid: UInt32, reader: String) async throws -> (MessageSummary, [UInt8]) {
         try await store.message(mailbox: user, folder: folder, uid: uid, reader: reader)

@@ -284,11 +284,11 @@ public struct POP3Session: Sendable {
         return [.reply(.ok("\(messages.count) message(s) (\(messages.reduce(0) { $0 + $1.size }) octets)"))]
     }
 
-    /// The maildrop is busy or unreadable now (RFC 2449 8.1.1).
-    public mutating func maildropUnavailable(_ why: String) -> [Action] {
+    /// The user signed in but the maildrop cannot be opened now (RFC 2449 8.1: `IN-USE`, `SYS/TEMP`).
+    public mutating func maildropUnavailable(_ why: String, code: String) -> [Action] {
         guard case .authentication = pending else { return [] }
         pending = nil
-        return [.reply(.err(why, code: "SYS/TEMP"))]
+        return [.reply(.err(why, code: code))]
     }
 
     private mutating func transaction(_ keyword: String, _ args: [String]) -> [Action] {

@@ -131,7 +131,7 @@ public final class SMTPListener: Sendable {
 }
 
 /// The open sessions, counted per remote address and by whether they authenticated.
-final class SessionRegistry: Sendable {
+public final class SessionRegistry: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
         var authenticated: Set<ObjectIdentifier> = []
@@ -143,7 +143,9 @@ final class SessionRegistry: Sendable {
 
     /// Admits a new (unauthenticated) session while there is room for one in all
     /// and among the unauthenticated, and its address has fewer than `perAddress`.
-    func open(_ channel: any Channel, remote: String, max: Int, unauthenticated: Int, perAddress: Int) -> Bool {
+    public init() {}
+
+    public func open(_ channel: any Channel, remote: String, max: Int, unauthenticated: Int, perAddress: Int) -> Bool {
         state.withLockedValue { s in
             guard s.channels.count < max, s.channels.count - s.authenticated.count < unauthenticated,
                   s.perAddress[remote, default: 0] < perAddress else { return false }
@@ -154,14 +156,14 @@ final class SessionRegistry: Sendable {
     }
 
     /// The session authenticated: from now on it counts against the reserved slots.
-    func authenticated(_ channel: any Channel) {
+    public func authenticated(_ channel: any Channel) {
         state.withLockedValue { s in
             guard s.channels[ObjectIdentifier(channel)] != nil else { return }
             s.authenticated.insert(ObjectIdentifier(channel))
         }
     }
 
-    func close(_ channel: any Channel, remote: String) {
+    public func close(_ channel: any Channel, remote: String) {
         state.withLockedValue { s in
             guard s.channels.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }
             s.authenticated.remove(ObjectIdentifier(channel))
@@ -170,14 +172,14 @@ final class SessionRegistry: Sendable {
         }
     }
 
-    func nextID() -> String {
+    public func nextID() -> String {
         state.withLockedValue { s in
             s.counter += 1
             return String(s.counter, radix: 36)
         }
     }
 
-    func all() -> [any Channel] { state.withLockedValue { Array($0.channels.values) } }
+    public func all() -> [any Channel] { state.withLockedValue { Array($0.channels.values) } }
 }
 
 /// The bytes of messages that sessions hold in memory (received, or handed to

@@ -23,7 +23,7 @@ public struct ServerTLS: Sendable {
 
     /// The handler that starts TLS on a channel: the TLS handler itself, or one that
     /// reads the ClientHello first and then puts the right TLS handler in its place.
-    func makeHandler() -> any ChannelHandler {
+    public func makeHandler() -> any ChannelHandler {
         guard rsa != nil || !tls12.isEmpty else { return NIOSSLServerHandler(context: primary) }
         return TLSCertificateSelector(tls: self)
     }

@@ -383,6 +383,18 @@ extension HISPStore {
         }
     }
 
+    /// Every message of a folder by UID with its size, from clear columns only (nothing is
+    /// opened), in UID order, at most `limit` (the oldest); with the folder's status.
+    public func sizes(mailbox: DirectAddress, folder: String, limit: Int) async throws -> (status: FolderStatus, messages: [(uid: UInt32, size: Int)]) {
+        try await database.transaction(write: false) { tx in
+            let box = try await self.mailboxID(mailbox, in: tx)
+            let f = try await self.folder(mailboxID: box, named: folder, in: tx)
+            let rows = try await tx.query("SELECT uid, size FROM messages WHERE folder_id = ? ORDER BY uid LIMIT \(max(1, limit))", .text(f.id))
+            let messages = try rows.map { (uid: UInt32(truncatingIfNeeded: try $0.integer("uid")), size: Int(try $0.integer("size"))) }
+            return (try await self.status(f, in: tx), messages)
+        }
+    }
+
     static func checkRanges(_ uids: UIDRanges) throws {
         guard uids.count <= StoreLimits.maxUIDRanges else { throw StoreError.invalid("a UID set has at most \(StoreLimits.maxUIDRanges) ranges") }
     }
