@@ -37,8 +37,13 @@ struct QuickstartCommand: AsyncParsableCommand {
             do { c = try AppConfiguration.load(config) } catch let e as ConfigurationError { throw CLIFailure.usage(e.description) }
         }
         listen.apply(to: &c)
-        // Quickstart serves POP3 too, for a mail client or practice software to read the mailbox.
-        if c.pop3 == nil { c.pop3 = AppConfiguration.POP3() }
+        // Quickstart serves POP3 too, for a mail client or practice software to read the mailbox:
+        // on the submission listener's address unless told otherwise, ports 2110 and 2995.
+        if c.pop3 == nil {
+            let host = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission"))?.host ?? "127.0.0.1"
+            let h = host.contains(":") ? "[\(host)]" : host
+            c.pop3 = AppConfiguration.POP3(listen: "\(h):2110", tlsListen: "\(h):2995")
+        }
         // With neither key option, a key file beside (never inside) the data directory.
         var options = store
         if options.keyFile == nil && options.passphraseFile == nil && ProcessInfo.processInfo.environment["HISP_PASSPHRASE"] == nil {

@@ -84,6 +84,11 @@ extension MailService {
         return .accepted
     }
 
+    /// The message as a mail client gets it: with our Authentication-Results field (RFC 8601) first.
+    func stamped(_ incoming: SecurityAgent.Incoming) -> [UInt8] {
+        AuthenticationResults.stamped(incoming.message, hostname: queue.configuration.hostname, sender: incoming.sender, evidence: incoming.evidence)
+    }
+
     /// Stores a verified message for one recipient with its MDNs (Implementation Guide for Delivery Notification in Direct 1.0).
     func store(_ incoming: SecurityAgent.Incoming, for r: DirectAddress, metadata: MessageMetadata) async throws {
         var replies = [queue.notices.mdn(.processed, recipient: r, to: incoming.sender, original: incoming.entity, finalDestination: false)]
@@ -99,7 +104,7 @@ extension MailService {
             guard draft.prepared != nil else { prepared = replies; break }
             prepared.append(draft)
         }
-        _ = try await store.storeIncoming(LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata), replies: prepared, now: queue.now())
+        _ = try await store.storeIncoming(LocalDelivery(mailbox: r, bytes: stamped(incoming), metadata: metadata), replies: prepared, now: queue.now())
         for reply in prepared { queue.queued(reply) }
     }
 
@@ -119,7 +124,7 @@ extension MailService {
             notice = d.recipients.contains { $0.action == "failed" } ? .dsnFailed : .dsnDelivered
         }
         for r in recipients {
-            let delivery = LocalDelivery(mailbox: r, bytes: incoming.message, metadata: metadata)
+            let delivery = LocalDelivery(mailbox: r, bytes: stamped(incoming), metadata: metadata)
             let match = try await store.applyNotification(originalMessageID: originalID, recipient: reporter, label: notice.label,
                                                           passOn: delivery, now: queue.now()) { state, wantsDispatched in
                 NotificationPolicy.effect(of: notice, state: state, wantsDispatched: wantsDispatched)

@@ -72,10 +72,12 @@ public final class POP3Listener: Sendable {
                     let admitted = sessions.open(channel, remote: remote, max: config.maxConnections, unauthenticated: config.maxConnections,
                                                  perAddress: config.maxConnectionsPerAddress)
                     channel.closeFuture.whenComplete { _ in sessions.close(channel, remote: remote) }
-                    let info = POP3SessionInfo(id: sessions.nextID(), remoteAddress: remote)
+                    // Named by listener too, so that the two POP3 listeners' sessions differ in the audit trail.
+                    let listener = config.implicitTLS ? "pop3s" : "pop3"
+                    let info = POP3SessionInfo(id: "\(listener)-\(sessions.nextID())", remoteAddress: remote)
                     var log = logger
                     log[metadataKey: "session"] = .string(info.id)
-                    log[metadataKey: "listener"] = .string(config.implicitTLS ? "pop3s" : "pop3")
+                    log[metadataKey: "listener"] = .string(listener)
                     if config.implicitTLS, admitted, let tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
                     try channel.pipeline.syncOperations.addHandler(
                         POP3ServerHandler(configuration: config, tls: tls, delegate: delegate, info: info, logger: log, admitted: admitted))

@@ -110,6 +110,26 @@ public struct SecurityAgent: Sendable {
         public let wantsFinalDeliveryNotice: Bool
         /// The key that decrypted it.
         public let decryptedBy: KeyOwner
+        /// What the signature's checks found, for an Authentication-Results header (RFC 7281).
+        public let evidence: SignatureEvidence
+    }
+
+    /// The facts behind a verified signature, as text: the signer certificate's
+    /// issuer and serial, the anchor its chain ended at, and the local domain
+    /// whose anchors were used.
+    public struct SignatureEvidence: Sendable, Equatable {
+        public let issuer: String
+        /// Hexadecimal.
+        public let serial: String
+        public let anchor: String
+        public let localDomain: String
+
+        public init(issuer: String, serial: String, anchor: String, localDomain: String) {
+            self.issuer = issuer
+            self.serial = serial
+            self.anchor = anchor
+            self.localDomain = localDomain
+        }
     }
 
     /// Decrypts with a key of one of `recipients` (their own, else their
@@ -193,9 +213,13 @@ public struct SecurityAgent: Sendable {
            outerFrom.lowercased() != fromText.lowercased() {
             throw AgentError(.senderBinding, "the outer From \(outerFrom) differs from the signed From \(fromText)")
         }
+        let evidence = SignatureEvidence(
+            issuer: signer.issuer.description, serial: signer.serialNumber.bytes.map { String(format: "%02x", $0) }.joined(),
+            anchor: verified.chain.last?.subject.description ?? "", localDomain: localDomain)
         return Incoming(
             message: verified.content, entity: inner, sender: from, signer: signer, notification: Notifications.parse(inner),
-            wantsFinalDeliveryNotice: Notifications.requestsFinalDestinationDelivery(inner.headers), decryptedBy: decryptedBy)
+            wantsFinalDeliveryNotice: Notifications.requestsFinalDestinationDelivery(inner.headers), decryptedBy: decryptedBy,
+            evidence: evidence)
     }
 }
 

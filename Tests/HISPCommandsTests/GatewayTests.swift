@@ -464,6 +464,14 @@ final class Gateways: @unchecked Sendable {
         }
         #expect(listing.contains("  first Direct message"), "\(listing)")
         #expect(listing.contains("Processed: first Direct message"), "\(listing)")
+        // The mailbox in a mail client, with the POP3 settings quickstart printed (curl, the certificate verified).
+        #expect(log.contains("  server 127.0.0.13, port 2995, SSL/TLS, normal password, user name provider@direct.quick.test"), "\(log)")
+        let fetched = try await ws.runDetached("curl", [
+            "-sS", "--cacert", ws.path("data/tls/listener.pem"), "--resolve", "hisp.direct.quick.test:2995:127.0.0.13",
+            "pop3s://hisp.direct.quick.test:2995/1", "-u", "provider@direct.quick.test:\(password)"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(fetched.stdoutText.hasPrefix("Authentication-Results: hisp.direct.quick.test; smime=pass"), "\(fetched.stdoutText)")
+        #expect(fetched.stdoutText.contains("Subject: first Direct message"), "\(fetched.stdoutText)")
         server.stop()
         // Run again: it reuses what exists.
         let again = try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),

@@ -2,6 +2,7 @@ import DirectCore
 import Foundation
 import HISPTesting
 import InternetMessage
+import SecurityAgent
 import Storage
 import Testing
 @testable import MailService
@@ -42,6 +43,14 @@ import Testing
         let (summary, body) = try await f.store.message(mailbox: bob, folder: "INBOX", uid: 1)
         #expect(summary.metadata.sender == alice.description && summary.metadata.messageID == messageID)
         #expect(String(decoding: body, as: UTF8.self).contains("Patient Jane Roe"))
+        // What a mail client shows first: the result of the checks (RFC 8601, RFC 7281), then the message as Alice signed it.
+        let text = String(decoding: body, as: UTF8.self)
+        #expect(text.hasPrefix("Authentication-Results: hisp.a.example; smime=pass"), "\(text.prefix(300))")
+        #expect(text.contains("body.smime-identifier=alice@a.example"))
+        #expect(text.contains("anchor "))
+        let entity = try MIMEEntity(parsing: body)
+        #expect(entity.headers.all("Authentication-Results").count == 1)
+        #expect(entity.headers["Subject"]?.trimmingWhitespace() == "Referral")
 
         // The processed and dispatched MDNs come back the same way and end the wait.
         try await f.until("the dispatched MDN") {
@@ -151,5 +160,26 @@ import Testing
         let inbox = try await f.store.messages(mailbox: alice, folder: "INBOX", uids: [1...UInt32.max])
         #expect(inbox.count == 1 && inbox.first?.metadata.subject == "Undeliverable: your Direct message")
         await f.close()
+    }
+
+    /// A field that claims to be ours is removed before ours is added (RFC 8601 5);
+    /// another server's is kept; the body is never touched.
+    @Test func aForgedAuthenticationResultsFieldIsRemoved() {
+        let evidence = SecurityAgent.SignatureEvidence(issuer: "CN=Example \"CA\", O=Ex", serial: "0a1b", anchor: "CN=Root (test)", localDomain: "a.example")
+        let message = Array((
+            "Authentication-Results: HISP.a.example; smime=pass\r\n\tbody.smime-identifier=mallory@x.example\r\n"
+            + "Authentication-Results: mx.other.example; spf=pass\r\n"
+            + "Authentication-Results: hisp.a.example.evil; dkim=pass\r\n"
+            + "Subject: hi\r\n\r\nAuthentication-Results: hisp.a.example; in the body stays\r\n").utf8)
+        let out = String(decoding: AuthenticationResults.stamped(message, hostname: "hisp.a.example", sender: alice, evidence: evidence), as: UTF8.self)
+        #expect(!out.contains("mallory"))
+        #expect(out.contains("Authentication-Results: mx.other.example; spf=pass\r\n"))
+        #expect(out.contains("Authentication-Results: hisp.a.example.evil; dkim=pass\r\n"))
+        #expect(out.hasSuffix("Subject: hi\r\n\r\nAuthentication-Results: hisp.a.example; in the body stays\r\n"))
+        #expect(out.contains("body.smime-issuer=\"CN=Example \\\"CA\\\", O=Ex\""))
+        #expect(out.contains("anchor CN=Root \\(test\\))"))
+        for line in out.split(separator: "\r\n") where line.hasPrefix("Authentication-Results: hisp") || line.hasPrefix("\t") {
+            #expect(line.count <= 78, "\(line)")
+        }
     }
 }
