@@ -76,35 +76,56 @@ s.quit()
 print(json.dumps(out))
 """#
 
-    @Test func poplibReadsAndDeletesOverSTLSAndImplicitTLS() async throws {
-        let ws = try Workspace()
-        let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: ws.path("hisp.sqlite"), create: true),
-                                               material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+    /// A whole HISP with POP3 on ports 0, Bob's mailbox and three messages in his INBOX.
+    struct Running {
+        let ws: Workspace
+        let store: HISPStore
+        let server: HISPServer
+        let summary: HISPServer.Summary
         let bob = DirectAddress("bob@direct.pop.test")!
         let password = "pop3 password with spaces"
-        _ = try await Provisioning.addDomain("direct.pop.test", published: DomainDNS(host: "hisp.direct.pop.test", ipv4: "127.0.0.1"),
-                                             ca: nil, in: store)
-        _ = try await Provisioning.addAddress(bob, passwordHash: try PasswordHash.make(password), in: store)
         let bodies = [
             "From: alice@direct.a.test\r\nTo: bob@direct.pop.test\r\nSubject: one\r\nMessage-ID: <1@a>\r\n\r\nfirst line\r\nsecond line\r\n",
             "From: alice@direct.a.test\r\nTo: bob@direct.pop.test\r\nSubject: two\r\nMessage-ID: <2@a>\r\n\r\n.a line that starts with a dot\r\n..and two\r\n",
             "From: alice@direct.a.test\r\nTo: bob@direct.pop.test\r\nSubject: three\r\nMessage-ID: <3@a>\r\n\r\nthird\r\n",
         ]
-        for (n, body) in bodies.enumerated() {
-            _ = try await store.addMessage(mailbox: bob, bytes: Array(body.utf8),
-                                           metadata: MessageMetadata(sender: "alice@direct.a.test", recipients: [bob.description], subject: "\(n)", messageID: "<\(n + 1)@a>"))
+
+        static func start() async throws -> Running {
+            let ws = try Workspace()
+            let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: ws.path("hisp.sqlite"), create: true),
+                                                   material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
+            let bob = DirectAddress("bob@direct.pop.test")!
+            _ = try await Provisioning.addDomain("direct.pop.test", published: DomainDNS(host: "hisp.direct.pop.test", ipv4: "127.0.0.1"),
+                                                 ca: nil, in: store)
+            _ = try await Provisioning.addAddress(bob, passwordHash: try PasswordHash.make("pop3 password with spaces"), in: store)
+            var c = AppConfiguration()
+            c.inbound = .init(listen: "127.0.0.1:0")
+            c.submission = .init(listen: "127.0.0.1:0")
+            c.pop3 = .init(listen: "127.0.0.1:0", tlsListen: "127.0.0.1:0")
+            c.dns = .init(listen: "127.0.0.1:0")
+            var resolver = AppConfiguration.Resolver()
+            resolver.servers = ["127.0.0.1:9"]
+            c.resolver = resolver
+            let (server, summary) = try await HISPServer.start(configuration: c, store: store, dataDirectory: ws.path("data"), fetcher: nil,
+                                                               logger: Logger(label: "pop3-test"))
+            let running = Running(ws: ws, store: store, server: server, summary: summary)
+            for (n, body) in running.bodies.enumerated() {
+                _ = try await store.addMessage(mailbox: bob, bytes: Array(body.utf8), metadata: MessageMetadata(
+                    sender: "alice@direct.a.test", recipients: [bob.description], subject: "\(n)", messageID: "<\(n + 1)@a>"))
+            }
+            return running
         }
+
+        func stop() async throws {
+            await server.shutdown(grace: .seconds(1))
+            try await store.close()
+        }
+    }
+
+    @Test func poplibReadsAndDeletesOverSTLSAndImplicitTLS() async throws {
+        let r = try await Running.start()
+        let (ws, store, server, summary, bob, password, bodies) = (r.ws, r.store, r.server, r.summary, r.bob, r.password, r.bodies)
         let uidValidity = try await store.folderStatus(mailbox: bob, folder: "INBOX").uidValidity
-        var c = AppConfiguration()
-        c.inbound = .init(listen: "127.0.0.1:0")
-        c.submission = .init(listen: "127.0.0.1:0")
-        c.pop3 = .init(listen: "127.0.0.1:0", tlsListen: "127.0.0.1:0")
-        c.dns = .init(listen: "127.0.0.1:0")
-        var resolver = AppConfiguration.Resolver()
-        resolver.servers = ["127.0.0.1:9"]
-        c.resolver = resolver
-        let (server, summary) = try await HISPServer.start(configuration: c, store: store, dataDirectory: ws.path("data"), fetcher: nil,
-                                                           logger: Logger(label: "pop3-test"))
         let plain = try #require(server.pop3?.port), implicit = try #require(server.pop3s?.port)
         #expect(summary.pop3 == "127.0.0.1:\(plain)")
 
@@ -138,9 +159,58 @@ print(json.dumps(out))
         let events = try await store.auditEvents(limit: 200)
         #expect(events.filter { $0.event.action == "auth" && $0.event.object == "pop3" && $0.event.outcome == "ok" }.count == 4)
         #expect(events.contains { $0.event.action == "auth" && $0.event.object == "pop3" && $0.event.detail.contains("unknown account") })
-        await server.shutdown(grace: .seconds(1))
         try await store.flushReadEvents()
         #expect(try await store.auditEvents(limit: 500).filter { $0.event.action == "message.read" && $0.event.actor.contains("over POP3") }.count == 4)
-        try await store.close()
+        try await r.stop()
+    }
+
+    /// fetchmail as practice software runs it: with `keep` and UIDL it takes each
+    /// message once and leaves it; without `keep` it takes what is new and deletes it all.
+    @Test func fetchmailKeepsWithUIDLAndFetchesNothingTwiceThenDeletes() async throws {
+        let r = try await Running.start()
+        let port = try #require(r.server.pop3s?.port)
+        let out = r.ws.path("out")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        func rc(keep: Bool) throws -> String {
+            let path = try r.ws.write(keep ? "keep.rc" : "delete.rc", """
+                set no syslog
+                set idfile "\(r.ws.path("fetchids"))"
+                poll 127.0.0.1 service \(port) protocol POP3 uidl
+                  user "\(r.bob)" there with password "\(r.password)"
+                  ssl sslcertck sslcertfile "\(r.summary.tlsCertificate)" sslcommonname "hisp.direct.pop.test" sslproto "TLS1.2+"
+                  \(keep ? "keep" : "nokeep fetchall")
+                  mda "/bin/sh -c 'cat > $(mktemp \(out)/msg-XXXXXX)'"
+
+                """)
+            chmod(path, 0o600)
+            return path
+        }
+        func fetch(keep: Bool) async throws -> ProcessResult {
+            try await r.ws.runDetached("env", ["HOME=\(r.ws.url.path)", "FETCHMAILHOME=\(r.ws.url.path)", "fetchmail", "-f", try rc(keep: keep), "--nodetach"])
+        }
+        func fetched() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: out).sorted().map { try String(contentsOfFile: "\(out)/\($0)", encoding: .utf8) }
+        }
+        let first = try await fetch(keep: true)
+        #expect(first.status == 0, "\(first.stdoutText) \(first.stderr)")
+        #expect(try fetched().count == 3)
+        for body in r.bodies {
+            let subject = body.split(separator: "\r\n").first { $0.hasPrefix("Subject:") }.map(String.init) ?? ""
+            #expect(try fetched().contains { $0.contains(subject) && $0.contains(body.components(separatedBy: "\r\n\r\n")[1].replacingOccurrences(of: "\r\n", with: "\n").prefix(20)) },
+                    "\(subject) not fetched")
+        }
+        // Again with keep: nothing new (fetchmail exits 1, "no mail").
+        let second = try await fetch(keep: true)
+        #expect(second.status == 1, "\(second.stdoutText) \(second.stderr)")
+        #expect(try fetched().count == 3, "nothing fetched twice")
+        #expect(try await r.store.folderStatus(mailbox: r.bob, folder: "INBOX").messages == 3)
+        // A new message, then a run that deletes: everything is taken and removed from the HISP.
+        _ = try await r.store.addMessage(mailbox: r.bob, bytes: Array("Subject: four\r\n\r\nfourth\r\n".utf8),
+                                         metadata: MessageMetadata(sender: "alice@direct.a.test", recipients: [r.bob.description], subject: "4", messageID: "<4@a>"))
+        let third = try await fetch(keep: false)
+        #expect(third.status == 0, "\(third.stdoutText) \(third.stderr)")
+        #expect(try fetched().count == 7)
+        #expect(try await r.store.folderStatus(mailbox: r.bob, folder: "INBOX").messages == 0)
+        try await r.stop()
     }
 }
