@@ -54,6 +54,7 @@ let package = Package(
         // Tier 1: SMTP (RFC 5321) commands, replies, input framing and the server session state machine.
         .target(name: "SMTPCore", dependencies: ["DirectCore", "InternetMessage"]),
         .target(name: "POP3Core", dependencies: ["SMTPCore"]),
+        .target(name: "IMAPCore", dependencies: ["DirectCore", "InternetMessage", "SMTPCore"]),
         // Tier 1: the LDAP v3 messages certificate discovery needs (RFC 4511), BER on swift-asn1.
         .target(name: "LDAPCore", dependencies: ["DirectCore", .product(name: "SwiftASN1", package: "swift-asn1")]),
         // Tier 3: the Direct security and trust agent (sign/encrypt out, decrypt/verify/trust in), pure code over ports.
@@ -241,7 +242,7 @@ let package = Package(
         .target(name: "CAllocatorTuning"),
         .executableTarget(name: "hisp", dependencies: ["HISPCommands", "CAllocatorTuning"]),
         // The parsers that face the network and files, as fuzz targets (tiers 1 and 2 only).
-        .target(name: "FuzzTargets", dependencies: ["CryptographicMessageSyntax", "DNSCore", "InternetMessage", "LDAPCore", "PKCS12", "POP3Core", "SMTPCore"]),
+        .target(name: "FuzzTargets", dependencies: ["CryptographicMessageSyntax", "DNSCore", "IMAPCore", "InternetMessage", "LDAPCore", "PKCS12", "POP3Core", "SMTPCore"]),
         // libFuzzer's driver over them (scripts/fuzz); without -DFUZZING it replays files.
         .executableTarget(name: "hisp-fuzz", dependencies: ["FuzzTargets"]),
 
@@ -294,6 +295,7 @@ let package = Package(
         .testTarget(name: "PKCS12Tests", dependencies: ["PKCS12", "HISPTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core"]),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "HISPTesting"]),
         .testTarget(
             name: "SMTPServerTests",

@@ -1,5 +1,6 @@
 import CryptographicMessageSyntax
 import DNSCore
+import IMAPCore
 import InternetMessage
 import LDAPCore
 import PKCS12
@@ -12,7 +13,7 @@ import SMTPCore
 /// `hisp-fuzz` (scripts/fuzz); the tests replay the corpus and every input a
 /// run found (Tests/Fuzz).
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case mime, cms, dns, smtp, pop3, ldap, pkcs12
+    case mime, cms, dns, smtp, pop3, imap, ldap, pkcs12
 
     public func run(_ bytes: [UInt8]) {
         switch self {
@@ -21,6 +22,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .dns: Self.dns(bytes)
         case .smtp: Self.smtp(bytes)
         case .pop3: Self.pop3(bytes)
+        case .imap: Self.imap(bytes)
         case .ldap: _ = try? LDAPMessage(parsing: bytes[...])
         case .pkcs12: _ = try? PKCS12.read(bytes, password: "fuzz")
         }
@@ -168,6 +170,26 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             case .startTLS: session.tlsEstablished()
             case .reply(let r): _ = r.encoded
             case .close: break
+            }
+        }
+    }
+
+    /// IMAP commands cut from bytes arriving in pieces (literals included) and parsed.
+    static func imap(_ bytes: [UInt8]) {
+        var input = IMAPCommandInput(limits: .init(maxLine: 8192, maxLiteral: 65_536, maxLiterals: 16))
+        var offset = 0
+        var steps = 0
+        while offset < bytes.count && steps < 100_000 {
+            let piece = min(bytes.count - offset, 1 + Int(bytes[offset] % 64))
+            input.append(bytes[offset..<(offset + piece)])
+            offset += piece
+            while steps < 100_000, let event = input.next() {
+                steps += 1
+                switch event {
+                case .command(let command): _ = IMAPParser.parse(command)
+                case .fatal: return
+                case .continueLiteral, .lineTooLong, .literalTooLarge: break
+                }
             }
         }
     }
