@@ -176,6 +176,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Tier 5: the IMAP listeners (STARTTLS and implicit TLS), on the SMTP listeners' TLS and session registry.
+        .target(
+            name: "IMAPServer",
+            dependencies: [
+                "IMAPCore", "SMTPServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Tier 5: the SMTP client (MX or a configured route, STARTTLS required by default, connection reuse).
         .target(
             name: "SMTPClient",
@@ -213,7 +225,7 @@ let package = Package(
             name: "HISPApp",
             dependencies: [
                 "DirectCore", "CryptographicMessageSyntax", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "MailService", "SMTPCore",
-                "SMTPServer", "POP3Core", "POP3Server", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning",
+                "SMTPServer", "POP3Core", "POP3Server", "IMAPCore", "IMAPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -35,13 +35,13 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         }
     }
 
-    /// The POP3 listeners (RFC 1939): `listen` with STLS, `tls_listen` with TLS from the first byte.
-    public struct POP3: Codable, Sendable, Equatable {
+    /// A mailbox-access protocol's listeners (POP3, IMAP): `listen` with STLS/STARTTLS, `tls_listen` with TLS from the first byte.
+    public struct MailAccess: Codable, Sendable, Equatable {
         public var listen: String?
         public var tlsListen: String?
-        /// false: no POP3 listener.
+        /// false: no listener for this protocol.
         public var enabled: Bool?
-        /// Minutes a session may stay silent (RFC 1939 3: at least 10).
+        /// Minutes a session may stay silent (POP3: at least 10, RFC 1939 3; IMAP: at least 30, RFC 9051 5.4).
         public var idleMinutes: Int?
 
         public init(listen: String? = nil, tlsListen: String? = nil, enabled: Bool? = nil, idleMinutes: Int? = nil) {
@@ -172,7 +172,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     public var hostname: String?
     public var inbound: Listener?
     public var submission: Listener?
-    public var pop3: POP3?
+    public var pop3: MailAccess?
+    public var imap: MailAccess?
     public var dns: DNS?
     public var tls: TLS?
     public var resolver: Resolver?
@@ -191,6 +192,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     public static let defaultDNS = "127.0.0.1:5353"
     public static let defaultPOP3 = "127.0.0.1:2110"
     public static let defaultPOP3S = "127.0.0.1:2995"
+    public static let defaultIMAP = "127.0.0.1:2143"
+    public static let defaultIMAPS = "127.0.0.1:2993"
 
     public static func load(_ path: String) throws -> AppConfiguration {
         let data: Data
@@ -234,6 +237,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
             ("timeouts.auth_seconds", timeouts?.authSeconds, 1...3600),
             // RFC 1939 3: the autologout timer is at least 10 minutes.
             ("pop3.idle_minutes", pop3?.idleMinutes, 10...1440),
+            // RFC 9051 5.4: an inactivity timer of at least 30 minutes.
+            ("imap.idle_minutes", imap?.idleMinutes, 30...1440),
             ("limits.max_connections", limits?.maxConnections, 1...100_000),
             ("limits.max_connections_per_address", limits?.maxConnectionsPerAddress, 1...100_000),
             ("limits.reserved_for_authenticated", limits?.reservedForAuthenticated, 0...100_000),
@@ -259,9 +264,9 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
 
     /// The keys each section may hold (README "Configuration").
     static let sections: [String: Set<String>] = [
-        "": ["hostname", "inbound", "submission", "pop3", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
+        "": ["hostname", "inbound", "submission", "pop3", "imap", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
         "inbound": ["listen", "require_tls"], "submission": ["listen", "require_tls"],
-        "pop3": ["listen", "tls_listen", "enabled", "idle_minutes"],
+        "pop3": ["listen", "tls_listen", "enabled", "idle_minutes"], "imap": ["listen", "tls_listen", "enabled", "idle_minutes"],
         "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key", "rsa_certificate", "rsa_key"],
         "resolver": ["servers", "zones", "timeout_seconds"],
         "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],

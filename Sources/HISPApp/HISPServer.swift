@@ -10,6 +10,8 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 import MailService
+import IMAPCore
+import IMAPServer
 import POP3Core
 import POP3Server
 import SMTPClient
@@ -31,6 +33,9 @@ public final class HISPServer: Sendable {
     /// POP3 with STLS and with implicit TLS (nil when `pop3.enabled` is false).
     public let pop3: POP3Listener?
     public let pop3s: POP3Listener?
+    /// IMAP with STARTTLS and with implicit TLS (nil unless configured).
+    public let imap: IMAPListener?
+    public let imaps: IMAPListener?
     public let dns: CertificateDNSServer?
     public let mail: MailService
     let group: ServiceGroup
@@ -39,12 +44,14 @@ public final class HISPServer: Sendable {
     let grace: ShutdownGrace
     let logger: Logger
 
-    init(inbound: SMTPListener, submission: SMTPListener, pop3: POP3Listener?, pop3s: POP3Listener?, dns: CertificateDNSServer?,
-         mail: MailService, group: ServiceGroup, grace: ShutdownGrace, logger: Logger) {
+    init(inbound: SMTPListener, submission: SMTPListener, pop3: POP3Listener?, pop3s: POP3Listener?, imap: IMAPListener?, imaps: IMAPListener?,
+         dns: CertificateDNSServer?, mail: MailService, group: ServiceGroup, grace: ShutdownGrace, logger: Logger) {
         self.inbound = inbound
         self.submission = submission
         self.pop3 = pop3
         self.pop3s = pop3s
+        self.imap = imap
+        self.imaps = imaps
         self.dns = dns
         self.mail = mail
         self.group = group
@@ -96,6 +103,9 @@ public final class HISPServer: Sendable {
         /// POP3 with STLS and with implicit TLS, HOST:PORT (nil when off).
         public let pop3: String?
         public let pop3s: String?
+        /// IMAP with STARTTLS and with implicit TLS, HOST:PORT (nil when off).
+        public let imap: String?
+        public let imaps: String?
         public let dns: String?
         public let tlsCertificate: String
         public let selfSignedTLS: Bool
@@ -259,6 +269,32 @@ public final class HISPServer: Sendable {
                 throw error
             }
         }
+        // IMAP (RFC 9051) on every folder, for mail clients; the same TLS certificate.
+        var imap: IMAPListener? = nil
+        var imaps: IMAPListener? = nil
+        if let section = c.imap, section.enabled ?? true {
+            let edge = IMAPEdge(mail: mail)
+            func imapConfig(_ hp: (host: String, port: Int), implicitTLS: Bool) -> IMAPListener.Configuration {
+                IMAPListener.Configuration(
+                    host: hp.host, port: hp.port, implicitTLS: implicitTLS, policy: IMAPSession.Policy(hostname: hostname),
+                    limits: IMAPCommandInput.Limits(maxLiteral: maxMessageBytes), idleTimeout: .minutes(Int64(section.idleMinutes ?? 30)),
+                    maxConnections: limits?.maxConnections ?? 200, maxConnectionsPerAddress: max(20, limits?.maxConnectionsPerAddress ?? 20))
+            }
+            do {
+                let plain = try parseHostPort(section.listen ?? AppConfiguration.defaultIMAP, what: "imap.listen")
+                let implicit = try parseHostPort(section.tlsListen ?? AppConfiguration.defaultIMAPS, what: "imap.tls_listen")
+                imap = try await IMAPListener.start(configuration: imapConfig(plain, implicitTLS: false), tls: tls.context, delegate: edge, logger: logger)
+                imaps = try await IMAPListener.start(configuration: imapConfig(implicit, implicitTLS: true), tls: tls.context, delegate: edge, logger: logger)
+            } catch {
+                await imap?.shutdown(grace: .zero)
+                await pop3?.shutdown(grace: .zero)
+                await pop3s?.shutdown(grace: .zero)
+                await submission.shutdown(grace: .zero)
+                await inbound.shutdown(grace: .zero)
+                await dnsServer?.stop()
+                throw error
+            }
+        }
         // Anchors and bundles are read (bundles fetched) before the first message, then kept fresh.
         await anchors.reload()
         let grace = ShutdownGrace()
@@ -308,6 +344,8 @@ public final class HISPServer: Sendable {
         services.append(Stopping("submission") { await submission.shutdown(grace: grace.value) })
         if let pop3 { services.append(Stopping("pop3") { await pop3.shutdown(grace: grace.value) }) }
         if let pop3s { services.append(Stopping("pop3s") { await pop3s.shutdown(grace: grace.value) }) }
+        if let imap { services.append(Stopping("imap") { await imap.shutdown(grace: grace.value) }) }
+        if let imaps { services.append(Stopping("imaps") { await imaps.shutdown(grace: grace.value) }) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             logger: logger))
@@ -315,9 +353,10 @@ public final class HISPServer: Sendable {
         let summary = Summary(
             hostname: hostname, inbound: "\(inboundListen.host):\(inbound.port)", submission: "\(submissionListen.host):\(submission.port)",
             pop3: pop3.map { "\($0.configuration.host):\($0.port)" }, pop3s: pop3s.map { "\($0.configuration.host):\($0.port)" },
+            imap: imap.map { "\($0.configuration.host):\($0.port)" }, imaps: imaps.map { "\($0.configuration.host):\($0.port)" },
             dns: dnsServer.map { "\(dnsListen.host):\($0.udpPort)" }, tlsCertificate: tls.certificatePath, selfSignedTLS: tls.selfSigned)
-        return (HISPServer(inbound: inbound, submission: submission, pop3: pop3, pop3s: pop3s, dns: dnsServer, mail: mail, group: group,
-                           grace: grace, logger: logger), summary)
+        return (HISPServer(inbound: inbound, submission: submission, pop3: pop3, pop3s: pop3s, imap: imap, imaps: imaps, dns: dnsServer, mail: mail,
+                           group: group, grace: grace, logger: logger), summary)
     }
 }
 

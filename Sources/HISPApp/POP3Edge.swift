@@ -45,14 +45,8 @@ final class POP3Edge: POP3ServerDelegate {
 
     func delete(uids: [String], user: String, session: POP3SessionInfo) async -> Bool {
         guard let address = DirectAddress(user) else { return false }
-        let numbers = uids.compactMap(Self.uid).sorted()
-        var ranges: UIDRanges = []
-        for n in numbers {
-            if let last = ranges.last, last.upperBound &+ 1 == n { ranges[ranges.count - 1] = last.lowerBound...n } else { ranges.append(n...n) }
-        }
         do {
-            for start in stride(from: 0, to: ranges.count, by: StoreLimits.maxUIDRanges) {
-                let chunk = Array(ranges[start..<min(ranges.count, start + StoreLimits.maxUIDRanges)])
+            for chunk in uidRangeChunks(uids.compactMap(Self.uid)) {
                 _ = try await mail.setFlags(address, folder: SpecialFolder.inbox.name, uids: chunk, .add, flags: .deleted)
                 _ = try await mail.expunge(address, folder: SpecialFolder.inbox.name, uids: chunk)
             }

@@ -16,16 +16,24 @@ struct ListenOptions: ParsableArguments {
     @Option(name: .customLong("dns"), help: "Certificate DNS server, HOST:PORT (default 127.0.0.1:5353; 53 in production).") var dns: String?
     @Option(name: .customLong("pop3"), help: "POP3 listener with STLS, HOST:PORT (quickstart: 127.0.0.1:2110; 110 in production).") var pop3: String?
     @Option(name: .customLong("pop3s"), help: "POP3 listener with TLS from the start, HOST:PORT (quickstart: 127.0.0.1:2995; 995 in production).") var pop3s: String?
+    @Option(name: .customLong("imap"), help: "IMAP listener with STARTTLS, HOST:PORT (quickstart: 127.0.0.1:2143; 143 in production).") var imap: String?
+    @Option(name: .customLong("imaps"), help: "IMAP listener with TLS from the start, HOST:PORT (quickstart: 127.0.0.1:2993; 993 in production).") var imaps: String?
 
     func apply(to c: inout AppConfiguration) {
         if let inbound { c.inbound = AppConfiguration.Listener(listen: inbound, requireTLS: c.inbound?.requireTLS) }
         if let submission { c.submission = AppConfiguration.Listener(listen: submission, requireTLS: c.submission?.requireTLS) }
         if let dns { c.dns = AppConfiguration.DNS(listen: dns, enabled: c.dns?.enabled, rateLimit: c.dns?.rateLimit) }
         if pop3 != nil || pop3s != nil {
-            var section = c.pop3 ?? AppConfiguration.POP3()
+            var section = c.pop3 ?? AppConfiguration.MailAccess()
             if let pop3 { section.listen = pop3 }
             if let pop3s { section.tlsListen = pop3s }
             c.pop3 = section
+        }
+        if imap != nil || imaps != nil {
+            var section = c.imap ?? AppConfiguration.MailAccess()
+            if let imap { section.listen = imap }
+            if let imaps { section.tlsListen = imaps }
+            c.imap = section
         }
     }
 }
@@ -33,7 +41,7 @@ struct ListenOptions: ParsableArguments {
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HISP: inbound SMTP (MX), submission, POP3 when configured, the certificate DNS server and the delivery queue.",
+        abstract: "Run the HISP: inbound SMTP (MX), submission, POP3 and IMAP when configured, the certificate DNS server and the delivery queue.",
         discussion: "Configuration: a JSON file (README \"Configuration\"); flags override its listen addresses. Stops gracefully on SIGINT or SIGTERM; SIGHUP rereads the trust anchors and bundles.")
 
     @Option(help: "The configuration file (JSON).") var config: String?
@@ -90,6 +98,8 @@ enum Serving {
                     "  submission:         \(summary.submission)",
                     "  POP3 (STLS):        \(summary.pop3 ?? "off")",
                     "  POP3 (TLS):         \(summary.pop3s ?? "off")",
+                    "  IMAP (STARTTLS):    \(summary.imap ?? "off")",
+                    "  IMAP (TLS):         \(summary.imaps ?? "off")",
                     "  certificate DNS:    \(summary.dns ?? "off")",
                     "  TLS certificate:    \(summary.tlsCertificate)\(summary.selfSignedTLS ? " (self-signed, for development)" : "")",
                 ]

@@ -20,7 +20,7 @@ struct QuickstartCommand: AsyncParsableCommand {
             Creates what is missing (the data directory and master key file, the domain with its CA and certificates, \
             a mailbox with a generated password), prints the DNS records to publish and how to send a first message, \
             then runs `hisp serve`. Run again, it reuses what exists. Defaults: inbound SMTP 127.0.0.1:2525, \
-            submission 127.0.0.1:2587, POP3 127.0.0.1:2110 (STLS) and 2995 (TLS), DNS 127.0.0.1:5353.
+            submission 127.0.0.1:2587, IMAP 127.0.0.1:2143 (STARTTLS) and 2993 (TLS), POP3 127.0.0.1:2110 (STLS) and 2995 (TLS), DNS 127.0.0.1:5353.
             """)
 
     @Option(help: "The Direct domain to host.") var domain: String = "direct.practice.test"
@@ -37,12 +37,17 @@ struct QuickstartCommand: AsyncParsableCommand {
             do { c = try AppConfiguration.load(config) } catch let e as ConfigurationError { throw CLIFailure.usage(e.description) }
         }
         listen.apply(to: &c)
-        // Quickstart serves POP3 too, for a mail client or practice software to read the mailbox:
+        // Quickstart serves IMAP and POP3 too, for a mail client or practice software to read the mailbox:
         // on the submission listener's address unless told otherwise, ports 2110 and 2995.
         if c.pop3 == nil {
             let host = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission"))?.host ?? "127.0.0.1"
             let h = host.contains(":") ? "[\(host)]" : host
-            c.pop3 = AppConfiguration.POP3(listen: "\(h):2110", tlsListen: "\(h):2995")
+            c.pop3 = AppConfiguration.MailAccess(listen: "\(h):2110", tlsListen: "\(h):2995")
+        }
+        if c.imap == nil {
+            let host = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission"))?.host ?? "127.0.0.1"
+            let h = host.contains(":") ? "[\(host)]" : host
+            c.imap = AppConfiguration.MailAccess(listen: "\(h):2143", tlsListen: "\(h):2993")
         }
         // With neither key option, a key file beside (never inside) the data directory.
         var options = store
@@ -94,10 +99,16 @@ struct QuickstartCommand: AsyncParsableCommand {
         say("        --auth PLAIN --auth-user \(address) --auth-password '\(password ?? "PASSWORD")' \\")
         say("        --from \(address) --to \(address) --header 'Subject: first Direct message'")
         say("then: hisp message list --mailbox \(address) --data \(options.data)\(options.keyFile.map { " --key-file \($0)" } ?? "")")
+        if c.imap?.enabled ?? true {
+            var imaps = (try? parseHostPort(c.imap?.tlsListen ?? AppConfiguration.defaultIMAPS, what: "imap.tls_listen")) ?? ("127.0.0.1", 2993)
+            if imaps.0 == "0.0.0.0" || imaps.0 == "::" { imaps.0 = "127.0.0.1" }
+            say("Read the mailbox in a mail client (docs/mail-clients.md), incoming mail server IMAP:")
+            say("  server \(imaps.0), port \(imaps.1), SSL/TLS, normal password, user name \(address)")
+        }
         if c.pop3?.enabled ?? true {
             var pop3s = (try? parseHostPort(c.pop3?.tlsListen ?? AppConfiguration.defaultPOP3S, what: "pop3.tls_listen")) ?? ("127.0.0.1", 2995)
             if pop3s.0 == "0.0.0.0" || pop3s.0 == "::" { pop3s.0 = "127.0.0.1" }
-            say("Read the mailbox in a mail client or practice software (docs/mail-clients.md), incoming mail server POP3:")
+            say("Or in practice software that fetches by POP3:")
             say("  server \(pop3s.0), port \(pop3s.1), SSL/TLS, normal password, user name \(address)")
             say("  (the TLS certificate: \(caFile); or port \((try? parseHostPort(c.pop3?.listen ?? AppConfiguration.defaultPOP3, what: "pop3.listen"))?.port ?? 2110) with STARTTLS)")
         }

@@ -50,6 +50,12 @@ extension MailService {
         try await store.messages(mailbox: user, folder: folder, uids: uids)
     }
 
+    /// Every message of a folder with its flags, keywords and modification sequence, and the folder's
+    /// counters; only keywords are opened (an IMAP SELECT).
+    public func states(_ user: DirectAddress, folder: String) async throws -> FolderChanges {
+        try await store.changes(mailbox: user, folder: folder, since: 0)
+    }
+
     /// A folder's UIDs and sizes, oldest first, at most `limit`; nothing is opened (a POP3 maildrop).
     public func sizes(_ user: DirectAddress, folder: String, limit: Int) async throws -> (status: FolderStatus, messages: [(uid: UInt32, size: Int)]) {
         try await store.sizes(mailbox: user, folder: folder, limit: limit)

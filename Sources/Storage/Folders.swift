@@ -105,6 +105,16 @@ public struct FolderChanges: Sendable {
 /// UIDs as ranges (an IMAP UID set, `1:5,9`), at most `StoreLimits.maxUIDRanges` of them.
 public typealias UIDRanges = [ClosedRange<UInt32>]
 
+/// UIDs as ranges of consecutive numbers (each once), cut into sets the store takes (`StoreLimits.maxUIDRanges` each).
+public func uidRangeChunks(_ uids: [UInt32]) -> [UIDRanges] {
+    var ranges: UIDRanges = []
+    for n in uids.sorted() {
+        if let last = ranges.last, last.contains(n) { continue }
+        if let last = ranges.last, last.upperBound &+ 1 == n { ranges[ranges.count - 1] = last.lowerBound...n } else { ranges.append(n...n) }
+    }
+    return stride(from: 0, to: ranges.count, by: StoreLimits.maxUIDRanges).map { Array(ranges[$0..<min(ranges.count, $0 + StoreLimits.maxUIDRanges)]) }
+}
+
 /// Folder names: what a mailbox may call a folder.
 public enum FolderName {
     /// The hierarchy separator (RFC 9051 5.1.1).

@@ -76,7 +76,7 @@ s.quit()
 print(json.dumps(out))
 """#
 
-    /// A whole HISP with POP3 on ports 0, Bob's mailbox and three messages in his INBOX.
+    /// A whole HISP with POP3 and IMAP on ports 0, Bob's mailbox and three messages in his INBOX.
     struct Running {
         let ws: Workspace
         let store: HISPStore
@@ -102,6 +102,7 @@ print(json.dumps(out))
             c.inbound = .init(listen: "127.0.0.1:0")
             c.submission = .init(listen: "127.0.0.1:0")
             c.pop3 = .init(listen: "127.0.0.1:0", tlsListen: "127.0.0.1:0")
+            c.imap = .init(listen: "127.0.0.1:0", tlsListen: "127.0.0.1:0")
             c.dns = .init(listen: "127.0.0.1:0")
             var resolver = AppConfiguration.Resolver()
             resolver.servers = ["127.0.0.1:9"]

@@ -1,0 +1,164 @@
+import Foundation
+import HISPTesting
+import Storage
+import Testing
+
+/// IMAP with Python's imaplib as the client (a real peer), against a whole HISP in this process.
+@Suite struct IMAPTests {
+    static let script = #"""
+import imaplib, json, re, socket, ssl, sys, time
+host, plain, implicit, cafile, user, password = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+out = {}
+def text(data):
+    return [d.decode() if isinstance(d, bytes) else [x.decode() for x in d] for d in data if d is not None]
+a = imaplib.IMAP4(host, plain)
+out["caps_before"] = sorted(a.capabilities)
+try:
+    a.login(user, password)
+    out["login_before_tls"] = "accepted"
+except imaplib.IMAP4.error as e:
+    out["login_before_tls"] = str(e)
+a.starttls(ssl_context=ctx)
+try:
+    a.login(user, "wrong")
+except imaplib.IMAP4.error as e:
+    out["wrong_password"] = str(e)
+a.login(user, password)
+out["caps_after"] = sorted(a.capabilities)
+out["list"] = text(a.list()[1])
+typ, data = a.select("INBOX")
+out["select"] = [typ, data[0].decode()]
+out["uidvalidity"] = a.untagged_responses.get("UIDVALIDITY", [b""])[0].decode() if "UIDVALIDITY" in a.untagged_responses else None
+typ, data = a.fetch("1:*", "(FLAGS RFC822.SIZE)")
+out["fetch_flags"] = text(data)
+bodies = []
+for n in (1, 2, 3):
+    typ, data = a.uid("FETCH", str(n), "(BODY.PEEK[])")
+    bodies.append(data[0][1].decode())
+out["bodies"] = bodies
+typ, data = a.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+out["header_fields"] = data[0][1].decode()
+typ, data = a.fetch("2", "(ENVELOPE BODYSTRUCTURE)")
+out["envelope"] = data[0].decode()
+out["unseen"] = a.search(None, "UNSEEN")[1][0].decode()
+a.fetch("1", "(BODY[])")
+out["seen_after_fetch"] = a.search(None, "SEEN")[1][0].decode()
+typ, data = a.store("2", "+FLAGS", "(\\Flagged $Referral)")
+out["store"] = text(data)
+out["flagged"] = a.search(None, "FLAGGED")[1][0].decode()
+out["subject_search"] = a.uid("SEARCH", None, "SUBJECT", "two")[1][0].decode()
+out["body_search"] = a.search(None, "BODY", "dot")[1][0].decode()
+out["or_search"] = a.search(None, "OR", "KEYWORD", "$Referral", "LARGER", "150")[1][0].decode()
+out["create"] = a.create("Referrals")[0]
+out["create_utf7"] = a.create('"Patienten M&APw-ller"')[0]
+out["list_after_create"] = text(a.list('""', "*")[1])
+typ, data = a.uid("COPY", "1", "Referrals")
+out["copy"] = [typ, text(a.response("COPYUID")[1])]
+typ, data = a.uid("MOVE", "3", "Archive")
+out["move"] = [typ, text(data)]
+out["status"] = text(a.status("Archive", "(MESSAGES UIDNEXT UNSEEN)")[1])
+out["append"] = [a.append("Drafts", "(\\Draft)", None, b"From: bob@direct.pop.test\r\nSubject: draft\r\n\r\nnot yet\r\n")[0],
+                 text(a.untagged_responses.get("APPENDUID", []))]
+out["append_inbox"] = None
+try:
+    out["append_inbox"] = str(a.append("INBOX", None, None, b"Subject: x\r\n\r\ny\r\n"))
+except imaplib.IMAP4.error as e:
+    out["append_inbox"] = str(e)
+# A second session on INBOX, idling, sees the first's flag change and a new message.
+b = imaplib.IMAP4_SSL(host, implicit, ssl_context=ctx)
+b.login(user, password)
+b.select("INBOX")
+tag = b._new_tag().decode()
+b.send(f"{tag} IDLE\r\n".encode())
+out["idle_start"] = b.readline().decode().strip()
+t0 = time.time()
+a.store("1", "+FLAGS", "(\\Answered)")
+seen = b.readline().decode().strip()
+out["idle_flags"] = [seen, round(time.time() - t0, 3)]
+t1 = time.time()
+a.select("Referrals")
+a.uid("COPY", "1", "INBOX")
+out["idle_exists"] = [b.readline().decode().strip(), round(time.time() - t1, 3)]
+b.send(b"DONE\r\n")
+out["idle_done"] = b.readline().decode().strip()
+# Expunge in A; B is told at its next command.
+a.select("INBOX")
+a.store("1", "+FLAGS", "(\\Deleted)")
+out["expunge"] = text(a.expunge()[1])
+typ, data = b.noop()
+out["b_noop"] = text(b.untagged_responses.get("EXPUNGE", []))
+out["bad"] = None
+try:
+    a.xatom("FROBNICATE")
+except imaplib.IMAP4.error as e:
+    out["bad"] = str(e)
+out["still_alive"] = a.noop()[0]
+a.logout()
+b.logout()
+print(json.dumps(out))
+"""#
+
+    @Test func imaplibUsesEveryCommandAndAnIdleSessionSeesChangesAtOnce() async throws {
+        let r = try await POP3Tests.Running.start()
+        let plain = try #require(r.server.imap?.port), implicit = try #require(r.server.imaps?.port)
+        let uidValidity = try await r.store.folderStatus(mailbox: r.bob, folder: "INBOX").uidValidity
+        let script = try r.ws.write("imap.py", Self.script)
+        let run = try await r.ws.runDetached("python3", [script, "127.0.0.1", "\(plain)", "\(implicit)", r.summary.tlsCertificate, r.bob.description, r.password])
+        #expect(run.status == 0, "\(run.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any], "\(run.stderr)")
+        let before = out["caps_before"] as? [String] ?? [], after = out["caps_after"] as? [String] ?? []
+        #expect(before.contains("STARTTLS") && before.contains("LOGINDISABLED") && !before.contains("AUTH=PLAIN"))
+        for cap in ["IMAP4REV1", "IMAP4REV2", "IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "SPECIAL-USE", "LITERAL+", "NAMESPACE", "ENABLE"] {
+            #expect(after.contains(cap), "\(cap) missing from \(after)")
+        }
+        #expect((out["login_before_tls"] as? String)?.contains("PRIVACYREQUIRED") == true, "\(out["login_before_tls"] ?? "")")
+        #expect((out["wrong_password"] as? String)?.contains("AUTHENTICATIONFAILED") == true)
+        let list = (out["list"] as? [String] ?? []).joined(separator: "\n")
+        #expect(list.contains("\"/\" INBOX") && list.contains("\\Sent) \"/\" Sent") && list.contains("\\Trash) \"/\" Trash"), "\(list)")
+        #expect((out["select"] as? [String])?.last == "3")
+        #expect((out["fetch_flags"] as? [String])?.first == "1 (FLAGS () RFC822.SIZE \(r.bodies[0].utf8.count))")
+        #expect(out["bodies"] as? [String] == r.bodies, "exact bytes")
+        #expect(out["header_fields"] as? String == "Subject: two\r\n\r\n" || out["header_fields"] as? String == "Subject: one\r\n\r\n")
+        let envelope = out["envelope"] as? String ?? ""
+        #expect(envelope.contains("ENVELOPE (NIL \"two\" ((NIL NIL \"alice\" \"direct.a.test\"))"), "\(envelope)")
+        #expect(envelope.contains("BODYSTRUCTURE (\"TEXT\" \"PLAIN\""), "\(envelope)")
+        #expect(out["unseen"] as? String == "1 2 3")
+        #expect(out["seen_after_fetch"] as? String == "1", "BODY[] without PEEK sets \\Seen")
+        #expect((out["store"] as? [String])?.first?.contains("FLAGS (\\Flagged $Referral)") == true, "\(out["store"] ?? "")")
+        #expect(out["flagged"] as? String == "2")
+        #expect(out["subject_search"] as? String == "2")
+        #expect(out["body_search"] as? String == "2")
+        #expect(out["or_search"] as? String == "2")
+        #expect(out["create"] as? String == "OK" && out["create_utf7"] as? String == "OK")
+        let folders = (out["list_after_create"] as? [String] ?? []).joined(separator: "\n")
+        #expect(folders.contains("\"Patienten M&APw-ller\""), "\(folders)")
+        #expect(try await r.store.folders(mailbox: r.bob).map(\.name).contains("Patienten Müller"), "stored in UTF-8")
+        let copy = (out["copy"] as? [Any])?.last as? [String] ?? []
+        let referrals = try await r.store.folderStatus(mailbox: r.bob, folder: "Referrals").uidValidity
+        #expect(copy == ["\(referrals) 1 1"], "RFC 4315 COPYUID: the new folder's UIDVALIDITY, the UID copied, its new UID")
+        #expect(try await r.store.folderStatus(mailbox: r.bob, folder: "Archive").messages == 1)
+        #expect((out["status"] as? [String])?.first == "Archive (MESSAGES 1 UIDNEXT 2 UNSEEN 1)")
+        #expect((out["append"] as? [Any])?.first as? String == "OK")
+        #expect((out["append_inbox"] as? String)?.contains("('NO', [b'[CANNOT] INBOX holds messages that arrived by Direct") == true, "\(out["append_inbox"] ?? "")")
+        #expect(out["idle_start"] as? String == "+ idling")
+        let idleFlags = out["idle_flags"] as? [Any] ?? []
+        #expect((idleFlags.first as? String)?.contains("FLAGS (\\Seen \\Answered)") == true, "\(idleFlags)")
+        #expect((idleFlags.last as? Double ?? 9) < 1.0, "the idle session heard within a second")
+        let idleExists = out["idle_exists"] as? [Any] ?? []
+        #expect(idleExists.first as? String == "* 3 EXISTS", "\(idleExists)")
+        #expect((idleExists.last as? Double ?? 9) < 1.0)
+        #expect((out["idle_done"] as? String)?.hasSuffix("OK IDLE terminated") == true)
+        #expect(out["expunge"] as? [String] == ["1"])
+        #expect(out["b_noop"] as? [String] == ["1"], "the other session hears of the expunge at its next command: \(out)")
+        #expect((out["bad"] as? String)?.contains("unknown command FROBNICATE") == true, "\(out["bad"] ?? "")")
+        #expect(out["still_alive"] as? String == "OK")
+        #expect(uidValidity > 0)
+        try await r.store.flushReadEvents()
+        let events = try await r.store.auditEvents(limit: 500)
+        #expect(events.contains { $0.event.action == "auth" && $0.event.object == "imap" && $0.event.outcome == "failed" })
+        #expect(events.contains { $0.event.action == "message.read" && $0.event.actor.contains("over IMAP") })
+        try await r.stop()
+    }
+}
