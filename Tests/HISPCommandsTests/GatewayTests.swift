@@ -472,6 +472,13 @@ final class Gateways: @unchecked Sendable {
         #expect(fetched.status == 0, "\(fetched.stderr)")
         #expect(fetched.stdoutText.hasPrefix("Authentication-Results: hisp.direct.quick.test; smime=pass"), "\(fetched.stdoutText)")
         #expect(fetched.stdoutText.contains("Subject: first Direct message"), "\(fetched.stdoutText)")
+        // And over IMAP, as a mail client reads it (curl imaps://, the certificate verified).
+        #expect(log.contains("  server 127.0.0.13, port 2993, SSL/TLS, normal password, user name provider@direct.quick.test"), "\(log)")
+        let viaIMAP = try await ws.runDetached("curl", [
+            "-sS", "--cacert", ws.path("data/tls/listener.pem"), "--resolve", "hisp.direct.quick.test:2993:127.0.0.13",
+            "imaps://hisp.direct.quick.test:2993/INBOX;UID=1", "-u", "provider@direct.quick.test:\(password)"])
+        #expect(viaIMAP.status == 0, "\(viaIMAP.stderr)")
+        #expect(viaIMAP.stdoutText == fetched.stdoutText, "the same bytes over IMAP as over POP3")
         server.stop()
         // Run again: it reuses what exists.
         let again = try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),

@@ -162,3 +162,86 @@ print(json.dumps(out))
         try await r.stop()
     }
 }
+
+/// mbsync (isync) keeps a Maildir in step with the mailbox, both ways.
+@Suite struct MbsyncTests {
+    @Test func mbsyncSyncsFlagsAMoveAndADeleteBothWaysThenFindsNothingToDo() async throws {
+        let r = try await POP3Tests.Running.start()
+        let port = try #require(r.server.imaps?.port)
+        let mail = r.ws.path("mail")
+        try FileManager.default.createDirectory(atPath: mail, withIntermediateDirectories: true)
+        let rc = try r.ws.write("mbsyncrc", """
+            IMAPAccount hisp
+            Host 127.0.0.1
+            Port \(port)
+            User \(r.bob)
+            Pass "\(r.password)"
+            SSLType IMAPS
+            CertificateFile \(r.summary.tlsCertificate)
+            AuthMechs PLAIN
+
+            IMAPStore remote
+            Account hisp
+
+            MaildirStore local
+            Path \(mail)/
+            Inbox \(mail)/INBOX
+            SubFolders Verbatim
+
+            Channel sync
+            Far :remote:
+            Near :local:
+            Patterns *
+            Create Both
+            Expunge Both
+            SyncState *
+            Sync All
+
+            """)
+        func sync() async throws -> ProcessResult {
+            let result = try await r.ws.runDetached("mbsync", ["-c", rc, "-a", "-V"])
+            #expect(result.status == 0, "\(result.stdoutText) \(result.stderr)")
+            return result
+        }
+        func files(_ folder: String) throws -> [String] {
+            var out: [String] = []
+            for sub in ["cur", "new"] {
+                let dir = "\(mail)/\(folder)/\(sub)"
+                out += (try? FileManager.default.contentsOfDirectory(atPath: dir).map { "\(dir)/\($0)" }) ?? []
+            }
+            return out.sorted()
+        }
+        _ = try await sync()
+        let inbox = try files("INBOX")
+        #expect(inbox.count == 3)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: mail)).isSuperset(of: ["INBOX", "Sent", "Drafts", "Trash", "Archive"]))
+        // Locally: one read, one deleted, one moved to Archive.
+        // Maildir files have LF line ends (mbsync converts).
+        let subject = { (path: String) in
+            (try? String(contentsOfFile: path, encoding: .utf8))?.split(whereSeparator: \.isNewline).first { $0.hasPrefix("Subject:") }.map(String.init) ?? ""
+        }
+        let one = try #require(inbox.first { subject($0) == "Subject: one" })
+        let two = try #require(inbox.first { subject($0) == "Subject: two" })
+        let three = try #require(inbox.first { subject($0) == "Subject: three" })
+        func renamed(_ path: String, flags: String) -> String {
+            let name = (path as NSString).lastPathComponent.components(separatedBy: ":2,").first ?? ""
+            return "\(mail)/INBOX/cur/\(name):2,\(flags)"
+        }
+        try FileManager.default.moveItem(atPath: one, toPath: renamed(one, flags: "S"))
+        try FileManager.default.moveItem(atPath: two, toPath: renamed(two, flags: "T"))
+        try FileManager.default.createDirectory(atPath: "\(mail)/Archive/cur", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: three, toPath: "\(mail)/Archive/cur/\(UUID().uuidString):2,S")
+        _ = try await sync()
+        let inboxNow = try await r.store.messages(mailbox: r.bob, folder: "INBOX", uids: [1...UInt32.max])
+        #expect(inboxNow.map(\.metadata.subject) == ["0"], "two left INBOX: one deleted, one moved (\(inboxNow.map(\.metadata.subject)))")
+        #expect(inboxNow.first?.flags == .seen)
+        let archive = try await r.store.messages(mailbox: r.bob, folder: "Archive", uids: [1...UInt32.max])
+        #expect(archive.count == 1 && archive.first?.flags.contains(.seen) == true)
+        // Again: nothing to do either way.
+        let before = try await r.store.folders(mailbox: r.bob).map { "\($0.name) \($0.messages) \($0.highestModSeq)" }
+        let third = try await sync()
+        #expect(try await r.store.folders(mailbox: r.bob).map { "\($0.name) \($0.messages) \($0.highestModSeq)" } == before, "\(third.stdoutText)")
+        #expect(try files("INBOX").count == 1 && files("Archive").count == 1)
+        try await r.stop()
+    }
+}
