@@ -66,9 +66,13 @@ struct IMAPEdge: IMAPServerDelegate {
             }
             var out: [IMAPStoredMessage] = []
             if bodies {
-                for uid in uids {
-                    guard let (summary, bytes) = try? await mail.body(user, folder: folder, uid: uid, reader: reader) else { continue }
-                    out.append(IMAPStoredMessage(uid: uid, internalDate: summary.received, size: summary.size, bytes: bytes))
+                // In batches: one read transaction for many messages, never all of a large folder in memory at once.
+                for start in stride(from: 0, to: uids.count, by: 200) {
+                    for chunk in uidRangeChunks(Array(uids[start..<min(uids.count, start + 200)])) {
+                        for (summary, bytes) in try await mail.bodies(user, folder: folder, uids: chunk, reader: reader) {
+                            out.append(IMAPStoredMessage(uid: summary.uid, internalDate: summary.received, size: summary.size, bytes: bytes))
+                        }
+                    }
                 }
             } else {
                 for chunk in uidRangeChunks(uids) {

@@ -553,7 +553,15 @@ public struct IMAPSession: Sendable {
     private func fetchResponse(_ seq: Int, _ m: SelectedMailbox.Message, _ s: IMAPStoredMessage, _ attributes: [FetchAttribute],
                                flagsChanged: Bool) -> [UInt8] {
         var items: [[UInt8]] = []
-        let entity = s.bytes.flatMap { try? MIMEEntity(parsing: $0) }
+        // The MIME structure only when an item needs it (not for BODY[] or RFC822 whole).
+        let needsStructure = attributes.contains { a in
+            switch a {
+            case .envelope, .bodyStructure, .body, .binary, .binarySize: return true
+            case .section(let section, _, _, _): return !(section.part.isEmpty && section.text == .whole)
+            default: return false
+            }
+        }
+        let entity = needsStructure ? s.bytes.flatMap { try? MIMEEntity(parsing: $0) } : nil
         var sentFlags = false
         for a in attributes {
             switch a {

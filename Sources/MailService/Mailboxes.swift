@@ -61,6 +61,11 @@ extension MailService {
         try await store.sizes(mailbox: user, folder: folder, limit: limit)
     }
 
+    /// Several messages' exact bytes in one read (each audited as a read by `reader`).
+    public func bodies(_ user: DirectAddress, folder: String, uids: UIDRanges, reader: String) async throws -> [(MessageSummary, [UInt8])] {
+        try await store.messagesWithBodies(mailbox: user, folder: folder, uids: uids, reader: reader)
+    }
+
     /// One message's exact bytes (audited as a read by `reader`).
     public func body(_ user: DirectAddress, folder: String, uid: UInt32, reader: String) async throws -> (MessageSummary, [UInt8]) {
         try await store.message(mailbox: user, folder: folder, uid: uid, reader: reader)

@@ -468,6 +468,26 @@ extension HISPStore {
         return found
     }
 
+    /// The messages with these UIDs in a folder, with their bytes, in UID order, read in one
+    /// transaction; each read is audited as `message(_:)` is.
+    public func messagesWithBodies(mailbox: DirectAddress, folder: String, uids: UIDRanges, reader: String? = nil) async throws -> [(MessageSummary, [UInt8])] {
+        try Self.checkRanges(uids)
+        let found = try await database.transaction(write: false) { tx in
+            let box = try await self.mailboxID(mailbox, in: tx)
+            let f = try await self.folder(mailboxID: box, named: folder, in: tx)
+            var out: [(MessageSummary, [UInt8])] = []
+            for row in try await self.rows("*", folderID: f.id, uids: uids, in: tx) {
+                out.append(try await self.opened(row, mailbox: mailbox, folder: f.name, in: tx))
+            }
+            return out
+        }
+        let now = Date()
+        for (summary, _) in found {
+            reads.record(AuditEvent(actor: reader ?? actor, action: "message.read", object: "message \(summary.id)", outcome: "ok"), at: now)
+        }
+        return found
+    }
+
     func opened(_ row: StoreRow, mailbox: DirectAddress, folder: String, in tx: any StoreTransaction) async throws -> (MessageSummary, [UInt8]) {
         let summary = try await summary(row, mailbox: mailbox, folder: folder, in: tx)
         let rk = try await rowKey(table: "messages", id: summary.id, row: row, in: tx)
