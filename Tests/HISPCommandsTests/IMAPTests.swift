@@ -247,3 +247,58 @@ print(json.dumps(out))
         try await r.stop()
     }
 }
+
+/// The shared sign-in over IMAP and POP3: after the configured failures the
+/// account is locked, the right password is refused with the same answer
+/// as a wrong one, and every attempt is audited with its protocol.
+@Suite struct MailboxSignInTests {
+    static let script = #"""
+import imaplib, json, poplib, ssl, sys
+host, imap_port, pop_port, cafile, user, password = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+out = {"imap": [], "pop3": []}
+for attempt in ["wrong"] * 2:
+    c = imaplib.IMAP4_SSL(host, imap_port, ssl_context=ctx, timeout=30)
+    try:
+        c.login(user, attempt); out["imap"].append("accepted")
+    except imaplib.IMAP4.error as e:
+        out["imap"].append(str(e))
+    c.shutdown()
+for attempt in ["wrong", password]:
+    p = poplib.POP3_SSL(host, pop_port, context=ctx, timeout=30)
+    p.user(user)
+    try:
+        p.pass_(attempt); out["pop3"].append("accepted")
+    except poplib.error_proto as e:
+        out["pop3"].append(e.args[0].decode())
+    p.quit()
+c = imaplib.IMAP4_SSL(host, imap_port, ssl_context=ctx, timeout=30)
+try:
+    c.login(user, password); out["imap_right_while_locked"] = "accepted"
+except imaplib.IMAP4.error as e:
+    out["imap_right_while_locked"] = str(e)
+print(json.dumps(out))
+"""#
+
+    @Test func afterTheFailuresTheRightPasswordIsRefusedLikeAWrongOneOverBothProtocols() async throws {
+        let r = try await POP3Tests.Running.start(lockoutFailures: 3)
+        let imap = try #require(r.server.imaps?.port), pop = try #require(r.server.pop3s?.port)
+        let script = try r.ws.write("signin.py", Self.script)
+        let run = try await r.ws.runDetached("python3", [script, "127.0.0.1", "\(imap)", "\(pop)", r.summary.tlsCertificate, r.bob.description, r.password])
+        #expect(run.status == 0, "\(run.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any], "\(run.stderr)")
+        let imapAnswers = out["imap"] as? [String] ?? [], popAnswers = out["pop3"] as? [String] ?? []
+        let wrongIMAP = "b'[AUTHENTICATIONFAILED] the user name or password is wrong, or sign-in is locked for a while'"
+        #expect(imapAnswers == [wrongIMAP, wrongIMAP], "\(imapAnswers)")
+        // The third failure (over POP3) locks the account; then the right password gets the same answer.
+        let wrongPOP = "-ERR [AUTH] the user name or password is wrong, or sign-in is locked for a while"
+        #expect(popAnswers == [wrongPOP, wrongPOP], "\(popAnswers)")
+        #expect(out["imap_right_while_locked"] as? String == wrongIMAP)
+        let events = try await r.store.auditEvents(limit: 200).filter { $0.event.action == "auth" }
+        #expect(events.filter { $0.event.object == "imap" }.count == 3)
+        #expect(events.filter { $0.event.object == "pop3" }.count == 2)
+        #expect(events.contains { $0.event.object == "pop3" && $0.event.detail.hasSuffix("account throttled") }, "\(events.map(\.event.detail))")
+        try await r.stop()
+    }
+}

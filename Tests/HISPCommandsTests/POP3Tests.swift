@@ -90,7 +90,7 @@ print(json.dumps(out))
             "From: alice@direct.a.test\r\nTo: bob@direct.pop.test\r\nSubject: three\r\nMessage-ID: <3@a>\r\n\r\nthird\r\n",
         ]
 
-        static func start() async throws -> Running {
+        static func start(lockoutFailures: Int? = nil) async throws -> Running {
             let ws = try Workspace()
             let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: ws.path("hisp.sqlite"), create: true),
                                                    material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
@@ -107,6 +107,12 @@ print(json.dumps(out))
             var resolver = AppConfiguration.Resolver()
             resolver.servers = ["127.0.0.1:9"]
             c.resolver = resolver
+            if let lockoutFailures {
+                var auth = AppConfiguration.Auth()
+                auth.delayAfterFailures = lockoutFailures
+                auth.lockoutFailures = lockoutFailures
+                c.auth = auth
+            }
             let (server, summary) = try await HISPServer.start(configuration: c, store: store, dataDirectory: ws.path("data"), fetcher: nil,
                                                                logger: Logger(label: "pop3-test"))
             let running = Running(ws: ws, store: store, server: server, summary: summary)
