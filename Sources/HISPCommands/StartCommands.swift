@@ -99,18 +99,25 @@ struct QuickstartCommand: AsyncParsableCommand {
         say("        --auth PLAIN --auth-user \(address) --auth-password '\(password ?? "PASSWORD")' \\")
         say("        --from \(address) --to \(address) --header 'Subject: first Direct message'")
         say("then: hisp message list --mailbox \(address) --data \(options.data)\(options.keyFile.map { " --key-file \($0)" } ?? "")")
+        func local(_ listen: String?, _ fallback: String, _ what: String) -> (String, Int) {
+            var hp = (try? parseHostPort(listen ?? fallback, what: what)) ?? ("127.0.0.1", 0)
+            if hp.0 == "0.0.0.0" || hp.0 == "::" { hp.0 = "127.0.0.1" }
+            return (hp.0, hp.1)
+        }
         if c.imap?.enabled ?? true {
-            var imaps = (try? parseHostPort(c.imap?.tlsListen ?? AppConfiguration.defaultIMAPS, what: "imap.tls_listen")) ?? ("127.0.0.1", 2993)
-            if imaps.0 == "0.0.0.0" || imaps.0 == "::" { imaps.0 = "127.0.0.1" }
+            let tls = local(c.imap?.tlsListen, AppConfiguration.defaultIMAPS, "imap.tls_listen")
+            let plain = local(c.imap?.listen, AppConfiguration.defaultIMAP, "imap.listen")
             say("Read the mailbox in a mail client (docs/mail-clients.md), incoming mail server IMAP:")
-            say("  server \(imaps.0), port \(imaps.1), SSL/TLS, normal password, user name \(address)")
+            say("  server \(tls.0), port \(tls.1), SSL/TLS, normal password, user name \(address)   (or port \(plain.1) with STARTTLS)")
         }
         if c.pop3?.enabled ?? true {
-            var pop3s = (try? parseHostPort(c.pop3?.tlsListen ?? AppConfiguration.defaultPOP3S, what: "pop3.tls_listen")) ?? ("127.0.0.1", 2995)
-            if pop3s.0 == "0.0.0.0" || pop3s.0 == "::" { pop3s.0 = "127.0.0.1" }
+            let tls = local(c.pop3?.tlsListen, AppConfiguration.defaultPOP3S, "pop3.tls_listen")
+            let plain = local(c.pop3?.listen, AppConfiguration.defaultPOP3, "pop3.listen")
             say("Or in practice software that fetches by POP3:")
-            say("  server \(pop3s.0), port \(pop3s.1), SSL/TLS, normal password, user name \(address)")
-            say("  (the TLS certificate: \(caFile); or port \((try? parseHostPort(c.pop3?.listen ?? AppConfiguration.defaultPOP3, what: "pop3.listen"))?.port ?? 2110) with STARTTLS)")
+            say("  server \(tls.0), port \(tls.1), SSL/TLS, normal password, user name \(address)   (or port \(plain.1) with STARTTLS)")
+        }
+        if (c.imap?.enabled ?? true) || (c.pop3?.enabled ?? true) {
+            say("  The server's TLS certificate (self-signed unless configured), for the client to trust: \(caFile)")
         }
         say("Other HISPs deliver to port \(inboundPort) here; in production that is port 25 (see README \"Configuration\").")
         say("")
