@@ -61,42 +61,21 @@ public final class POP3Listener: Sendable {
         configuration.policy.tlsAvailable = tls != nil
         if configuration.implicitTLS && tls == nil { throw POP3ListenerError("a POP3 listener with implicit TLS needs a TLS certificate") }
         let config = configuration
-        let sessions = SessionRegistry()
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.allowRemoteHalfClosure, value: false)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let remote = channel.remoteAddress?.ipAddress ?? "unknown"
-                    let admitted = sessions.open(channel, remote: remote, max: config.maxConnections, unauthenticated: config.maxConnections,
-                                                 perAddress: config.maxConnectionsPerAddress)
-                    channel.closeFuture.whenComplete { _ in sessions.close(channel, remote: remote) }
-                    // Named by listener too, so that the two POP3 listeners' sessions differ in the audit trail.
-                    let listener = config.implicitTLS ? "pop3s" : "pop3"
-                    let info = POP3SessionInfo(id: "\(listener)-\(sessions.nextID())", remoteAddress: remote)
-                    var log = logger
-                    log[metadataKey: "session"] = .string(info.id)
-                    log[metadataKey: "listener"] = .string(listener)
-                    if config.implicitTLS, admitted, let tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
-                    try channel.pipeline.syncOperations.addHandler(
-                        POP3ServerHandler(configuration: config, tls: tls, delegate: delegate, info: info, logger: log, admitted: admitted))
-                }
-            }
-            .bind(host: configuration.host, port: configuration.port).get()
+        // Named by listener too, so that the two POP3 listeners' sessions differ in the audit trail.
+        let (channel, sessions) = try await MailboxListener.start(
+            host: config.host, port: config.port, name: config.implicitTLS ? "pop3s" : "pop3", implicitTLS: config.implicitTLS, tls: tls,
+            maxConnections: config.maxConnections, maxConnectionsPerAddress: config.maxConnectionsPerAddress, logger: logger, group: group
+        ) { c in
+            POP3ServerHandler(configuration: config, tls: tls, delegate: delegate, info: POP3SessionInfo(id: c.id, remoteAddress: c.remoteAddress),
+                              logger: c.logger, admitted: c.admitted)
+        }
         return POP3Listener(channel: channel, sessions: sessions, configuration: config)
     }
 
     /// Stops accepting; sessions are told and closed (without UPDATE: RFC 1939 6
     /// deletes only at QUIT) once their current command is answered, or after `grace`.
     public func shutdown(grace: Duration = .seconds(10)) async {
-        try? await channel.close()
-        for child in sessions.all() { child.pipeline.fireUserInboundEventTriggered(POP3ServerHandler.ShutdownEvent()) }
-        let deadline = ContinuousClock.now + grace
-        while !sessions.all().isEmpty && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        for child in sessions.all() { try? await child.close() }
+        await MailboxListener.shutdown(channel, sessions, grace: grace, event: POP3ServerHandler.ShutdownEvent())
     }
 }
 
@@ -111,7 +90,7 @@ final class POP3ServerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    struct ShutdownEvent {}
+    struct ShutdownEvent: Sendable {}
 
     let configuration: POP3Listener.Configuration
     let tls: ServerTLS?
@@ -202,13 +181,7 @@ final class POP3ServerHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let e = error as? NIOSSLError, case .uncleanShutdown = e {
-            logger.debug("TLS closed without close_notify")
-        } else if error is NIOSSLError || error is BoringSSLError {
-            logger.notice("TLS failed", metadata: ["error": .string("\(error)")])
-        } else {
-            logger.debug("connection error", metadata: ["error": .string("\(error)")])
-        }
+        MailboxListener.logError(error, logger)
         close(context: context)
     }
 
@@ -298,12 +271,7 @@ final class POP3ServerHandler: ChannelInboundHandler {
         guard let tls else { return }
         context.flush()
         input.discardAll()
-        do {
-            try context.pipeline.syncOperations.addHandler(tls.makeHandler(), position: .first)
-        } catch {
-            logger.error("cannot start TLS", metadata: ["error": .string("\(error)")])
-            close(context: context)
-        }
+        if !MailboxListener.startTLS(tls, on: context, logger: logger) { close(context: context) }
     }
 
     private func send(_ reply: POP3Reply, context: ChannelHandlerContext) {
