@@ -302,3 +302,64 @@ print(json.dumps(out))
         try await r.stop()
     }
 }
+
+/// Bad input over the wire: each command is answered with its reason, and the session goes on.
+@Suite struct IMAPBadInputTests {
+    static let script = #"""
+import json, socket, ssl, sys
+host, port, cafile, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+s = ctx.wrap_socket(socket.create_connection((host, port), timeout=30))
+f = s.makefile("rb")
+f.readline()
+def run(raw, tag):
+    s.sendall(raw)
+    lines = []
+    while True:
+        line = f.readline().decode(errors="replace").rstrip("\r\n")
+        lines.append(line)
+        if line.startswith(tag + " ") or line.startswith("* BYE"):
+            return lines
+out = {}
+out["login"] = run(f'l1 LOGIN "{user}" "{password}"\r\n'.encode(), "l1")[-1]
+out["unselected_fetch"] = run(b"a1 FETCH 1 FLAGS\r\n", "a1")[-1]
+out["deep"] = run(b"a2 SEARCH " + b"(" * 100000 + b"ALL" + b")" * 100000 + b"\r\na3 NOOP\r\n", "a3")
+out["nosuch"] = run(b"a4 SELECT nosuch\r\n", "a4")[-1]
+out["bad_utf7"] = run(b'a5 SELECT "&Jjo!-"\r\n', "a5")[-1]
+out["select"] = run(b"a6 SELECT INBOX\r\n", "a6")[-1]
+out["huge_set"] = run(b"a7 FETCH 1:4294967295 FLAGS\r\n", "a7")[-1]
+out["huge_uid_set"] = run(b"a8 UID FETCH 1:4294967295 FLAGS\r\n", "a8")
+out["garbage"] = run(b"garbage\r\n\x00\x01\x02\r\n* x\r\na9 NOOP\r\n", "a9")
+out["toobig"] = run(b"b1 APPEND Drafts {999999999}\r\n", "b1")[-1]
+out["wrong_state"] = run(b"b2 STARTTLS\r\n", "b2")[-1]
+out["alive"] = run(b"b3 NOOP\r\n", "b3")[-1]
+out["logout"] = run(b"b4 LOGOUT\r\n", "b4")
+print(json.dumps(out))
+"""#
+
+    @Test func everyBadCommandGetsItsReasonAndTheSessionGoesOn() async throws {
+        let r = try await POP3Tests.Running.start()
+        let port = try #require(r.server.imaps?.port)
+        let script = try r.ws.write("bad.py", Self.script)
+        let run = try await r.ws.runDetached("python3", [script, "127.0.0.1", "\(port)", r.summary.tlsCertificate, r.bob.description, r.password])
+        #expect(run.status == 0, "\(run.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any], "\(run.stderr)")
+        #expect((out["login"] as? String)?.hasPrefix("l1 OK") == true)
+        #expect(out["unselected_fetch"] as? String == "a1 BAD select a mailbox first")
+        #expect(out["deep"] as? [String] == ["* BAD the command line is too long", "a3 OK NOOP completed"], "\(out["deep"] ?? "")")
+        #expect(out["nosuch"] as? String == "a4 NO [NONEXISTENT] no such folder or message")
+        #expect(out["bad_utf7"] as? String == "a5 NO [CANNOT] &Jjo!- is not valid modified UTF-7")
+        #expect((out["select"] as? String)?.hasPrefix("a6 OK [READ-WRITE]") == true)
+        #expect(out["huge_set"] as? String == "a7 BAD no such message number")
+        #expect((out["huge_uid_set"] as? [String])?.filter { $0.contains(" FETCH (") }.count == 3, "\(out["huge_uid_set"] ?? "")")
+        let garbage = out["garbage"] as? [String] ?? []
+        #expect(garbage.count == 4 && garbage.prefix(3).allSatisfy { $0.hasPrefix("* BAD") || $0.hasPrefix("garbage BAD") } && garbage.last == "a9 OK NOOP completed",
+                "\(garbage)")
+        #expect(out["toobig"] as? String == "b1 NO [TOOBIG] a literal of 999999999 octets is larger than this server takes")
+        #expect(out["wrong_state"] as? String == "b2 BAD STARTTLS is only for a session not yet signed in")
+        #expect(out["alive"] as? String == "b3 OK NOOP completed")
+        #expect((out["logout"] as? [String])?.first?.hasPrefix("* BYE") == true)
+        try await r.stop()
+    }
+}

@@ -66,7 +66,8 @@ struct MailFixture {
     }
 
     /// Waits until `condition` holds (checked every 20 ms), failing after `seconds`.
-    func until(_ what: String, seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
+    /// Waits for `condition` (a bound on waiting, not a timing: with the whole suite running on two cores a step can take long).
+    func until(_ what: String, seconds: Double = 90, _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while try await !condition() {
             guard Date() < deadline else { throw FixtureTimeout(what: what) }
