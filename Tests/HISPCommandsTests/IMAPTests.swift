@@ -181,6 +181,7 @@ print(json.dumps(out))
             SSLType IMAPS
             CertificateFile \(r.summary.tlsCertificate)
             AuthMechs PLAIN
+            Timeout 120
 
             IMAPStore remote
             Account hisp
