@@ -243,9 +243,20 @@ public final class HISPServer: Sendable {
             await dnsServer?.stop()
             throw error
         }
-        // POP3 (RFC 1939) on INBOX, for mail clients and practice software; the same TLS certificate.
+        // POP3 (RFC 1939) on INBOX, for mail clients and practice software; IMAP (RFC 9051) on every
+        // folder, for mail clients; the same TLS certificate.
         var pop3: POP3Listener? = nil
         var pop3s: POP3Listener? = nil
+        var imap: IMAPListener? = nil
+        var imaps: IMAPListener? = nil
+        /// A listener failed to start: what started is stopped again.
+        func stopStarted() async {
+            for l in [imap, imaps].compactMap({ $0 }) { await l.shutdown(grace: .zero) }
+            for l in [pop3, pop3s].compactMap({ $0 }) { await l.shutdown(grace: .zero) }
+            await submission.shutdown(grace: .zero)
+            await inbound.shutdown(grace: .zero)
+            await dnsServer?.stop()
+        }
         // Only when configured (a `pop3` section, or `--pop3`/`--pop3s`; quickstart adds it), so
         // that an existing configuration does not start listening on new ports after an upgrade.
         if let section = c.pop3, section.enabled ?? true {
@@ -262,16 +273,10 @@ public final class HISPServer: Sendable {
                 pop3 = try await POP3Listener.start(configuration: pop3Config(plain, implicitTLS: false), tls: tls.context, delegate: edge, logger: logger)
                 pop3s = try await POP3Listener.start(configuration: pop3Config(implicit, implicitTLS: true), tls: tls.context, delegate: edge, logger: logger)
             } catch {
-                await pop3?.shutdown(grace: .zero)
-                await submission.shutdown(grace: .zero)
-                await inbound.shutdown(grace: .zero)
-                await dnsServer?.stop()
+                await stopStarted()
                 throw error
             }
         }
-        // IMAP (RFC 9051) on every folder, for mail clients; the same TLS certificate.
-        var imap: IMAPListener? = nil
-        var imaps: IMAPListener? = nil
         if let section = c.imap, section.enabled ?? true {
             let edge = IMAPEdge(mail: mail)
             func imapConfig(_ hp: (host: String, port: Int), implicitTLS: Bool) -> IMAPListener.Configuration {
@@ -286,12 +291,7 @@ public final class HISPServer: Sendable {
                 imap = try await IMAPListener.start(configuration: imapConfig(plain, implicitTLS: false), tls: tls.context, delegate: edge, logger: logger)
                 imaps = try await IMAPListener.start(configuration: imapConfig(implicit, implicitTLS: true), tls: tls.context, delegate: edge, logger: logger)
             } catch {
-                await imap?.shutdown(grace: .zero)
-                await pop3?.shutdown(grace: .zero)
-                await pop3s?.shutdown(grace: .zero)
-                await submission.shutdown(grace: .zero)
-                await inbound.shutdown(grace: .zero)
-                await dnsServer?.stop()
+                await stopStarted()
                 throw error
             }
         }

@@ -167,8 +167,8 @@ struct IMAPEdge: IMAPServerDelegate {
     }
 
     private func counts(_ user: DirectAddress, _ folder: String) async throws -> IMAPFolderCounts {
-        let (status, sizes) = try await mail.sizes(user, folder: folder, limit: 1_000_000)
+        let status = try await mail.folderStatus(user, folder: folder)
         return IMAPFolderCounts(messages: status.messages, unseen: status.unseen, uidNext: status.uidNext, uidValidity: status.uidValidity,
-                                highestModSeq: status.highestModSeq, size: sizes.reduce(0) { $0 + $1.size })
+                                highestModSeq: status.highestModSeq, size: status.bytes)
     }
 }

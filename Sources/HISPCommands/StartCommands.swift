@@ -39,16 +39,10 @@ struct QuickstartCommand: AsyncParsableCommand {
         listen.apply(to: &c)
         // Quickstart serves IMAP and POP3 too, for a mail client or practice software to read the mailbox:
         // on the submission listener's address unless told otherwise, ports 2110 and 2995.
-        if c.pop3 == nil {
-            let host = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission"))?.host ?? "127.0.0.1"
-            let h = host.contains(":") ? "[\(host)]" : host
-            c.pop3 = AppConfiguration.MailAccess(listen: "\(h):2110", tlsListen: "\(h):2995")
-        }
-        if c.imap == nil {
-            let host = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission"))?.host ?? "127.0.0.1"
-            let h = host.contains(":") ? "[\(host)]" : host
-            c.imap = AppConfiguration.MailAccess(listen: "\(h):2143", tlsListen: "\(h):2993")
-        }
+        let submissionHost = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission"))?.host ?? "127.0.0.1"
+        let h = submissionHost.contains(":") ? "[\(submissionHost)]" : submissionHost
+        if c.pop3 == nil { c.pop3 = AppConfiguration.MailAccess(listen: "\(h):2110", tlsListen: "\(h):2995") }
+        if c.imap == nil { c.imap = AppConfiguration.MailAccess(listen: "\(h):2143", tlsListen: "\(h):2993") }
         // With neither key option, a key file beside (never inside) the data directory.
         var options = store
         if options.keyFile == nil && options.passphraseFile == nil && ProcessInfo.processInfo.environment["HISP_PASSPHRASE"] == nil {

@@ -82,6 +82,8 @@ public struct FolderStatus: Sendable, Equatable {
     public let highestModSeq: UInt64
     public let messages: Int
     public let unseen: Int
+    /// The messages' sizes together (RFC 8438 STATUS SIZE).
+    public let bytes: Int
     public let subscribed: Bool
 }
 

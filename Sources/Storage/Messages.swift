@@ -98,11 +98,15 @@ extension HISPStore {
 
     func status(_ f: FolderRow, in tx: any StoreTransaction) async throws -> FolderStatus {
         let counts = try await tx.query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN flags & 1 = 0 THEN 1 ELSE 0 END), 0) AS unseen FROM messages WHERE folder_id = ?",
+            """
+            SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN flags & 1 = 0 THEN 1 ELSE 0 END), 0) AS unseen, COALESCE(SUM(size), 0) AS bytes
+            FROM messages WHERE folder_id = ?
+            """,
             .text(f.id))
         return FolderStatus(
             id: f.id, name: f.name, special: f.special, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
-            messages: Int(try counts.first?.integer("n") ?? 0), unseen: Int(try counts.first?.integer("unseen") ?? 0), subscribed: f.subscribed)
+            messages: Int(try counts.first?.integer("n") ?? 0), unseen: Int(try counts.first?.integer("unseen") ?? 0),
+            bytes: Int(try counts.first?.integer("bytes") ?? 0), subscribed: f.subscribed)
     }
 
     /// The mailbox's folders with their counters: the special ones first, then the others by name.
