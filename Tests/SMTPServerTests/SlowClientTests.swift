@@ -15,32 +15,63 @@ struct TrickleResult {
 
 /// A client that sends `opening` at once, then one byte of `drip` every `every`
 /// (over and over), until the server closes or `limit` passes. Real sockets.
+///
+/// The client lives on its event loop, not in a task: the drip is a scheduled task
+/// and the close is timed in `channelInactive`. While the suite runs, other tests
+/// block Swift's two cooperative threads on child processes, and a task-based client
+/// was once starved for 80 s, which measured the starvation, not the server.
 func trickle(port: Int, opening: [String], drip: String, every: Duration, limit: Duration) async throws -> TrickleResult {
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .connect(host: "127.0.0.1", port: port) { ch in
-            ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
+    let group = MultiThreadedEventLoopGroup.singleton
+    let loop = group.next()
+    let done = loop.makePromise(of: TrickleResult.self)
+    let handler = TrickleHandler(done: done)
+    let channel = try await ClientBootstrap(group: loop)
+        .channelInitializer { $0.pipeline.addHandler(handler) }
+        .connect(host: "127.0.0.1", port: port).get()
+    let bytes = Array(drip.utf8)
+    let step = TimeAmount.nanoseconds(Int64(every.components.seconds) * 1_000_000_000 + every.components.attoseconds / 1_000_000_000)
+    let end = NIODeadline.now() + .nanoseconds(Int64(limit.components.seconds) * 1_000_000_000)
+    try await loop.submit {
+        handler.start = .now()
+        for line in opening { channel.writeAndFlush(ByteBuffer(string: line), promise: nil) }
+        loop.scheduleRepeatedTask(initialDelay: step, delay: step) { task in
+            guard !handler.closed else { task.cancel(); return }
+            guard NIODeadline.now() < end else {
+                task.cancel()
+                // The time is up and the server has not closed: say so, then close.
+                handler.finish(closed: false)
+                channel.close(promise: nil)
+                return
+            }
+            channel.writeAndFlush(ByteBuffer(bytes: [bytes[handler.dripped % bytes.count]]), promise: nil)
+            handler.dripped += 1
         }
-    let start = ContinuousClock.now
-    return try await channel.executeThenClose { inbound, outbound in
-        let collected = NIOLockedValueBox("")
-        let closed = NIOLockedValueBox<Duration?>(nil)
-        let reader = Task {
-            do { for try await chunk in inbound { collected.withLockedValue { $0 += String(buffer: chunk) } } } catch {}
-            closed.withLockedValue { $0 = ContinuousClock.now - start }
-        }
-        for line in opening { try? await outbound.write(ByteBuffer(string: line)) }
-        let bytes = Array(drip.utf8)
-        var i = 0
-        while ContinuousClock.now - start < limit && closed.withLockedValue({ $0 }) == nil {
-            try await Task.sleep(for: every)
-            do { try await outbound.write(ByteBuffer(bytes: [bytes[i % bytes.count]])) } catch { break }
-            i += 1
-        }
-        // The server's close is seen by the reader; give it a moment after a failed write.
-        let settle = ContinuousClock.now + .seconds(5)
-        while closed.withLockedValue({ $0 }) == nil && ContinuousClock.now < settle { try await Task.sleep(for: .milliseconds(20)) }
-        reader.cancel()
-        return TrickleResult(transcript: collected.withLockedValue { $0 }, closedAfter: closed.withLockedValue { $0 })
+    }.get()
+    return try await done.futureResult.get()
+}
+
+/// Collects what the server says and times its close, on the channel's event loop.
+final class TrickleHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let done: EventLoopPromise<TrickleResult>
+    var transcript = ""
+    var start = NIODeadline.now()
+    var closed = false
+    var dripped = 0
+    init(done: EventLoopPromise<TrickleResult>) { self.done = done }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        transcript += String(buffer: unwrapInboundIn(data))
+    }
+    func channelInactive(context: ChannelHandlerContext) { finish(closed: true) }
+    // A reset (the server closed while our last byte was in flight) ends the session as a close does.
+    func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+
+    func finish(closed byServer: Bool) {
+        guard !closed else { return }
+        closed = true
+        let elapsed = NIODeadline.now() - start
+        done.succeed(TrickleResult(transcript: transcript, closedAfter: byServer ? .nanoseconds(elapsed.nanoseconds) : nil))
     }
 }
 
