@@ -11,7 +11,7 @@ import X509
         #expect(Array(name).first?.description == "C=US")
     }
 
-    @Test func handlesEscapesSpacesMultiValuedRDNsAndOIDs() throws {
+    @Test func handlesEscapesSpacesMultiValuedRDNsAndOIDs() async throws {
         let name = try NameParser.parse(#"CN=Smith\, Jane \+ Co\5C,OU=A+OU=B, 2.5.4.10 = Org\20 "#)
         let rdns = Array(name)
         #expect(rdns.count == 3)

@@ -27,14 +27,14 @@ import HISPTesting
         #expect(signers[0].signingTime != nil)
     }
 
-    @Test func ecdsaSignaturesVerify() throws {
+    @Test func ecdsaSignaturesVerify() async throws {
         let id = try MemoryIdentity.make("ec signer", ec: true)
         let der = try CMSSignature.sign(content: [1, 2, 3], detached: false, key: id.key, certificate: id.summary, digest: .sha384)
         let sd = try ContentInfo.parse(der).unwrap(SignedData.self, expecting: CMSOID.signedData)
         #expect(try CMSSignature.verifySignatures(sd, detachedContent: nil).count == 1)
     }
 
-    @Test func signerIdentifiedBySubjectKeyIdentifier() throws {
+    @Test func signerIdentifiedBySubjectKeyIdentifier() async throws {
         let id = try Self.rsa.get()
         let der = try CMSSignature.sign(content: [9], detached: false, key: id.key, certificate: id.summary, useSubjectKeyIdentifier: true)
         let sd = try ContentInfo.parse(der).unwrap(SignedData.self, expecting: CMSOID.signedData)
@@ -43,7 +43,7 @@ import HISPTesting
         #expect(try CMSSignature.verifySignatures(sd, detachedContent: nil).count == 1)
     }
 
-    @Test func rejectsContentChangedAfterSigning() throws {
+    @Test func rejectsContentChangedAfterSigning() async throws {
         let id = try Self.rsa.get()
         let der = try CMSSignature.sign(content: [1, 2, 3], detached: true, key: id.key, certificate: id.summary)
         let sd = try ContentInfo.parse(der).unwrap(SignedData.self, expecting: CMSOID.signedData)
@@ -73,7 +73,7 @@ import HISPTesting
         }
     }
 
-    @Test func decryptionByAnotherKeyNamesTheRecipients() throws {
+    @Test func decryptionByAnotherKeyNamesTheRecipients() async throws {
         let a = try Self.rsa.get(), b = try Self.rsa2.get()
         let der = try CMSEnvelope.encrypt(content: [1], recipients: [.init(certificate: a.summary)])
         #expect(throws: CMSError.self) { try CMSEnvelope.decrypt(ContentInfo.parse(der), certificate: b.summary, key: b.key) }
@@ -104,7 +104,7 @@ import HISPTesting
         }
     }
 
-    @Test func parameterStructuresRoundTrip() throws {
+    @Test func parameterStructuresRoundTrip() async throws {
         for p in [RSAESOAEPParams(hash: CMSOID.sha256, mgfHash: CMSOID.sha256), RSAESOAEPParams(hash: CMSOID.sha1, mgfHash: CMSOID.sha1)] {
             #expect(try RSAESOAEPParams.parse(p.derBytes()) == p)
         }
@@ -115,7 +115,7 @@ import HISPTesting
         #expect(try GCMParameters.parse(GCMParameters(nonce: [1], icvLength: 12).derBytes()).icvLength == 12)
     }
 
-    @Test func keyTransportIsReadFromEveryEncodingOfItsParameters() throws {
+    @Test func keyTransportIsReadFromEveryEncodingOfItsParameters() async throws {
         for transport in KeyTransport.allCases {
             #expect(try KeyTransport(transport.algorithmIdentifier) == transport)
         }
@@ -134,7 +134,7 @@ import HISPTesting
         #expect(try KeyTransport(other) == .rsaOAEPSHA256)
     }
 
-    @Test func policyRefusesWeakAlgorithmsByName() throws {
+    @Test func policyRefusesWeakAlgorithmsByName() async throws {
         let p = AlgorithmPolicy.direct
         #expect(throws: CMSError.algorithmRefused("SHA-1 digest refused (allowed: SHA-256, SHA-384, SHA-512)")) { try p.checkDigest(CMSOID.sha1) }
         #expect(throws: CMSError.self) { try p.checkDigest(CMSOID.md5) }
@@ -143,7 +143,7 @@ import HISPTesting
         try p.checkContentEncryption(CMSOID.aes128CBC)
     }
 
-    @Test func truncatedAndGarbageDERAreMalformed() throws {
+    @Test func truncatedAndGarbageDERAreMalformed() async throws {
         let id = try Self.rsa.get()
         let der = try CMSSignature.sign(content: [1, 2, 3], detached: false, key: id.key, certificate: id.summary)
         for cut in [1, 10, der.count / 2, der.count - 1] {
@@ -155,7 +155,7 @@ import HISPTesting
     /// The shallow ContentInfo reader gives what swift-asn1's full parse
     /// gives, leaves what it does not read to it, and lets nothing malformed
     /// through: trailing bytes and a content longer than its [0] are refused.
-    @Test func shallowContentInfoParseAgreesWithTheFullParse() throws {
+    @Test func shallowContentInfoParseAgreesWithTheFullParse() async throws {
         let id = try Self.rsa.get()
         for size in [3, 200, 70_000] {
             let der = try CMSSignature.sign(content: Array(repeating: 7, count: size), detached: false, key: id.key, certificate: id.summary)
@@ -188,7 +188,7 @@ import HISPTesting
         return (try info.unwrap(SignedData.self, expecting: CMSOID.signedData), inner)
     }
 
-    @Test func cuttingOutTheCertificatesGivesWhatTheFullParseGives() throws {
+    @Test func cuttingOutTheCertificatesGivesWhatTheFullParseGives() async throws {
         let signer = try CMSRoundTripTests.rsa.get(), other = try CMSRoundTripTests.rsa2.get()
         for chain in [[], [other.summary], Array(repeating: other.summary, count: 63)] {
             let der = try CMSSignature.sign(content: Array("hello".utf8), detached: true, key: signer.key,
@@ -202,7 +202,7 @@ import HISPTesting
         }
     }
 
-    @Test func whatItDoesNotReadGoesToTheFullParse() throws {
+    @Test func whatItDoesNotReadGoesToTheFullParse() async throws {
         let signer = try CMSRoundTripTests.rsa.get()
         var sd = try Self.fullParse(try CMSSignature.sign(
             content: [1], detached: true, key: signer.key, certificate: signer.summary)).0
@@ -287,7 +287,7 @@ import HISPTesting
         return (read, damaged)
     }
 
-    @Test func signedDataIsReadAsTheFullParseReadsIt() throws {
+    @Test func signedDataIsReadAsTheFullParseReadsIt() async throws {
         for der in try Self.signedDataVariants() {
             let quick = try #require(SignedData.quickParse(der[...]))
             #expect(quick == (try SignedData(berEncoded: BER.parse(der))))
@@ -300,7 +300,7 @@ import HISPTesting
         #expect(two.crls.count == 1)
     }
 
-    @Test func envelopedDataIsReadAsTheFullParseReadsIt() throws {
+    @Test func envelopedDataIsReadAsTheFullParseReadsIt() async throws {
         let a = try CMSRoundTripTests.rsa.get()
         for der in try Self.envelopedDataVariants() {
             let quick = try #require(EnvelopedData.quickParse(der[...]))
@@ -311,7 +311,7 @@ import HISPTesting
         #expect(try CMSEnvelope.decrypt(ContentInfo.parse(der), certificate: a.summary, key: a.key).content == Array("hello".utf8))
     }
 
-    @Test func damagedSignedDataIsNeverReadDifferently() throws {
+    @Test func damagedSignedDataIsNeverReadDifferently() async throws {
         // The variant with two signers, unsigned attributes and a CRL, without the certificate to keep it short.
         let der = try Self.signedDataVariants()[2]
         let (read, damaged) = try Self.agreesUnderDamage(der, SignedData.quickParse)
@@ -319,14 +319,14 @@ import HISPTesting
         #expect(read > 0 && read < damaged)
     }
 
-    @Test func damagedEnvelopedDataIsNeverReadDifferently() throws {
+    @Test func damagedEnvelopedDataIsNeverReadDifferently() async throws {
         for der in try Self.envelopedDataVariants() {
             let (read, damaged) = try Self.agreesUnderDamage(der, EnvelopedData.quickParse)
             #expect(read > 0 && read < damaged)
         }
     }
 
-    @Test func readsOnlyTheShortestLengthForm() throws {
+    @Test func readsOnlyTheShortestLengthForm() async throws {
         // 0x81 0x05 is a long form for a length under 128: BER, not DER.
         #expect(TLVHeader([0x04, 0x81, 0x05, 1, 2, 3, 4, 5], at: 0, end: 8) == nil)
         #expect(TLVHeader([0x04, 0x82, 0x00, 0x05, 1, 2, 3, 4, 5], at: 0, end: 9) == nil)
@@ -410,7 +410,7 @@ import HISPTesting
         #expect(DERNode.setOf(nodes: try recipients.map { try $0.derNode() }).bytes() == set.serializedBytes)
     }
 
-    @Test func writesHighTagNumbersAndEveryClass() throws {
+    @Test func writesHighTagNumbersAndEveryClass() async throws {
         for (number, tagClass) in [(UInt(31), ASN1Identifier.TagClass.contextSpecific), (200, .application), (5, .private), (16384, .universal)] {
             let id = ASN1Identifier(tagWithNumber: number, tagClass: tagClass)
             let node = DERNode.constructed(id, [.primitive(.octetString, [1, 2, 3])])
@@ -425,7 +425,7 @@ import HISPTesting
 @Suite struct UTCDateTimeTests {
     /// The calendar arithmetic agrees with Foundation's Gregorian calendar,
     /// both ways, across centuries, leap days and negative times.
-    @Test func agreesWithFoundationsCalendar() throws {
+    @Test func agreesWithFoundationsCalendar() async throws {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
         var rng = SystemRandomNumberGenerator()
@@ -446,7 +446,7 @@ import HISPTesting
 /// Certificates parsed once by their bytes: the same answer as a fresh
 /// parse, failures never kept, and a bound on what is kept.
 @Suite struct CertificateCacheTests {
-    @Test func keptParsesEqualFreshOnes() throws {
+    @Test func keptParsesEqualFreshOnes() async throws {
         let der = try MemoryIdentity.make("cached@direct.a.example").summary.der
         let cache = CertificateCache()
         #expect(try cache.summary(der) == CertificateSummary(der: der))
@@ -457,7 +457,7 @@ import HISPTesting
         #expect(cache.count == 1)
     }
 
-    @Test func certificatesThatDifferOnlyInTheirSignatureAreDifferentEntries() throws {
+    @Test func certificatesThatDifferOnlyInTheirSignatureAreDifferentEntries() async throws {
         var der = try MemoryIdentity.make("tampered@direct.a.example").summary.der
         let cache = CertificateCache()
         let original = try cache.summary(der)
@@ -467,7 +467,7 @@ import HISPTesting
         #expect(cache.count == 2)
     }
 
-    @Test func whatFailsToParseIsNotKeptAndFailsEachTime() throws {
+    @Test func whatFailsToParseIsNotKeptAndFailsEachTime() async throws {
         let cache = CertificateCache()
         let garbage: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x01]
         for _ in 0..<2 {
@@ -477,7 +477,7 @@ import HISPTesting
         #expect(cache.count == 0)
     }
 
-    @Test func theCacheStaysWithinItsCapacity() throws {
+    @Test func theCacheStaysWithinItsCapacity() async throws {
         let cache = CertificateCache(capacity: 2)
         for i in 0..<3 { _ = try cache.summary(try MemoryIdentity.make("c\(i)@direct.a.example").summary.der) }
         #expect(cache.count <= 2)

@@ -31,11 +31,11 @@ import Testing
             edns: EDNS(udpPayloadSize: 1232))
     }
 
-    @Test func encodesWhatDnspythonReadsAndReadsBackTheSame() throws {
+    @Test func encodesWhatDnspythonReadsAndReadsBackTheSame() async throws {
         let message = try sampleResponse()
         let wire = message.encoded()
         #expect(try DNSMessage(parsing: wire) == message)
-        let text = try ws.mustRun("python3", [Self.peer, "parse"], stdin: Array(wire.map { String(format: "%02x", $0) }.joined().utf8)).stdoutText
+        let text = try await ws.mustRun("python3", [Self.peer, "parse"], stdin: Array(wire.map { String(format: "%02x", $0) }.joined().utf8)).stdoutText
         #expect(text.contains("id 48879"))
         #expect(text.contains("flags QR AA"))
         #expect(text.contains("alice.direct.example.org. 3600 IN CERT PKIX 0 0 MAMCAQE="), "\(text)")
@@ -56,8 +56,8 @@ import Testing
         return (0...(haystack.count - needle.count)).filter { Array(haystack[$0..<($0 + needle.count)]) == needle }.count
     }
 
-    @Test func readsWhatDnspythonWrites() throws {
-        let hex = try ws.mustRun("python3", [Self.peer, "response"]).stdoutText
+    @Test func readsWhatDnspythonWrites() async throws {
+        let hex = try await ws.mustRun("python3", [Self.peer, "response"]).stdoutText
         let wire = try #require(hexBytes(hex))
         let m = try DNSMessage(parsing: wire)
         #expect(m.isResponse && m.authoritative && m.questions.first?.type == .cert)
@@ -67,8 +67,8 @@ import Testing
         #expect(m.additionals.contains { $0.data == .mx(preference: 10, exchange: try! name("mail.direct.example.org")) })
         #expect(m.edns?.udpPayloadSize == 1232)
         // And what we re-encode, dnspython reads as the same message.
-        let again = try ws.mustRun("python3", [Self.peer, "parse"], stdin: Array(m.encoded().map { String(format: "%02x", $0) }.joined().utf8)).stdoutText
-        let original = try ws.mustRun("python3", [Self.peer, "parse"], stdin: Array(hex.utf8)).stdoutText
+        let again = try await ws.mustRun("python3", [Self.peer, "parse"], stdin: Array(m.encoded().map { String(format: "%02x", $0) }.joined().utf8)).stdoutText
+        let original = try await ws.mustRun("python3", [Self.peer, "parse"], stdin: Array(hex.utf8)).stdoutText
         #expect(again == original)
     }
 
@@ -78,7 +78,7 @@ import Testing
         return stride(from: 0, to: chars.count, by: 2).compactMap { UInt8(String(decoding: chars[$0..<($0 + 2)], as: UTF8.self), radix: 16) }
     }
 
-    @Test func anAnswerTooBigForUDPIsTruncatedToQuestionAndOPT() throws {
+    @Test func anAnswerTooBigForUDPIsTruncatedToQuestionAndOPT() async throws {
         let big = try sampleResponse(certificate: [UInt8](repeating: 0x42, count: 1200))
         let udp = big.encoded(maxSize: 512)
         #expect(udp.count <= 512)
@@ -87,14 +87,14 @@ import Testing
         #expect(try DNSMessage(parsing: big.encoded()).answers == big.answers)
     }
 
-    @Test func everyPrefixOfAMessageIsRejectedNotCrashedOn() throws {
+    @Test func everyPrefixOfAMessageIsRejectedNotCrashedOn() async throws {
         let wire = try sampleResponse().encoded()
         for n in 0..<wire.count {
             #expect(throws: DNSError.self) { try DNSMessage(parsing: Array(wire.prefix(n))) }
         }
     }
 
-    @Test func everySingleByteCorruptionParsesOrFailsCleanly() throws {
+    @Test func everySingleByteCorruptionParsesOrFailsCleanly() async throws {
         let wire = try sampleResponse().encoded()
         for i in 0..<wire.count {
             for v: UInt8 in [0x00, 0xFF, 0xC0, 0x3F] {
@@ -109,7 +109,7 @@ import Testing
         [0x12, 0x34, 0x01, 0x00, UInt8(qd >> 8), UInt8(qd & 0xFF), UInt8(an >> 8), UInt8(an & 0xFF), 0, 0, 0, 0]
     }
 
-    @Test func compressionLoopsAndForwardPointersAreRefused() throws {
+    @Test func compressionLoopsAndForwardPointersAreRefused() async throws {
         // A name that points at itself.
         #expect { try DNSMessage(parsing: header() + [0xC0, 12, 0, 1, 0, 1]) } throws: { "\($0)".contains("does not point backwards") }
         // A pointer forward into the question's type.
@@ -118,7 +118,7 @@ import Testing
         #expect { try DNSMessage(parsing: header() + [0x41, 0, 0, 1, 0, 1]) } throws: { "\($0)".contains("label type 1") }
     }
 
-    @Test func limitsAndInconsistenciesAreNamed() throws {
+    @Test func limitsAndInconsistenciesAreNamed() async throws {
         #expect { try DNSMessage(parsing: header(qd: 5)) } throws: { "\($0)".contains("5 questions") }
         // RDLENGTH says 5 for an A record.
         let q: [UInt8] = [0, 0, 1, 0, 1]
@@ -133,7 +133,7 @@ import Testing
         #expect(DNSMessage.headerID(header() + [0xC0]) == 0x1234)
     }
 
-    @Test func namesCompareWithoutCaseAndPrintEscaped() throws {
+    @Test func namesCompareWithoutCaseAndPrintEscaped() async throws {
         #expect(try name("Alice.Direct.Example.ORG") == name("alice.direct.example.org."))
         #expect(try name("alice.direct.example.org").isSubdomain(of: name("example.org")))
         #expect(try !name("alice.direct.example.org").isSubdomain(of: name("ample.org")))
@@ -141,7 +141,7 @@ import Testing
         #expect(try name("a\\.b.c").labels.count == 2)
     }
 
-    @Test func cachedAnswersFittedToAQueryEqualAnsweringItDirectly() throws {
+    @Test func cachedAnswersFittedToAQueryEqualAnsweringItDirectly() async throws {
         let origin = try name("direct.example.org")
         let zone = Zone(
             origin: origin,

@@ -107,7 +107,7 @@ import Testing
         await #expect(throws: ResolverError.self) { try await negative.resolve(try DNSName("small.example.test"), .cert) }
     }
 
-    @Test func resolvConfNameserversAreRead() throws {
+    @Test func resolvConfNameserversAreRead() async throws {
         let servers = ResolverConfiguration.nameservers(resolvConf: "# comment\nnameserver 10.0.0.1\nsearch x\nnameserver ::1\nnameserver fe80::1%eth0\nnameserver 9.9.9.9\nnameserver 1.1.1.1\n")
         #expect(servers.map(\.description) == ["10.0.0.1:53", "[::1]:53", "9.9.9.9:53"])
         #expect(DNSServerAddress("[::1]:5353")?.port == 5353)

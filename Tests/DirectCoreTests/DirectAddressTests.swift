@@ -5,7 +5,7 @@ import Testing
 /// certificates: trimmed, split at the last "@", the domain lowercased, and
 /// refused when a part is missing, too long, or the domain is not ASCII.
 @Suite struct DirectAddressTests {
-    @Test func addressesAreSplitAtTheLastAtAndTheDomainIsLowercased() throws {
+    @Test func addressesAreSplitAtTheLastAtAndTheDomainIsLowercased() async throws {
         let a = try #require(DirectAddress(" \tBob.Smith@Direct.Example.ORG\r\n"))
         #expect(a.localPart == "Bob.Smith")
         #expect(a.domain == "direct.example.org")

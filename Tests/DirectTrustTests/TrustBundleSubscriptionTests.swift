@@ -13,20 +13,20 @@ import X509
     init() throws { ws = try Workspace() }
 
     /// A self-signed CA certificate NAME.pem made by OpenSSL.
-    func root(_ name: String) throws {
-        try ws.mustRun("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-days", "30",
+    func root(_ name: String) async throws {
+        try await ws.mustRun("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-days", "30",
                                    "-keyout", "\(name).key", "-out", "\(name).pem"])
     }
 
-    func bundle(_ file: String, of roots: [String]) throws {
+    func bundle(_ file: String, of roots: [String]) async throws {
         try? FileManager.default.removeItem(atPath: ws.path(file))
-        try ws.mustRun("openssl", ["crl2pkcs7", "-nocrl"] + roots.flatMap { ["-certfile", "\($0).pem"] } + ["-outform", "DER", "-out", file])
+        try await ws.mustRun("openssl", ["crl2pkcs7", "-nocrl"] + roots.flatMap { ["-certfile", "\($0).pem"] } + ["-outform", "DER", "-out", file])
     }
 
     @Test func refreshReplacesOnlyWhatTheBundleContributed() async throws {
-        for name in ["RootOne", "RootTwo", "RootThree"] { try root(name) }
-        try bundle("a.p7b", of: ["RootOne"])
-        try bundle("b.p7b", of: ["RootTwo"])
+        for name in ["RootOne", "RootTwo", "RootThree"] { try await root(name) }
+        try await bundle("a.p7b", of: ["RootOne"])
+        try await bundle("b.p7b", of: ["RootTwo"])
         let dir = ws.url.path
         let subscriptions = TrustBundleSubscriptions(
             [TrustBundleSource(location: "a.p7b", refreshInterval: .seconds(3600)),
@@ -43,7 +43,7 @@ import X509
         #expect(await subscriptions.anchors().first { "\($0.certificate.subject)" == "CN=RootTwo" }?.directions == [.incoming])
 
         // The publisher replaces RootOne by RootThree; nothing changes before the interval.
-        try bundle("a.p7b", of: ["RootThree"])
+        try await bundle("a.p7b", of: ["RootThree"])
         #expect(await subscriptions.refreshDue(at: t0 + 1800).isEmpty)
         #expect(await subjects() == ["CN=RootOne", "CN=RootTwo"])
 

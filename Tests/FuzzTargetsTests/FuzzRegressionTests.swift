@@ -17,30 +17,30 @@ import Testing
     }
 
     /// CMS (signed, enveloped, authenveloped) and PKCS#12 made by OpenSSL for this run.
-    static func generated(_ target: FuzzTarget) throws -> [[UInt8]] {
+    static func generated(_ target: FuzzTarget) async throws -> [[UInt8]] {
         guard target == .cms || target == .pkcs12 else { return [] }
         let ws = try Workspace()
         let pki = TestPKI(ws)
-        try pki.directPair()
+        try await pki.directPair()
         _ = try ws.write("msg.eml", sampleMessage())
         if target == .pkcs12 {
-            try ws.mustRun("openssl", ["pkcs12", "-export", "-in", "alice.pem", "-inkey", "alice.key", "-certfile", "ca.pem", "-passout", "pass:fuzz",
+            try await ws.mustRun("openssl", ["pkcs12", "-export", "-in", "alice.pem", "-inkey", "alice.key", "-certfile", "ca.pem", "-passout", "pass:fuzz",
                                        "-out", "a.p12"])
-            try ws.mustRun("openssl", ["pkcs12", "-export", "-legacy", "-in", "alice.pem", "-inkey", "alice.key", "-passout", "pass:fuzz",
+            try await ws.mustRun("openssl", ["pkcs12", "-export", "-legacy", "-in", "alice.pem", "-inkey", "alice.key", "-passout", "pass:fuzz",
                                        "-out", "legacy.p12"])
             return [try ws.read("a.p12"), try ws.read("legacy.p12")]
         }
-        try ws.mustRun("openssl", ["cms", "-sign", "-in", "msg.eml", "-signer", "alice.pem", "-inkey", "alice.key", "-outform", "DER", "-out", "s.der"])
-        try ws.mustRun("openssl", ["cms", "-encrypt", "-aes256", "-in", "msg.eml", "-outform", "DER", "-out", "e.der", "alice.pem"])
-        try ws.mustRun("openssl", ["cms", "-encrypt", "-aes-256-gcm", "-in", "msg.eml", "-outform", "DER", "-out", "g.der", "alice.pem"])
-        try ws.mustRun("openssl", ["cms", "-sign", "-stream", "-in", "msg.eml", "-signer", "alice.pem", "-inkey", "alice.key", "-outform", "DER",
+        try await ws.mustRun("openssl", ["cms", "-sign", "-in", "msg.eml", "-signer", "alice.pem", "-inkey", "alice.key", "-outform", "DER", "-out", "s.der"])
+        try await ws.mustRun("openssl", ["cms", "-encrypt", "-aes256", "-in", "msg.eml", "-outform", "DER", "-out", "e.der", "alice.pem"])
+        try await ws.mustRun("openssl", ["cms", "-encrypt", "-aes-256-gcm", "-in", "msg.eml", "-outform", "DER", "-out", "g.der", "alice.pem"])
+        try await ws.mustRun("openssl", ["cms", "-sign", "-stream", "-in", "msg.eml", "-signer", "alice.pem", "-inkey", "alice.key", "-outform", "DER",
                                    "-out", "streamed.der"])
         return try ["s.der", "e.der", "g.der", "streamed.der"].map { try ws.read($0) }
     }
 
     @Test(arguments: FuzzTarget.allCases)
-    func corpusAndFoundInputsComeBack(_ target: FuzzTarget) throws {
-        let inputs = Self.files("corpus", target) + Self.files("regressions", target) + (try Self.generated(target))
+    func corpusAndFoundInputsComeBack(_ target: FuzzTarget) async throws {
+        let inputs = await Self.files("corpus", target) + Self.files("regressions", target) + (try Self.generated(target))
         #expect(!inputs.isEmpty || target == .cms || target == .pkcs12)
         for input in inputs { target.run(input) }
     }
@@ -48,8 +48,8 @@ import Testing
     /// A small mutation fuzzer in the test run itself: bounded in count, the same
     /// mutations every run (a fixed seed), so a failure here is reproducible.
     @Test(arguments: FuzzTarget.allCases)
-    func seededMutationsComeBack(_ target: FuzzTarget) throws {
-        var seeds = Self.files("corpus", target) + (try Self.generated(target))
+    func seededMutationsComeBack(_ target: FuzzTarget) async throws {
+        var seeds = await Self.files("corpus", target) + (try Self.generated(target))
         if seeds.isEmpty { seeds = [[]] }
         var rng = SplitMix64(seed: 0x5EED_0000 + UInt64(target.rawValue.utf8.count))
         for _ in 0..<1500 {

@@ -24,17 +24,17 @@ import Testing
         let a = g.nodes["a"]!, b = g.nodes["b"]!
         _ = try g.ws.write("p12.pw", "p12-password-for-test\n")
         try await g.hisp(["cert", "export", a.user, "--pkcs12", g.ws.path("alice.p12"), "--password-file", g.ws.path("p12.pw")] + a.store)
-        try g.ws.mustRun("openssl", ["pkcs12", "-in", "alice.p12", "-nodes", "-passin", "file:p12.pw", "-out", "alice-all.pem"])
+        try await g.ws.mustRun("openssl", ["pkcs12", "-in", "alice.p12", "-nodes", "-passin", "file:p12.pw", "-out", "alice-all.pem"])
         try await g.hisp(["cert", "export", b.user, "--out", g.ws.path("bob.pem")] + b.store)
         return (g.ws.path("alice-all.pem"), g.ws.path("bob.pem"))
     }
 
     /// A Direct message made by OpenSSL: `inner` signed by alice, encrypted to bob, with `outerHeaders`.
-    func directMessage(_ g: Gateways, inner: String, outerHeaders: String, name: String) throws -> String {
+    func directMessage(_ g: Gateways, inner: String, outerHeaders: String, name: String) async throws -> String {
         _ = try g.ws.write("\(name).inner", inner)
-        try g.ws.mustRun("openssl", ["smime", "-sign", "-in", "\(name).inner", "-signer", "alice-all.pem", "-md", "sha256",
+        try await g.ws.mustRun("openssl", ["smime", "-sign", "-in", "\(name).inner", "-signer", "alice-all.pem", "-md", "sha256",
                                       "-out", "\(name).signed"])
-        try g.ws.mustRun("openssl", ["smime", "-encrypt", "-aes256", "-in", "\(name).signed", "-out", "\(name).enc", "bob.pem"])
+        try await g.ws.mustRun("openssl", ["smime", "-encrypt", "-aes256", "-in", "\(name).signed", "-out", "\(name).enc", "bob.pem"])
         let enc = String(decoding: try g.ws.read("\(name).enc"), as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
             .replacingOccurrences(of: "\n", with: "\r\n")
         return try g.ws.write("\(name).eml", outerHeaders + enc)
@@ -46,8 +46,8 @@ import Testing
 
     @Test func aSecondFromHeaderIsRefusedBySubmissionAndInbound() async throws {
         let g = try await pair("127.0.0.30", "127.0.0.31", tag: "30")
-        try g.start("a")
-        try g.start("b")
+        try await g.start("a")
+        try await g.start("b")
         let a = g.nodes["a"]!, b = g.nodes["b"]!
         let carol = try await g.addDomain(on: "a", domain: "direct.c30.test", user: "carol")
         // Submission: From alice, then From carol (another local user).
@@ -64,9 +64,9 @@ import Testing
             "\(from)To: \(b.user)\r\nSubject: inner\r\n\(date)Message-ID: <\(id)@\(a.domain)>\r\nContent-Type: text/plain\r\n\r\nreferral\r\n"
         }
         let outer = "From: \(a.user)\r\nTo: \(b.user)\r\nSubject: outer\r\n"
-        let good = try directMessage(g, inner: inner("From: \(a.user)\r\n", id: "good"), outerHeaders: outer, name: "good")
-        let innerTwice = try directMessage(g, inner: inner("From: \(a.user)\r\nFrom: \(carol)\r\n", id: "inner2"), outerHeaders: outer, name: "inner2")
-        let outerTwice = try directMessage(g, inner: inner("From: \(a.user)\r\n", id: "outer2"),
+        let good = try await directMessage(g, inner: inner("From: \(a.user)\r\n", id: "good"), outerHeaders: outer, name: "good")
+        let innerTwice = try await directMessage(g, inner: inner("From: \(a.user)\r\nFrom: \(carol)\r\n", id: "inner2"), outerHeaders: outer, name: "inner2")
+        let outerTwice = try await directMessage(g, inner: inner("From: \(a.user)\r\n", id: "outer2"),
                                            outerHeaders: "From: \(a.user)\r\nFrom: \(carol)\r\nTo: \(b.user)\r\n", name: "outer2")
         func deliver(_ file: String) async throws -> String {
             try await swaks(g, ["--server", "\(b.ip):2525", "--tls-sni", "hisp.\(b.domain)", "--from", a.user, "--to", b.user, "--data", file]).stdoutText
@@ -83,7 +83,7 @@ import Testing
 
     @Test func repliesAndCommandOutputCarryNoControlBytes() async throws {
         let g = try await pair("127.0.0.32", "127.0.0.33", tag: "32")
-        try g.start("b")
+        try await g.start("b")
         let b = g.nodes["b"]!
         // A MIME boundary that clears the screen; the refusal names it, escaped.
         let evil = try g.ws.write("evil.eml", "From: x@y.test\r\nTo: \(b.user)\r\nMIME-Version: 1.0\r\n"
@@ -94,7 +94,7 @@ import Testing
         #expect(!replies.contains { $0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }, "\(replies)")
         #expect(replies.contains { $0.contains("\\x1B[2JZZ\\x07") }, "\(replies)")
         // The CLI: the same message given to hisp smime verify says why in one escaped line.
-        let cli = try g.ws.run(Tools.hisp, ["smime", "verify", "--anchor", g.ws.path("tlsca.pem"), "--in", evil])
+        let cli = try await g.ws.run(Tools.hisp, ["smime", "verify", "--anchor", g.ws.path("tlsca.pem"), "--in", evil])
         #expect(cli.status != 0)
         #expect(!cli.stderr.unicodeScalars.dropLast().contains { $0.value < 0x20 || $0.value == 0x7F }, "\(cli.stderr)")
         #expect(cli.stderr.contains("\\x1B"), "\(cli.stderr)")
@@ -104,30 +104,30 @@ import Testing
 
     @Test func tlsOffersOnlyAEADSuitesOnEveryListener() async throws {
         let g = try await pair("127.0.0.34", "127.0.0.35", tag: "34")
-        try g.start("b")
+        try await g.start("b")
         let b = g.nodes["b"]!
-        func handshake(_ port: Int, _ args: [String]) throws -> String {
-            let r = try g.ws.run("openssl", ["s_client", "-connect", "\(b.ip):\(port)", "-starttls", "smtp", "-servername", "hisp.\(b.domain)",
+        func handshake(_ port: Int, _ args: [String]) async throws -> String {
+            let r = try await g.ws.run("openssl", ["s_client", "-connect", "\(b.ip):\(port)", "-starttls", "smtp", "-servername", "hisp.\(b.domain)",
                                              "-CAfile", g.ws.path("tlsca.pem")] + args, stdin: Array("QUIT\r\n".utf8))
             return r.stdoutText + r.stderr
         }
         for port in [2525, 2587] {
             for weak in ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "AES256-SHA", "ECDHE-ECDSA-AES128-SHA256"] {
-                let out = try handshake(port, ["-tls1_2", "-cipher", weak])
+                let out = try await handshake(port, ["-tls1_2", "-cipher", weak])
                 #expect(!out.contains("Cipher is \(weak)") && (out.contains("handshake failure") || out.contains("Cipher is (NONE)")),
                         "port \(port) accepted \(weak): \(out.suffix(600))")
             }
             for strong in ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"] {
-                let out = try handshake(port, ["-tls1_2", "-cipher", strong])
+                let out = try await handshake(port, ["-tls1_2", "-cipher", strong])
                 #expect(out.contains("Cipher is \(strong)"), "port \(port) refused \(strong): \(out.suffix(600))")
             }
-            #expect(try handshake(port, ["-tls1_3"]).contains("TLSv1.3"))
+            #expect(try await handshake(port, ["-tls1_3"]).contains("TLSv1.3"))
             // The server's order, not the client's (SP 800-52r2 3.3.1): AES-256-GCM first.
-            let order = try handshake(port, ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"])
+            let order = try await handshake(port, ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"])
             #expect(order.contains("Cipher is ECDHE-ECDSA-AES256-GCM-SHA384"), "port \(port): \(order.suffix(600))")
-            let order2 = try handshake(port, ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"])
+            let order2 = try await handshake(port, ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"])
             #expect(order2.contains("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"), "port \(port): \(order2.suffix(600))")
-            let old = try handshake(port, ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
+            let old = try await handshake(port, ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
             #expect(old.contains("Cipher is (NONE)"), "TLS 1.1 accepted on \(port): \(old.suffix(600))")
         }
     }
@@ -137,22 +137,22 @@ import Testing
         let g = try Gateways()
         try await g.add("b", ip: "127.0.0.40", domain: "direct.b40.test", user: "bob")
         _ = try g.ws.write("rsa.ext", "subjectAltName=DNS:hisp.direct.b40.test\nextendedKeyUsage=serverAuth\n")
-        try g.ws.mustRun("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=hisp.direct.b40.test"])
-        try g.ws.mustRun("openssl", ["x509", "-req", "-in", "rsa.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial", "-days", "2",
+        try await g.ws.mustRun("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=hisp.direct.b40.test"])
+        try await g.ws.mustRun("openssl", ["x509", "-req", "-in", "rsa.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial", "-days", "2",
                                      "-out", "rsa.pem", "-extfile", "rsa.ext"])
         try g.configure("b", sections: ["tls": ["rsa_certificate": g.ws.path("rsa.pem"), "rsa_key": g.ws.path("rsa.key")]])
-        try g.start("b")
-        func handshake(_ args: [String]) throws -> String {
-            let r = try g.ws.run("openssl", ["s_client", "-connect", "127.0.0.40:2525", "-starttls", "smtp", "-servername", "hisp.direct.b40.test",
+        try await g.start("b")
+        func handshake(_ args: [String]) async throws -> String {
+            let r = try await g.ws.run("openssl", ["s_client", "-connect", "127.0.0.40:2525", "-starttls", "smtp", "-servername", "hisp.direct.b40.test",
                                              "-CAfile", g.ws.path("tlsca.pem"), "-verify_return_error"] + args, stdin: Array("QUIT\r\n".utf8))
             return r.stdoutText + r.stderr
         }
-        let modern = try handshake([])
+        let modern = try await handshake([])
         #expect(modern.contains("Server public key is 256 bit") && modern.contains("Verify return code: 0 (ok)"), "\(modern.suffix(800))")
-        let rsaSuites = try handshake(["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"])
+        let rsaSuites = try await handshake(["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"])
         #expect(rsaSuites.contains("Server public key is 2048 bit") && rsaSuites.contains("Cipher is ECDHE-RSA-AES256-GCM-SHA384")
                 && rsaSuites.contains("Verify return code: 0 (ok)"), "\(rsaSuites.suffix(800))")
-        let rsaSignatures = try handshake(["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"])
+        let rsaSignatures = try await handshake(["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"])
         #expect(rsaSignatures.contains("Server public key is 2048 bit") && rsaSignatures.contains("TLSv1.3"), "\(rsaSignatures.suffix(800))")
         // Mail still flows over the RSA side: STARTTLS, then a whole SMTP exchange.
         let r = try await swaks(g, ["--server", "127.0.0.40:2525", "--tls-sni", "hisp.direct.b40.test", "--tls-cipher", "ECDHE-RSA-AES256-GCM-SHA384",
@@ -161,7 +161,7 @@ import Testing
         // A configuration that puts an RSA certificate where the ECDSA one belongs is refused with its key.
         try g.configure("b", sections: ["tls": ["certificate": g.ws.path("rsa.pem"), "key": g.ws.path("rsa.key"),
                                                 "rsa_certificate": g.ws.path("rsa.pem"), "rsa_key": g.ws.path("rsa.key")]])
-        let refused = try g.ws.run(Tools.hisp, ["serve", "--config", g.nodes["b"]!.config] + g.nodes["b"]!.store)
+        let refused = try await g.ws.run(Tools.hisp, ["serve", "--config", g.nodes["b"]!.config] + g.nodes["b"]!.store)
         #expect(refused.status == 2 && refused.stderr.contains("tls.rsa_certificate"), "\(refused.stderr)")
     }
 
@@ -172,7 +172,7 @@ import Testing
         let g = try Gateways()
         try await g.add("a", ip: "127.0.0.41", domain: "direct.a41.test", user: "alice")
         try g.configure("a", sections: ["timeouts": ["command_seconds": 3]])
-        try g.start("a")
+        try await g.start("a")
         let r = try await g.ws.runDetached("python3", [Self.attack, "trickle", "127.0.0.41", "2587", "12", "40"])
         let sessions = try JSONSerialization.jsonObject(with: Data(r.stdoutText.utf8)) as? [[String: Any]] ?? []
         #expect(sessions.count == 12, "\(r.stdoutText) \(r.stderr)")
@@ -187,7 +187,7 @@ import Testing
 
     @Test func passwordGuessingIsThrottledAndTheAnswerNeverChanges() async throws {
         let g = try await pair("127.0.0.36", "127.0.0.37", tag: "36")
-        try g.start("a")
+        try await g.start("a")
         let a = g.nodes["a"]!
         // Twelve wrong passwords, each on a new connection, then the right one: locked out by then,
         // and told exactly what a wrong password is told.
@@ -215,13 +215,13 @@ import Testing
             "inbound": ["listen": "127.0.0.39:2525", "require_tls": false],
             "limits": ["max_message_bytes": maxBytes, "max_connections": 400, "max_connections_per_address": 400],
         ])
-        try g.start("b")
+        try await g.start("b")
         let a = g.nodes["a"]!, b = g.nodes["b"]!
         _ = try await exportKeys(g)
         // A real Direct message just under the limit once signed, encrypted and base64-encoded.
         let line = String(repeating: "Referral note, patient history and results. ", count: 1) + "\r\n"
         let body = String(repeating: line, count: (maxBytes * 70 / 100) / line.utf8.count)
-        let file = try directMessage(g, inner: "From: \(a.user)\r\nTo: \(b.user)\r\nSubject: big\r\nMessage-ID: <big@\(a.domain)>\r\n\r\n" + body,
+        let file = try await directMessage(g, inner: "From: \(a.user)\r\nTo: \(b.user)\r\nSubject: big\r\nMessage-ID: <big@\(a.domain)>\r\n\r\n" + body,
                                      outerHeaders: "From: \(a.user)\r\nTo: \(b.user)\r\nSubject: big\r\n", name: "big")
         let size = try g.ws.read("big.eml").count
         #expect(size > maxBytes * 85 / 100 && size < maxBytes, "message of \(size) bytes")

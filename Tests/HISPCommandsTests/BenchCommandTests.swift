@@ -5,9 +5,9 @@ import Testing
 /// `hisp bench smime` (the numbers belong to release builds and
 /// docs/benchmarks.md; here only what an operator reads from it).
 @Suite struct BenchCommandTests {
-    @Test func reportsBothDirectionsAgainstTheRSARateMeasuredInTheSameRun() throws {
+    @Test func reportsBothDirectionsAgainstTheRSARateMeasuredInTheSameRun() async throws {
         let ws = try Workspace()
-        let r = try ws.hisp(["bench", "smime", "--size", "1000", "--seconds", "0.4", "--rounds", "2"])
+        let r = try await ws.hisp(["bench", "smime", "--size", "1000", "--seconds", "0.4", "--rounds", "2"])
         #expect(r.status == 0, "\(r.stderr)")
         let text = r.stdoutText
         #expect(text.contains("raw RSA-2048 private-key operations: "))
@@ -17,14 +17,14 @@ import Testing
         }
     }
 
-    @Test func runsOneDirectionAloneForAProfiler() throws {
+    @Test func runsOneDirectionAloneForAProfiler() async throws {
         let ws = try Workspace()
-        let r = try ws.hisp(["bench", "smime", "--size", "1000", "--seconds", "0.2", "--only", "incoming"])
+        let r = try await ws.hisp(["bench", "smime", "--size", "1000", "--seconds", "0.2", "--only", "incoming"])
         #expect(r.status == 0, "\(r.stderr)")
         let line = r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(line.hasPrefix("incoming: ") && line.hasSuffix(" msg/s"), "\(line)")
         #expect(!r.stdoutText.contains("RSA"))
-        let wrong = try ws.hisp(["bench", "smime", "--only", "sideways"])
+        let wrong = try await ws.hisp(["bench", "smime", "--only", "sideways"])
         #expect(wrong.status == 2)
     }
 }

@@ -34,9 +34,9 @@ import Testing
         return Array(Data(base64Encoded: body) ?? Data())
     }
 
-    func sha256(_ der: [UInt8]) throws -> String {
+    func sha256(_ der: [UInt8]) async throws -> String {
         _ = try ws.write("fp.der", der)
-        let out = try ws.mustRun("openssl", ["dgst", "-sha256", "-r", "fp.der"]).stdoutText
+        let out = try await ws.mustRun("openssl", ["dgst", "-sha256", "-r", "fp.der"]).stdoutText
         return String(out.prefix(64))
     }
 
@@ -49,18 +49,18 @@ import Testing
         let errors: [String]
     }
 
-    func discover(_ address: String, dns: Int, anchor: String = "root.pem") throws -> (status: Int32, outcome: Outcome?) {
-        let r = try ws.run(Tools.hisp, ["discover", address, "--dns-server", "127.0.0.1:\(dns)", "--anchor", anchor, "--timeout", "2", "--json"])
+    func discover(_ address: String, dns: Int, anchor: String = "root.pem") async throws -> (status: Int32, outcome: Outcome?) {
+        let r = try await ws.run(Tools.hisp, ["discover", address, "--dns-server", "127.0.0.1:\(dns)", "--anchor", anchor, "--timeout", "2", "--json"])
         return (r.status, try? JSONDecoder().decode(Outcome.self, from: Data(r.stdout)))
     }
 
-    @Test func discoveryCasesD1ToD18() throws {
+    @Test func discoveryCasesD1ToD18() async throws {
         // Revocation (D17) and AIA (D18) are fetched over HTTP.
         let www = ws.path("www")
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
-        let http = try HTTPTestServer(directory: www)
-        try ws.mustRun(Tools.hisp, ["ca", "create", "--subject", "CN=DCDT Root", "--out-cert", "root.pem", "--out-key", "root.key"])
-        try ws.mustRun(Tools.hisp, ["ca", "create", "--subject", "CN=DCDT Intermediate", "--issuer-cert", "root.pem", "--issuer-key", "root.key",
+        let http = try await offThePool { try HTTPTestServer(directory: www) }
+        try await ws.mustRun(Tools.hisp, ["ca", "create", "--subject", "CN=DCDT Root", "--out-cert", "root.pem", "--out-key", "root.key"])
+        try await ws.mustRun(Tools.hisp, ["ca", "create", "--subject", "CN=DCDT Intermediate", "--issuer-cert", "root.pem", "--issuer-key", "root.key",
                                     "--out-cert", "inter.pem", "--out-key", "inter.key"])
         _ = try ws.write("www/inter.der", try der("inter.pem"))
         let crlURL = http.url("root.crl")
@@ -135,7 +135,7 @@ import Testing
         let crl = ["--crl-url", crlURL]
         let d17r1 = try issue("d17r1", address: addr(17), extra: crl), d17r2 = try issue("d17r2", address: addr(17), extra: crl)
         let d17 = try issue("d17", address: addr(17), extra: crl)
-        try ws.mustRun(Tools.hisp, ["crl", "issue", "--issuer-cert", "root.pem", "--issuer-key", "root.key",
+        try await ws.mustRun(Tools.hisp, ["crl", "issue", "--issuer-cert", "root.pem", "--issuer-key", "root.key",
                                     "--revoke-cert", "d17r1.pem", "--revoke-cert", "d17r2.pem", "--out", "www/root.crl"])
         z += cert("user.d17", d17r1) + cert("user.d17", d17r2) + cert("user.d17", d17)
         expected["D17"] = [d17]
@@ -144,8 +144,8 @@ import Testing
         z += cert("user.d18", d18)
         expected["D18"] = [d18]
 
-        let slapdA = try SlapdServer(ws, suffix: suffix, entries: ldapA)
-        let slapdB = try SlapdServer(ws, suffix: suffix, entries: ldapB)
+        let slapdA = try await offThePool { [ldapA] in try SlapdServer(ws, suffix: suffix, entries: ldapA) }
+        let slapdB = try await offThePool { [ldapB] in try SlapdServer(ws, suffix: suffix, entries: ldapB) }
         let dead = try OCSPTestResponder.freePort(ws)
         for n in [1, 3, 4, 6, 7, 8, 13] { z += "_ldap._tcp.d\(n) IN SRV 0 0 \(slapdA.port) ldap.\(zone).\n" }
         z += "_ldap._tcp.d10 IN SRV 0 0 \(dead) ldap.\(zone).\n_ldap._tcp.d10 IN SRV 1 0 \(slapdA.port) ldap.\(zone).\n"
@@ -153,7 +153,7 @@ import Testing
         z += "_ldap._tcp.d15 IN SRV 0 0 \(slapdA.port) ldap.\(zone).\n_ldap._tcp.d15 IN SRV 1 0 \(slapdB.port) ldap.\(zone).\n"
         z += "_ldap._tcp.d16 IN SRV 0 0 \(slapdA.port) ldap.\(zone).\n_ldap._tcp.d16 IN SRV 0 100 \(slapdB.port) ldap.\(zone).\n"
         _ = try ws.write("dcdt.zone", z)
-        let nsd = try NSDServer(ws, zones: [(zone, "dcdt.zone")])
+        let nsd = try await offThePool { try NSDServer(ws, zones: [(zone, "dcdt.zone")]) }
         defer {
             nsd.stop()
             slapdA.stop()
@@ -162,8 +162,9 @@ import Testing
 
         for n in 1...18 {
             let name = "D\(n)"
-            let (status, outcome) = try discover(addr(n), dns: nsd.port)
-            let want = try (expected[name] ?? []).map(sha256)
+            let (status, outcome) = try await discover(addr(n), dns: nsd.port)
+            var want: [String] = []
+            for der in expected[name] ?? [] { want.append(try await sha256(der)) }
             #expect(outcome != nil, "\(name): hisp discover printed JSON")
             guard let outcome else { continue }
             #expect(outcome.chosen.sorted() == want.sorted(), "\(name): chose \(outcome.chosen), expected \(want); candidates \(outcome.candidates.map { "\($0.source) \($0.verdict) \($0.reason ?? "")" })")
@@ -184,25 +185,25 @@ import Testing
         }
     }
 
-    @Test func hostingCasesH1AndH2AgainstOurOwnDNSServer() throws {
+    @Test func hostingCasesH1AndH2AgainstOurOwnDNSServer() async throws {
         let keyArgs = ["--data", "data", "--key-file", "master.key"]
         let domain = "h.example-dental.test"
-        try ws.mustRun(Tools.hisp, ["init"] + keyArgs)
-        try ws.mustRun(Tools.hisp, ["domain", "add", domain, "--ipv4", "127.0.0.1"] + keyArgs)
-        try ws.mustRun(Tools.hisp, ["address", "add", "dr.smith@\(domain)"] + keyArgs)
-        try ws.mustRun(Tools.hisp, ["cert", "export", domain, "--ca", "--out", "ca.pem"] + keyArgs)
-        try ws.mustRun(Tools.hisp, ["cert", "export", "dr.smith@\(domain)", "--out", "smith.pem"] + keyArgs)
-        try ws.mustRun(Tools.hisp, ["cert", "export", domain, "--out", "domain.pem"] + keyArgs)
-        let server = try BackgroundProcess(ws, Tools.hisp, ["dns", "serve", "--listen", "127.0.0.1:0"] + keyArgs, readyMarker: "serving DNS")
+        try await ws.mustRun(Tools.hisp, ["init"] + keyArgs)
+        try await ws.mustRun(Tools.hisp, ["domain", "add", domain, "--ipv4", "127.0.0.1"] + keyArgs)
+        try await ws.mustRun(Tools.hisp, ["address", "add", "dr.smith@\(domain)"] + keyArgs)
+        try await ws.mustRun(Tools.hisp, ["cert", "export", domain, "--ca", "--out", "ca.pem"] + keyArgs)
+        try await ws.mustRun(Tools.hisp, ["cert", "export", "dr.smith@\(domain)", "--out", "smith.pem"] + keyArgs)
+        try await ws.mustRun(Tools.hisp, ["cert", "export", domain, "--out", "domain.pem"] + keyArgs)
+        let server = try await offThePool { try BackgroundProcess(ws, Tools.hisp, ["dns", "serve", "--listen", "127.0.0.1:0"] + keyArgs, readyMarker: "serving DNS") }
         defer { server.stop() }
         let port = Int(server.log.split(separator: "tcp/").last?.prefix { $0.isNumber } ?? "") ?? 0
         // H1: address-bound (the local part with a dot is one DNS label).
-        let h1 = try discover("dr.smith@\(domain)", dns: port, anchor: "ca.pem")
+        let h1 = try await discover("dr.smith@\(domain)", dns: port, anchor: "ca.pem")
         #expect(h1.status == 0)
-        #expect(h1.outcome?.chosen == [try sha256(try der("smith.pem"))])
+        await #expect(h1.outcome?.chosen == [try sha256(try der("smith.pem"))])
         // H2: domain-bound, for an address without its own certificate.
-        let h2 = try discover("front.desk@\(domain)", dns: port, anchor: "ca.pem")
+        let h2 = try await discover("front.desk@\(domain)", dns: port, anchor: "ca.pem")
         #expect(h2.status == 0)
-        #expect(h2.outcome?.chosen == [try sha256(try der("domain.pem"))])
+        await #expect(h2.outcome?.chosen == [try sha256(try der("domain.pem"))])
     }
 }

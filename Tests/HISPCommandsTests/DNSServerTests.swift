@@ -17,21 +17,21 @@ import Testing
     }
 
     /// Our server on a free port; returns it and the port.
-    func serve(_ extra: [String] = []) throws -> (BackgroundProcess, Int) {
-        let server = try BackgroundProcess(ws, Tools.hisp, ["dns", "serve", "--listen", "127.0.0.1:0"] + extra + keyArgs, readyMarker: "serving DNS")
+    func serve(_ extra: [String] = []) async throws -> (BackgroundProcess, Int) {
+        let server = try await offThePool { try BackgroundProcess(ws, Tools.hisp, ["dns", "serve", "--listen", "127.0.0.1:0"] + extra + keyArgs, readyMarker: "serving DNS") }
         let line = server.log.split(separator: "\n").first { $0.hasPrefix("serving DNS") } ?? ""
         let port = Int(line.split(separator: "tcp/").last ?? "") ?? 0
         #expect(port > 0)
         return (server, port)
     }
 
-    func dig(_ port: Int, _ args: [String]) throws -> String {
-        try ws.mustRun("dig", ["@127.0.0.1", "-p", "\(port)", "+norec", "+time=2", "+tries=1"] + args).stdoutText
+    func dig(_ port: Int, _ args: [String]) async throws -> String {
+        try await ws.mustRun("dig", ["@127.0.0.1", "-p", "\(port)", "+norec", "+time=2", "+tries=1"] + args).stdoutText
     }
 
     /// The DER of a certificate `hisp cert export` writes, base64, as dig prints CERT data (without spaces).
-    func exportedBase64(_ target: String) throws -> String {
-        let pem = try ws.mustRun(Tools.hisp, ["cert", "export", target] + keyArgs).stdoutText
+    func exportedBase64(_ target: String) async throws -> String {
+        let pem = try await ws.mustRun(Tools.hisp, ["cert", "export", target] + keyArgs).stdoutText
         let first = pem.components(separatedBy: "-----END CERTIFICATE-----").first ?? ""
         return first.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
     }
@@ -41,65 +41,65 @@ import Testing
         digShort.split(separator: " ").dropFirst(3).joined().trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func answersDigOverUDPAndTCP() throws {
-        let (server, port) = try serve()
+    @Test func answersDigOverUDPAndTCP() async throws {
+        let (server, port) = try await serve()
         defer { server.stop() }
-        let alice = try exportedBase64("alice@\(domain)")
+        let alice = try await exportedBase64("alice@\(domain)")
         // Address-bound CERT at local-part.domain, over TCP and over UDP with EDNS.
-        #expect(certData(try dig(port, ["+tcp", "+short", "alice.\(domain)", "CERT"])) == alice)
-        let udp = try dig(port, ["+ignore", "alice.\(domain)", "CERT"])
+        await #expect(certData(try dig(port, ["+tcp", "+short", "alice.\(domain)", "CERT"])) == alice)
+        let udp = try await dig(port, ["+ignore", "alice.\(domain)", "CERT"])
         #expect(udp.contains("flags: qr aa;") && udp.contains("ANSWER: 1,"), "\(udp)")
         // Domain-bound CERT at the domain.
-        #expect(certData(try dig(port, ["+short", domain, "CERT"])) == (try exportedBase64(domain)))
+        await #expect(certData(try dig(port, ["+short", domain, "CERT"])) == (try exportedBase64(domain)))
         // Without EDNS the answer does not fit 512 octets: TC set, then dig's own retry over TCP gets it.
-        let classic = try dig(port, ["+noedns", "+ignore", "alice.\(domain)", "CERT"])
+        let classic = try await dig(port, ["+noedns", "+ignore", "alice.\(domain)", "CERT"])
         #expect(classic.contains("flags: qr aa tc;") && classic.contains("ANSWER: 0,"), "\(classic)")
-        let retried = try dig(port, ["+noedns", "alice.\(domain)", "CERT"])
+        let retried = try await dig(port, ["+noedns", "alice.\(domain)", "CERT"])
         #expect(retried.contains("ANSWER: 1,"))
         // SOA, NS, MX, and the host's glue.
-        #expect(try dig(port, ["+short", domain, "SOA"]).hasPrefix("hisp.\(domain). hostmaster.\(domain). "))
-        #expect(try dig(port, ["+short", domain, "NS"]) == "hisp.\(domain).\n")
-        #expect(try dig(port, ["+short", domain, "MX"]) == "10 hisp.\(domain).\n")
-        #expect(try dig(port, ["+short", "hisp.\(domain)", "A"]) == "127.0.0.1\n")
-        #expect(try dig(port, ["+short", "hisp.\(domain)", "AAAA"]) == "::1\n")
-        let mx = try dig(port, [domain, "MX"])
+        #expect(try await dig(port, ["+short", domain, "SOA"]).hasPrefix("hisp.\(domain). hostmaster.\(domain). "))
+        #expect(try await dig(port, ["+short", domain, "NS"]) == "hisp.\(domain).\n")
+        #expect(try await dig(port, ["+short", domain, "MX"]) == "10 hisp.\(domain).\n")
+        #expect(try await dig(port, ["+short", "hisp.\(domain)", "A"]) == "127.0.0.1\n")
+        #expect(try await dig(port, ["+short", "hisp.\(domain)", "AAAA"]) == "::1\n")
+        let mx = try await dig(port, [domain, "MX"])
         #expect(mx.contains("ADDITIONAL: 3"), "glue A and AAAA with the MX answer (and OPT): \(mx)")
         // NXDOMAIN and NODATA both carry the SOA (RFC 2308).
-        let nx = try dig(port, ["bob.\(domain)", "CERT"])
+        let nx = try await dig(port, ["bob.\(domain)", "CERT"])
         #expect(nx.contains("status: NXDOMAIN") && nx.contains("AUTHORITY: 1") && nx.contains("IN\tSOA"))
-        let nodata = try dig(port, [domain, "TXT"])
+        let nodata = try await dig(port, [domain, "TXT"])
         #expect(nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0,") && nodata.contains("IN\tSOA"))
         // Never a resolver, never a zone transfer.
-        #expect(try dig(port, ["example.com", "A"]).contains("status: REFUSED"))
-        #expect(try dig(port, ["+recurse", "example.com", "A"]).contains("status: REFUSED"))
-        let axfr = try ws.run("dig", ["@127.0.0.1", "-p", "\(port)", domain, "AXFR"]).stdoutText
+        #expect(try await dig(port, ["example.com", "A"]).contains("status: REFUSED"))
+        #expect(try await dig(port, ["+recurse", "example.com", "A"]).contains("status: REFUSED"))
+        let axfr = try await ws.run("dig", ["@127.0.0.1", "-p", "\(port)", domain, "AXFR"]).stdoutText
         #expect(axfr.contains("Transfer failed") && !axfr.contains("CERT"), "\(axfr)")
     }
 
     /// RFC 8482: ANY at the apex (which holds the domain's CERT) is no amplifier.
-    @Test func anyQueriesGetOneRRsetNotEveryRecord() throws {
-        let (server, port) = try serve()
+    @Test func anyQueriesGetOneRRsetNotEveryRecord() async throws {
+        let (server, port) = try await serve()
         defer { server.stop() }
         func size(_ output: String) -> Int {
             Int(output.components(separatedBy: "MSG SIZE  rcvd: ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
         }
-        let apex = try dig(port, ["+bufsize=4096", "+ignore", domain, "ANY"])
+        let apex = try await dig(port, ["+bufsize=4096", "+ignore", domain, "ANY"])
         // The smallest usual RRset (the apex has no A: its MX), not SOA+NS+MX+CERT.
         #expect(apex.contains("ANSWER: 1,") && apex.contains("IN\tMX") && !apex.contains("CERT"), "\(apex)")
         let sent = 12 + domain.utf8.count + 2 + 4 + 11
         #expect(size(apex) > 0 && size(apex) <= sent * 4, "ANY answered \(size(apex)) bytes to a \(sent)-byte query")
         // A name with only a CERT: the synthesized HINFO of RFC 8482 4.2.
-        let alice = try dig(port, ["+bufsize=4096", "+ignore", "alice.\(domain)", "ANY"])
+        let alice = try await dig(port, ["+bufsize=4096", "+ignore", "alice.\(domain)", "ANY"])
         #expect(alice.contains("HINFO") && alice.contains("\"RFC8482\"") && !alice.contains("CERT\t"), "\(alice)")
         // The CERT itself is still served to a CERT query.
-        #expect(certData(try dig(port, ["+short", "alice.\(domain)", "CERT"])) == (try exportedBase64("alice@\(domain)")))
+        await #expect(certData(try dig(port, ["+short", "alice.\(domain)", "CERT"])) == (try exportedBase64("alice@\(domain)")))
     }
 
     /// TCP connections that announce a long query and trickle it are cut within the
     /// query deadline (3 s), a client address holds at most 8 connections, and TCP
     /// answers go on for everyone else (issue "Hold under attack", item 2).
-    @Test func tricklingTCPClientsAreCutOffAndCapped() throws {
-        let (server, port) = try serve()
+    @Test func tricklingTCPClientsAreCutOffAndCapped() async throws {
+        let (server, port) = try await serve()
         defer { server.stop() }
         let script = """
             import socket, time, json
@@ -123,7 +123,7 @@ import Testing
                 time.sleep(0.4)
             print(json.dumps([c[1] for c in conns]))
             """
-        let out = try ws.mustRun("python3", ["-c", script]).stdoutText
+        let out = try await ws.mustRun("python3", ["-c", script]).stdoutText
         let closed = (try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [Any]) ?? []
         let times = closed.compactMap { $0 as? Double }
         #expect(times.count == 12, "connections still open after 12 s of trickling: \(out)")
@@ -131,11 +131,11 @@ import Testing
         #expect(times.filter { $0 < 1 }.count >= 4, "\(times)")
         #expect(times.allSatisfy { $0 < 8 }, "\(times)")
         // TCP answers still come.
-        #expect(certData(try dig(port, ["+tcp", "+short", "alice.\(domain)", "CERT"])) == (try exportedBase64("alice@\(domain)")))
+        await #expect(certData(try dig(port, ["+tcp", "+short", "alice.\(domain)", "CERT"])) == (try exportedBase64("alice@\(domain)")))
     }
 
-    @Test func malformedPacketsGetFormErrOrSilenceAndTheServerGoesOn() throws {
-        let (server, port) = try serve()
+    @Test func malformedPacketsGetFormErrOrSilenceAndTheServerGoesOn() async throws {
+        let (server, port) = try await serve()
         defer { server.stop() }
         let script = """
             import socket, struct, sys
@@ -165,7 +165,7 @@ import Testing
             r = dns.message.from_wire(ask(q.to_wire()))
             print("valid", r.rcode(), len(r.answer))
             """
-        let out = try ws.mustRun("python3", ["-c", script]).stdoutText
+        let out = try await ws.mustRun("python3", ["-c", script]).stdoutText
         #expect(out.contains("short silence"))
         #expect(out.contains("cut-question rcode 1 id 16962 qr 1"), "\(out)")
         #expect(out.contains("loop rcode 1 id 16962 qr 1"))
@@ -174,23 +174,23 @@ import Testing
         #expect(server.process.isRunning)
     }
 
-    @Test func storeChangesAreServedWithoutARestart() throws {
-        let (server, port) = try serve()
+    @Test func storeChangesAreServedWithoutARestart() async throws {
+        let (server, port) = try await serve()
         defer { server.stop() }
-        #expect(try dig(port, ["bob.\(domain)", "CERT"]).contains("NXDOMAIN"))
-        try ws.mustRun(Tools.hisp, ["address", "add", "bob@\(domain)"] + keyArgs)
-        let bob = try exportedBase64("bob@\(domain)")
+        #expect(try await dig(port, ["bob.\(domain)", "CERT"]).contains("NXDOMAIN"))
+        try await ws.mustRun(Tools.hisp, ["address", "add", "bob@\(domain)"] + keyArgs)
+        let bob = try await exportedBase64("bob@\(domain)")
         var served = ""
         for _ in 0..<50 {
-            served = certData(try dig(port, ["+tcp", "+short", "bob.\(domain)", "CERT"]))
+            served = await certData(try dig(port, ["+tcp", "+short", "bob.\(domain)", "CERT"]))
             if !served.isEmpty { break }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         #expect(served == bob)
     }
 
-    @Test func responsesArePerSourceRateLimited() throws {
-        let (server, port) = try serve(["--rate-limit", "20"])
+    @Test func responsesArePerSourceRateLimited() async throws {
+        let (server, port) = try await serve(["--rate-limit", "20"])
         defer { server.stop() }
         let script = """
             import socket, time
@@ -209,7 +209,7 @@ import Testing
                 pass
             print(full, slipped)
             """
-        let counts = try ws.mustRun("python3", ["-c", script]).stdoutText.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let counts = try await ws.mustRun("python3", ["-c", script]).stdoutText.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(counts.count == 2)
         guard counts.count == 2 else { return }
         // About one second's worth of full answers (20 plus what refills while sending), some empty TC "slips", most dropped.
@@ -217,24 +217,24 @@ import Testing
         #expect(counts[1] > 0 && counts[0] + counts[1] < 300, "slipped: \(counts[1])")
     }
 
-    @Test func theZoneFileLoadsIntoNSDWhichServesTheSameAnswers() throws {
-        try ws.mustRun(Tools.hisp, ["dns", "zone", domain, "--out", "zone.txt"] + keyArgs)
-        let check = try ws.mustRun("nsd-checkzone", [domain, "zone.txt"])
+    @Test func theZoneFileLoadsIntoNSDWhichServesTheSameAnswers() async throws {
+        try await ws.mustRun(Tools.hisp, ["dns", "zone", domain, "--out", "zone.txt"] + keyArgs)
+        let check = try await ws.mustRun("nsd-checkzone", [domain, "zone.txt"])
         #expect(check.stdoutText.contains("is ok"))
-        let nsd = try NSDServer(ws, zones: [(domain, "zone.txt")])
+        let nsd = try await offThePool { try NSDServer(ws, zones: [(domain, "zone.txt")]) }
         let nsdPort = nsd.port
         defer { nsd.stop() }
-        let (server, port) = try serve()
+        let (server, port) = try await serve()
         defer { server.stop() }
         for (name, type) in [(domain, "SOA"), (domain, "NS"), (domain, "MX"), (domain, "CERT"), ("alice.\(domain)", "CERT"),
                              ("hisp.\(domain)", "A"), ("hisp.\(domain)", "AAAA")] {
-            let ours = try dig(port, ["+tcp", "+short", name, type])
-            let theirs = try dig(nsdPort, ["+tcp", "+short", name, type])
+            let ours = try await dig(port, ["+tcp", "+short", name, type])
+            let theirs = try await dig(nsdPort, ["+tcp", "+short", name, type])
             #expect(!ours.isEmpty && ours == theirs, "\(name) \(type): ours \(ours) NSD \(theirs)")
         }
         for (name, type) in [("bob.\(domain)", "CERT"), (domain, "TXT")] {
             let status = { (out: String) in out.split(separator: "\n").first { $0.contains("status:") }.map { String($0.split(separator: ",")[1]) } }
-            #expect(status(try dig(port, [name, type])) == status(try dig(nsdPort, [name, type])))
+            await #expect(status(try dig(port, [name, type])) == status(try dig(nsdPort, [name, type])))
         }
     }
 }

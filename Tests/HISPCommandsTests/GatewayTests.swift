@@ -31,6 +31,7 @@ final class Gateways: @unchecked Sendable {
                                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
     }
 
+    @discardableResult
     func hisp(_ args: [String]) async throws -> ProcessResult {
         let r = try await ws.runDetached(Tools.hisp, args)
         guard r.status == 0 else { throw HarnessError(description: "hisp \(args.joined(separator: " ")) exited \(r.status): \(r.stderr)") }
@@ -46,9 +47,9 @@ final class Gateways: @unchecked Sendable {
         _ = try ws.write("\(name).pw", node.password + "\n")
         try await hisp(["address", "add", node.user, "--password-file", ws.path("\(name).pw")] + node.store)
         _ = try ws.write("\(name)-tls.ext", "subjectAltName=DNS:hisp.\(domain)\nextendedKeyUsage=serverAuth\n")
-        try ws.mustRun("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(name)-tls.key",
+        try await ws.mustRun("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(name)-tls.key",
                                    "-out", "\(name)-tls.csr", "-subj", "/CN=hisp.\(domain)"])
-        try ws.mustRun("openssl", ["x509", "-req", "-in", "\(name)-tls.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial",
+        try await ws.mustRun("openssl", ["x509", "-req", "-in", "\(name)-tls.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial",
                                    "-days", "2", "-out", "\(name)-tls.pem", "-extfile", "\(name)-tls.ext"])
         nodes[name] = node
         return node
@@ -98,9 +99,10 @@ final class Gateways: @unchecked Sendable {
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: n.config))
     }
 
-    func start(_ name: String) throws {
+    func start(_ name: String) async throws {
         guard let n = nodes[name] else { throw HarnessError(description: "no node \(name)") }
-        processes[name] = try BackgroundProcess(ws, Tools.hisp, ["serve", "--config", n.config] + n.store, readyMarker: "hisp serve: ready", seconds: 120)
+        let ws = self.ws
+        processes[name] = try await offThePool { try BackgroundProcess(ws, Tools.hisp, ["serve", "--config", n.config] + n.store, readyMarker: "hisp serve: ready", seconds: 120) }
     }
 
     func kill(_ name: String) { processes[name]?.stop() }
@@ -188,8 +190,8 @@ final class Gateways: @unchecked Sendable {
         let g = try await pair("127.0.0.2", "127.0.0.3", tag: "1")
         try g.configure("a")
         try g.configure("b")
-        try g.start("a")
-        try g.start("b")
+        try await g.start("a")
+        try await g.start("b")
         let alice = g.nodes["a"]!.user, bob = g.nodes["b"]!.user
 
         // A -> B, asking for timely and reliable delivery: processed, then dispatched.
@@ -217,7 +219,7 @@ final class Gateways: @unchecked Sendable {
         // The message in the mailbox is the decrypted original, and in the store only sealed.
         let show = try await g.hisp(["message", "show", bobBox.first { $0.contains("Referral") }!.split(separator: " ")[0].description] + g.nodes["b"]!.store)
         #expect(show.stdoutText.contains("Patient Jane Roe"))
-        let raw = try g.ws.run("grep", ["-rl", "Jane Roe", g.nodes["b"]!.data])
+        let raw = try await g.ws.run("grep", ["-rl", "Jane Roe", g.nodes["b"]!.data])
         #expect(raw.status == 1, "plain text found in the data directory: \(raw.stdoutText)")
         // The queue shows both messages and the MDNs it sent.
         let queue = try await g.hisp(["queue", "list"] + g.nodes["b"]!.store).stdoutText
@@ -233,8 +235,8 @@ final class Gateways: @unchecked Sendable {
         // A asks B's DNS server about a domain nobody publishes certificates for.
         try g.configure("a", extraZones: ["direct.other2.test": "127.0.0.5:5353", "direct.nocert2.test": "127.0.0.5:5353"])
         try g.configure("b")
-        try g.start("a")
-        try g.start("b")
+        try await g.start("a")
+        try await g.start("b")
         let alice = g.nodes["a"]!.user
         let a = g.nodes["a"]!.domain
 
@@ -281,8 +283,8 @@ final class Gateways: @unchecked Sendable {
         try g.configure("a", notificationSeconds: 4)
         // B cannot reach A's MX at first (a dead port), so its MDN waits in its queue.
         try g.configure("b", mxPort: 2599)
-        try g.start("a")
-        try g.start("b")
+        try await g.start("a")
+        try await g.start("b")
         let alice = g.nodes["a"]!.user, bob = g.nodes["b"]!.user
         let id = "<slow@\(g.nodes["a"]!.domain)>"
         try await g.submit(from: "a", to: [bob], subject: "waiting for an answer", messageID: id)
@@ -292,7 +294,7 @@ final class Gateways: @unchecked Sendable {
         // B comes back able to reach A: its processed MDN arrives late and is swallowed.
         g.kill("b")
         try g.configure("b")
-        try g.start("b")
+        try await g.start("b")
         let t = try await g.waitForTrace("a", id, contains: "swallowed")
         #expect(t.contains("processed from \(bob) after the timeout"))
         try await Task.sleep(for: .seconds(1))
@@ -304,8 +306,8 @@ final class Gateways: @unchecked Sendable {
         let g = try await pair("127.0.0.8", "127.0.0.9", tag: "4")
         try g.configure("a")
         try g.configure("b")
-        try g.start("a")
-        try g.start("b")
+        try await g.start("a")
+        try await g.start("b")
         let bob = g.nodes["b"]!.user, a = g.nodes["a"]!
         let acks = g.ws.path("acks.txt")
         let r = try await g.ws.runDetached("python3", [Tools.packageRoot.appendingPathComponent("Tests/Support/submit.py").path, a.ip, "2587",
@@ -314,7 +316,7 @@ final class Gateways: @unchecked Sendable {
         let acknowledged = ((try? String(contentsOfFile: acks, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
         #expect(acknowledged.count >= 12)
         g.kill("a")
-        try g.start("a")
+        try await g.start("a")
         // Every message that got a 250 reaches bob (or is reported), exactly once.
         for id in acknowledged {
             let t = try await g.waitForTrace("a", id, contains: "(final)", seconds: 60)
@@ -335,12 +337,12 @@ final class Gateways: @unchecked Sendable {
         let g = try await pair("127.0.0.10", "127.0.0.11", tag: "5")
         let a = g.nodes["a"]!, b = g.nodes["b"]!
         _ = try g.ws.write("postfix-tls.ext", "subjectAltName=DNS:postfix.test,IP:127.0.0.12\nextendedKeyUsage=serverAuth\n")
-        try g.ws.mustRun("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "postfix-tls.key",
+        try await g.ws.mustRun("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "postfix-tls.key",
                                      "-out", "postfix-tls.csr", "-subj", "/CN=postfix.test"])
-        try g.ws.mustRun("openssl", ["x509", "-req", "-in", "postfix-tls.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial",
+        try await g.ws.mustRun("openssl", ["x509", "-req", "-in", "postfix-tls.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key", "-CAcreateserial",
                                      "-days", "2", "-out", "postfix-tls.pem", "-extfile", "postfix-tls.ext"])
-        try g.ws.mustRun("chmod", ["644", g.ws.path("postfix-tls.key")])
-        let postfix = try PostfixServer(g.ws, listen: "127.0.0.12:10025", settings: [
+        try await g.ws.mustRun("chmod", ["644", g.ws.path("postfix-tls.key")])
+        let postfix = try await offThePool { try PostfixServer(g.ws, listen: "127.0.0.12:10025", settings: [
             // Outbound mail from the practice goes to HISP A's submission port, authenticated as alice.
             "relayhost": "[\(a.ip)]:2587",
             "smtp_sasl_auth_enable": "yes",
@@ -359,12 +361,12 @@ final class Gateways: @unchecked Sendable {
             "smtpd_tls_loglevel": "1",
             // A deferred message is tried again within seconds, not minutes.
             "queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
-        ])
+        ]) }
         try g.configure("a")
         // B reaches A's domain through Postfix, verifying Postfix's certificate.
         try g.configure("b", routes: [a.domain: ["host": "127.0.0.12", "port": 10025, "tls_verify": "full", "trust_roots": g.ws.path("tlsca.pem")]])
-        try g.start("a")
-        try g.start("b")
+        try await g.start("a")
+        try await g.start("b")
 
         let id = "<via-postfix@\(a.domain)>"
         let message = """
@@ -402,22 +404,22 @@ final class Gateways: @unchecked Sendable {
     }
 
     /// The README's example configuration is accepted as written; a misspelt key is refused, not ignored.
-    @Test func theREADMEConfigurationLoadsAndUnknownKeysAreRefused() throws {
+    @Test func theREADMEConfigurationLoadsAndUnknownKeysAreRefused() async throws {
         let ws = try Workspace()
         let readme = try String(contentsOf: Tools.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
         let parts = readme.components(separatedBy: "```json\n")
         #expect(parts.count == 2, "one JSON example in the README")
         let example = String(parts.last?.components(separatedBy: "```").first ?? "")
         // The store is checked after the configuration: reaching it means the file was accepted.
-        let good = try ws.hisp(["serve", "--config", try ws.write("readme.json", example), "--data", ws.path("none")])
+        let good = try await ws.hisp(["serve", "--config", try ws.write("readme.json", example), "--data", ws.path("none")])
         #expect(good.status == 2)
         #expect(good.stderr.contains("no HISP data directory"), "\(good.stderr)")
-        let bad = try ws.hisp(["serve", "--config", try ws.write("bad.json", #"{"timeouts": {"notification_second": 5}}"#), "--data", ws.path("none")])
+        let bad = try await ws.hisp(["serve", "--config", try ws.write("bad.json", #"{"timeouts": {"notification_second": 5}}"#), "--data", ws.path("none")])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("unknown key timeouts.notification_second"), "\(bad.stderr)")
-        let route = try ws.hisp(["serve", "--config", try ws.write("route.json", #"{"routes": {"x.test": {"host": "h", "tls": "none"}}}"#), "--data", ws.path("none")])
+        let route = try await ws.hisp(["serve", "--config", try ws.write("route.json", #"{"routes": {"x.test": {"host": "h", "tls": "none"}}}"#), "--data", ws.path("none")])
         #expect(route.stderr.contains("unknown key routes.x.test.tls"), "\(route.stderr)")
-        let range = try ws.hisp(["serve", "--config", try ws.write("range.json", #"{"timeouts": {"session_discovery_seconds": 1e300}}"#), "--data", ws.path("none")])
+        let range = try await ws.hisp(["serve", "--config", try ws.write("range.json", #"{"timeouts": {"session_discovery_seconds": 1e300}}"#), "--data", ws.path("none")])
         #expect(range.status == 2)
         #expect(range.stderr.contains("timeouts.session_discovery_seconds: 1e+300 is outside 0...600 seconds"), "\(range.stderr)")
     }
@@ -438,9 +440,9 @@ final class Gateways: @unchecked Sendable {
     /// `hisp quickstart` on an empty directory: everything created, served, and the printed swaks command delivers.
     @Test func quickstartSetsUpAndServes() async throws {
         let ws = try Workspace()
-        let server = try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),
+        let server = try await offThePool { try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),
                                                             "--inbound", "127.0.0.13:2525", "--submission", "127.0.0.13:2587", "--dns", "127.0.0.13:5353"],
-                                           readyMarker: "hisp serve: ready", seconds: 60)
+                                           readyMarker: "hisp serve: ready", seconds: 60) }
         let log = server.log
         #expect(log.contains("master key: \(ws.path("hisp-master.key")) (new, mode 0600)"))
         #expect(log.contains("provider.direct.quick.test.  CERT PKIX"))
@@ -481,9 +483,9 @@ final class Gateways: @unchecked Sendable {
         #expect(viaIMAP.stdoutText == fetched.stdoutText, "the same bytes over IMAP as over POP3")
         server.stop()
         // Run again: it reuses what exists.
-        let again = try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),
+        let again = try await offThePool { try BackgroundProcess(ws, Tools.hisp, ["quickstart", "--domain", "direct.quick.test", "--data", ws.path("data"),
                                                            "--inbound", "127.0.0.13:2525", "--submission", "127.0.0.13:2587", "--dns", "127.0.0.13:5353"],
-                                          readyMarker: "hisp serve: ready", seconds: 60)
+                                          readyMarker: "hisp serve: ready", seconds: 60) }
         #expect(again.log.contains("using the data directory"))
         #expect(again.log.contains("mailbox provider@direct.quick.test: exists"))
         again.stop()
@@ -498,8 +500,8 @@ final class Gateways: @unchecked Sendable {
         try await g.trust("b", caOf: a.domain, on: "a", forDomain: b.domain)
         try g.configure("a")
         try g.configure("b")
-        try g.start("a")
-        try g.start("b")
+        try await g.start("a")
+        try await g.start("b")
         let before = "<before-bundle@\(a.domain)>"
         try await g.submit(from: "a", to: [b.user], subject: "before the bundle", messageID: before)
         let t1 = try await g.waitForTrace("a", before, contains: "failed:")
@@ -524,10 +526,10 @@ final class Gateways: @unchecked Sendable {
         let ws = try Workspace()
         // A child of a test thread inherits its blocked signals; the wrapper unblocks them, as a shell or systemd would have them.
         let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
-        let server = try BackgroundProcess(ws, "python3", ["-c", unblocked, Tools.hisp, "quickstart", "--domain", "direct.sig42.test",
+        let server = try await offThePool { try BackgroundProcess(ws, "python3", ["-c", unblocked, Tools.hisp, "quickstart", "--domain", "direct.sig42.test",
                                                            "--data", ws.path("data"), "--inbound", "127.0.0.42:2525",
                                                            "--submission", "127.0.0.42:2587", "--dns", "127.0.0.42:5353"],
-                                           readyMarker: "")
+                                           readyMarker: "") }
         // Waited for without blocking a thread of the cooperative pool (other tests need them).
         let ready = Date().addingTimeInterval(60)
         while !server.log.contains("hisp serve: ready") && Date() < ready { try await Task.sleep(for: .milliseconds(50)) }

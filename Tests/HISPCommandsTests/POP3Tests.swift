@@ -166,7 +166,7 @@ print(json.dumps(out))
         let events = try await store.auditEvents(limit: 200)
         #expect(events.filter { $0.event.action == "auth" && $0.event.object == "pop3" && $0.event.outcome == "ok" }.count == 4)
         #expect(events.contains { $0.event.action == "auth" && $0.event.object == "pop3" && $0.event.detail.contains("unknown account") })
-        try await store.flushReadEvents()
+        await store.flushReadEvents()
         #expect(try await store.auditEvents(limit: 500).filter { $0.event.action == "message.read" && $0.event.actor.contains("over POP3") }.count == 4)
         try await r.stop()
     }

@@ -77,27 +77,55 @@ public final class Workspace: @unchecked Sendable {
     /// `run` on a thread of its own, so a test that awaits it leaves Swift's
     /// small cooperative pool free for the servers it talks to.
     public func runDetached(_ program: String, _ arguments: [String], stdin: [UInt8]? = nil) async throws -> ProcessResult {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try self.run(program, arguments, stdin: stdin) })
-            }
-        }
+        try await offThePool { try self.run(program, arguments, stdin: stdin) }
     }
 
     /// Runs and requires exit 0.
     @discardableResult
     public func mustRun(_ program: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
-        let r = try run(program, arguments, stdin: stdin)
-        guard r.status == 0 else {
-            throw HarnessError(description: "\(program) \(arguments.joined(separator: " ")) exited \(r.status): \(r.stderr)")
-        }
-        return r
+        try Self.requireSuccess(run(program, arguments, stdin: stdin), program, arguments)
     }
 
     /// Runs the `hisp` binary built from this package.
     @discardableResult
     public func hisp(_ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
         try run(Tools.hisp, arguments, stdin: stdin)
+    }
+
+    // The async overloads below are what an async test calls (Swift prefers them
+    // there): the child process is waited for on a thread of its own. A test that
+    // blocked one of the two cooperative threads of this machine kind on a child
+    // starved the servers and clients of every other test running beside it.
+
+    @discardableResult
+    public func run(_ program: String, _ arguments: [String], stdin: [UInt8]? = nil) async throws -> ProcessResult {
+        try await runDetached(program, arguments, stdin: stdin)
+    }
+
+    @discardableResult
+    public func mustRun(_ program: String, _ arguments: [String], stdin: [UInt8]? = nil) async throws -> ProcessResult {
+        try Self.requireSuccess(await runDetached(program, arguments, stdin: stdin), program, arguments)
+    }
+
+    @discardableResult
+    public func hisp(_ arguments: [String], stdin: [UInt8]? = nil) async throws -> ProcessResult {
+        try await runDetached(Tools.hisp, arguments, stdin: stdin)
+    }
+
+    private static func requireSuccess(_ r: ProcessResult, _ program: String, _ arguments: [String]) throws -> ProcessResult {
+        guard r.status == 0 else {
+            throw HarnessError(description: "\(program) \(arguments.joined(separator: " ")) exited \(r.status): \(r.stderr)")
+        }
+        return r
+    }
+}
+
+/// Blocking work (starting a server and waiting for its ready line, waiting for a
+/// child process) on a thread of its own, so that an async test leaves the two
+/// cooperative threads of this machine kind to the servers and clients of the others.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }
 
@@ -143,6 +171,29 @@ public struct TestPKI: Sendable {
     /// Creates NAME.pem / NAME.key issued by `ca`.
     public func leaf(_ name: String, ca: String, _ extra: [String] = []) throws {
         try workspace.mustRun("python3", [Tools.pkiScript, "leaf", workspace.url.path, name, "--ca", ca] + extra)
+    }
+
+    /// A certificate for an existing key, signed by `ca` with SHA-1 (openssl).
+    // The same, for async tests (see Workspace.run).
+    public func directPair() async throws {
+        try await ca("ca")
+        try await leaf("alice", ca: "ca", ["--email", "alice@direct.a.example"])
+        try await leaf("bob", ca: "ca", ["--email", "bob@direct.b.example"])
+    }
+
+    public func ca(_ name: String, _ extra: [String] = []) async throws {
+        try await workspace.mustRun("python3", [Tools.pkiScript, "ca", workspace.url.path, name] + extra)
+    }
+
+    public func leaf(_ name: String, ca: String, _ extra: [String] = []) async throws {
+        try await workspace.mustRun("python3", [Tools.pkiScript, "leaf", workspace.url.path, name, "--ca", ca] + extra)
+    }
+
+    public func sha1Leaf(_ name: String, key: String, ca: String) async throws {
+        try await workspace.mustRun("openssl", ["req", "-new", "-key", "\(key).key", "-subj", "/CN=\(name)", "-out", "\(name).csr"])
+        try await workspace.mustRun("openssl", ["x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key",
+                                                "-sha1", "-days", "30", "-set_serial", "4242", "-out", "\(name).pem"])
+        try FileManager.default.copyItem(atPath: workspace.path("\(key).key"), toPath: workspace.path("\(name).key"))
     }
 
     /// A certificate for an existing key, signed by `ca` with SHA-1 (openssl).

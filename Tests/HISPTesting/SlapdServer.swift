@@ -7,7 +7,7 @@ public final class SlapdServer: @unchecked Sendable {
     let process: BackgroundProcess
 
     /// One LDAP entry: its DN and attributes (values as text, or as bytes for `;binary` and certificates).
-    public struct Entry {
+    public struct Entry: Sendable {
         public var dn: String
         public var attributes: [(String, [UInt8])]
         public init(dn: String, attributes: [(String, [UInt8])]) {

@@ -31,7 +31,7 @@ import Testing
     }
 
     /// RFC 9051 9: `env-to = "(" 1*address ")"`, addresses side by side without a space.
-    @Test func theEnvelopeNamesEveryAddressWithItsDisplayName() throws {
+    @Test func theEnvelopeNamesEveryAddressWithItsDisplayName() async throws {
         let m = try MIMEEntity(parsing: Array((
             "Date: Thu, 03 Dec 2026 10:00:00 +0000\r\nFrom: \"Roe, Jane\" <jane@direct.a.test>\r\nTo: bob@direct.b.test, Carol <carol@direct.b.test>\r\n"
             + "Subject: Referral\r\nMessage-ID: <1@a>\r\n\r\nbody\r\n").utf8))
@@ -40,7 +40,7 @@ import Testing
                 + "((\"Roe, Jane\" NIL \"jane\" \"direct.a.test\")) ((NIL NIL \"bob\" \"direct.b.test\")(\"Carol\" NIL \"carol\" \"direct.b.test\")) NIL NIL NIL \"<1@a>\")")
     }
 
-    @Test func theBodyStructureDescribesEachPart() throws {
+    @Test func theBodyStructureDescribesEachPart() async throws {
         let m = try MIMEEntity(parsing: Array((
             "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline one\r\nline two\r\n"
             + "--b\r\nContent-Type: application/pdf; name=referral.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n").utf8))

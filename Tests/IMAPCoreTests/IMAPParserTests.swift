@@ -12,7 +12,7 @@ import Testing
         }
     }
 
-    @Test func commandsWithAtomsQuotedStringsAndLiterals() throws {
+    @Test func commandsWithAtomsQuotedStringsAndLiterals() async throws {
         #expect(try command("a1 LOGIN alice@example.org \"pass \\\"word\\\\\"") == .login(user: "alice@example.org", password: "pass \"word\\"))
         #expect(try command("a2 login {5}\r\nalice {3+}\r\npwd") == .login(user: "alice", password: "pwd"))
         #expect(try command("a3 SELECT inbox (CONDSTORE)") == .select("inbox", condStore: true))
@@ -45,7 +45,7 @@ import Testing
         #expect(try command("b7 UID EXPUNGE 4:5") == .uidExpunge(SequenceSet(ranges: [.init(from: .number(4), to: .number(5))])))
     }
 
-    @Test func appendTakesFlagsADateAndTheMessage() throws {
+    @Test func appendTakesFlagsADateAndTheMessage() async throws {
         guard case .append(let box, let flags, let date, let message) = try command("c1 APPEND Drafts (\\Draft \\Seen) \"05-Dec-2026 10:30:00 +0100\" {12}\r\nSubject: x\r\n") else {
             Issue.record("not an APPEND")
             return
@@ -55,7 +55,7 @@ import Testing
         #expect(message == Array("Subject: x\r\n".utf8))
     }
 
-    @Test func searchKeysNestAndCombine() throws {
+    @Test func searchKeysNestAndCombine() async throws {
         #expect(try command("s1 SEARCH UNSEEN FROM \"alice\" SINCE 1-Feb-2026") ==
                 .search(uid: false, returnOptions: nil, key: .and([.flag("\\Seen", set: false), .header("FROM", "alice"), .since(IMAPDay(year: 2026, month: 2, day: 1))])))
         #expect(try command("s2 UID SEARCH CHARSET UTF-8 OR (SUBJECT referral LARGER 100) NOT DELETED") ==

@@ -151,7 +151,7 @@ import Testing
         #expect(String(decoding: out, as: UTF8.self).hasSuffix(HeaderFolding.fold(name: "Subject", value: long)))
     }
 
-    @Test func foldsLongValuesAndParserUnfoldsThem() throws {
+    @Test func foldsLongValuesAndParserUnfoldsThem() async throws {
         let value = (0..<30).map { "word\($0)" }.joined(separator: " ")
         let folded = HeaderFolding.fold(name: "Subject", value: value)
         for line in folded.split(separator: "\r\n") { #expect(line.count <= 78) }
@@ -159,7 +159,7 @@ import Testing
         #expect(entity.headers["subject"] == value)
     }
 
-    @Test func keepsExactByteRangesOfEveryField() throws {
+    @Test func keepsExactByteRangesOfEveryField() async throws {
         let raw = Array("From: a@b.example\r\nSubject: x\r\n  continued\r\n\r\nbody\r\n".utf8)
         let e = try MIMEEntity(parsing: raw)
         #expect(e.headers.fields.count == 2)
@@ -186,7 +186,7 @@ import Testing
         "Content-Type: multipart/alternative; boundary=YY\r\n\r\n--YY\r\n\r\ninner\r\n--YY--\r\n" +
         "\r\n--XX--\r\nepilogue\r\n").utf8)
 
-    @Test func splitsPartsWithTheLineEndingBelongingToTheDelimiter() throws {
+    @Test func splitsPartsWithTheLineEndingBelongingToTheDelimiter() async throws {
         let e = try MIMEEntity(parsing: message)
         #expect(e.parts.count == 2)
         #expect(String(decoding: e.parts[0].bytes, as: UTF8.self) == "Content-Type: text/plain\r\n\r\nfirst")
@@ -196,14 +196,14 @@ import Testing
         #expect(e.parts[1].parts[0].contentType.mimeType == "text/plain")
     }
 
-    @Test func acceptsBareLFLineEndings() throws {
+    @Test func acceptsBareLFLineEndings() async throws {
         let lf = Array(String(decoding: message, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n").utf8)
         let e = try MIMEEntity(parsing: lf)
         #expect(String(decoding: e.parts[0].bodyBytes, as: UTF8.self) == "first")
         #expect(LineEndings.canonicalize(lf) == message)
     }
 
-    @Test func buildsWhatItParses() throws {
+    @Test func buildsWhatItParses() async throws {
         let parts = [Array("Content-Type: text/plain\r\n\r\none".utf8), Array("Content-Type: text/html\r\n\r\n<p>two</p>\r\n".utf8)]
         let boundary = Multipart.makeBoundary()
         let body = Multipart.body(parts: parts, boundary: boundary)
@@ -214,7 +214,7 @@ import Testing
 
     /// Dashes that are not a delimiter: inside lines, lines of dashes, the
     /// boundary with more after it, and the boundary not at a line start.
-    @Test func onlyWholeDelimiterLinesSplit() throws {
+    @Test func onlyWholeDelimiterLinesSplit() async throws {
         let text = "Content-Type: multipart/mixed; boundary=\"B-1\"\r\n\r\n" +
             "--B-1\r\n\r\na - b -- c\r\n-----\r\n--B-10\r\nx --B-1\r\n--B-1x\r\n" +
             "--B-1\r\n\r\nsecond\r\n--B-1--\r\n"
@@ -278,13 +278,13 @@ import Foundation
         try MIMEEntity(parsing: Array((text + "\r\nbody\r\n").utf8)).headers
     }
 
-    @Test func aSecondFromOrSubjectIsNamed() throws {
+    @Test func aSecondFromOrSubjectIsNamed() async throws {
         #expect(try headers("From: a@x\r\nfrom: c@x\r\nTo: b@y\r\n").repeatedSingleOccurrenceField == "From")
         #expect(try headers("From: a@x\r\nSubject: one\r\nTo: b@y\r\nSUBJECT: two\r\n").repeatedSingleOccurrenceField == "Subject")
         #expect(try headers("Message-ID: <1@x>\r\nMessage-Id: <2@x>\r\n").repeatedSingleOccurrenceField == "Message-ID")
     }
 
-    @Test func fieldsThatMayRepeatAreFine() throws {
+    @Test func fieldsThatMayRepeatAreFine() async throws {
         // RFC 5322 3.6: trace and optional fields may occur any number of times.
         let h = try headers("Received: one\r\nReceived: two\r\nFrom: a@x\r\nTo: b@y\r\nComments: 1\r\nComments: 2\r\nX-Thing: 1\r\nX-Thing: 2\r\n")
         #expect(h.repeatedSingleOccurrenceField == nil)

@@ -3,7 +3,7 @@ import InternetMessage
 import Testing
 
 @Suite struct NotificationTests {
-    @Test func mdnRoundTripsAndNamesItsFields() throws {
+    @Test func mdnRoundTripsAndNamesItsFields() async throws {
         let mdn = MDN(reportingUA: "hisp.b.example; DirectHISP", originalRecipient: "bob@b.example", finalRecipient: "bob@b.example",
                       originalMessageID: "<m1@a.example>", disposition: .dispatched, finalDestinationDelivery: true)
         let bytes = Notifications.mdnMessage(mdn, from: "bob@b.example", to: "alice@a.example", subject: "Dispatched: x",
@@ -16,7 +16,7 @@ import Testing
         #expect(Notifications.parse(try MIMEEntity(parsing: bytes)) == .mdn(mdn))
     }
 
-    @Test func failedMDNCarriesTheFailureField() throws {
+    @Test func failedMDNCarriesTheFailureField() async throws {
         let mdn = MDN(reportingUA: "r", finalRecipient: "bob@b.example", originalMessageID: "<m@a>", disposition: .failed,
                       failure: "mailbox full")
         let parsed = Notifications.parse(try MIMEEntity(parsing: Notifications.mdnMessage(
@@ -24,7 +24,7 @@ import Testing
         #expect(parsed == .mdn(mdn))
     }
 
-    @Test func dsnRoundTripsPerRecipient() throws {
+    @Test func dsnRoundTripsPerRecipient() async throws {
         let dsn = DSN(reportingMTA: "hisp.a.example", originalMessageID: "<m2@a.example>", recipients: [
             DSNRecipient(finalRecipient: "x@b.example", status: "5.1.1", diagnostic: "550 5.1.1 no such mailbox"),
             DSNRecipient(finalRecipient: "y@c.example", status: "5.7.1", diagnostic: "no trusted certificate"),
@@ -38,7 +38,7 @@ import Testing
         #expect(Notifications.parse(entity) == .dsn(dsn))
     }
 
-    @Test func timelyAndReliableRequestIsRead() throws {
+    @Test func timelyAndReliableRequestIsRead() async throws {
         let yes = try MIMEEntity(parsing: Array("Disposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,true\r\n\r\nx".utf8))
         let no = try MIMEEntity(parsing: Array("Disposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,false\r\n\r\nx".utf8))
         #expect(Notifications.requestsFinalDestinationDelivery(yes.headers))

@@ -14,11 +14,11 @@ import Testing
     let certB: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x02]
 
     @Test func findsCertificatesByMailUnderTheNamingContext() async throws {
-        let slapd = try SlapdServer(ws, entries: [
+        let slapd = try await offThePool { try SlapdServer(ws, entries: [
             SlapdServer.person("alice", suffix: "dc=example,dc=test", mail: "alice@example.test", certificates: [certA, certB]),
             SlapdServer.person("domain", suffix: "dc=example,dc=test", mail: "example.test", certificates: [certB], attribute: "userSMIMECertificate"),
             SlapdServer.person("bob", suffix: "dc=example,dc=test", mail: "bob@example.test", certificates: []),
-        ])
+        ]) }
         let client = LDAPDiscoveryClient(timeout: .seconds(5))
         let alice = try await client.certificates(host: "127.0.0.1", port: slapd.port, mail: "alice@example.test")
         #expect(alice.map(\.value).sorted { $0.lexicographicallyPrecedes($1) } == [certA, certB])
@@ -36,11 +36,11 @@ import Testing
             "\(error)".contains("cannot connect to 127.0.0.1:\(dead)")
         }
         // An HTTP server answers with something that is not BER.
-        let http = try HTTPTestServer(directory: ws.path("."))
+        let http = try await offThePool { try HTTPTestServer(directory: ws.path(".")) }
         await #expect(throws: LDAPError.self) { try await client.certificates(host: "127.0.0.1", port: http.port, mail: "a@b.c") }
     }
 
-    @Test func messagesRoundTripAndFramesAreMeasured() throws {
+    @Test func messagesRoundTripAndFramesAreMeasured() async throws {
         // Requests are checked by slapd reading them (above); responses round-trip through our parser.
         let messages = [
             LDAPMessage(id: 3, operation: .searchResultEntry(dn: "cn=a", attributes: [(type: "userCertificate;binary", values: [certA, certB])])),

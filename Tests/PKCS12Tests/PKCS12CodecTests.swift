@@ -16,7 +16,7 @@ private func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: 
 /// The legacy ciphers and the PKCS#12 KDF against published vectors and
 /// against OpenSSL, computed in the same run.
 @Suite struct PKCS12CodecTests {
-    @Test func desDecryptsTheFIPSVector() throws {
+    @Test func desDecryptsTheFIPSVector() async throws {
         // FIPS 81 / the classic DES worked example; 3DES with K1 = K2 = K3 is single DES.
         let key = hex("133457799BBCDFF1")
         let des = try TripleDES(key: key + key + key)
@@ -36,12 +36,12 @@ private func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: 
         #expect(rc2.decryptBlock(LegacyBlockCipher.load(hex(ciphertext)[...])) == LegacyBlockCipher.load(hex(plaintext)[...]))
     }
 
-    @Test func threeKeyDESCBCAgreesWithOpenSSL() throws {
+    @Test func threeKeyDESCBCAgreesWithOpenSSL() async throws {
         let ws = try Workspace()
         let key = (0..<24).map { UInt8($0 * 7 + 3) }, iv = (0..<8).map { UInt8($0 + 100) }
         let plaintext = Array("a PKCS#12 key bag, padded to the block size".utf8)
         try Data(plaintext).write(to: URL(fileURLWithPath: ws.path("plain")))
-        try ws.mustRun("openssl", ["enc", "-des-ede3-cbc", "-K", hexString(key), "-iv", hexString(iv), "-in", "plain", "-out", "cipher"])
+        try await ws.mustRun("openssl", ["enc", "-des-ede3-cbc", "-K", hexString(key), "-iv", hexString(iv), "-in", "plain", "-out", "cipher"])
         let ciphertext = try [UInt8](Data(contentsOf: URL(fileURLWithPath: ws.path("cipher"))))
         #expect(try LegacyBlockCipher.tripleDES(TripleDES(key: key)).decryptCBC(ciphertext[...], iv: iv) == plaintext)
         // A wrong key leaves bad padding, reported as a wrong password rather than garbage.
@@ -51,12 +51,12 @@ private func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: 
     }
 
     @Test(arguments: [("SHA1", UInt8(1), 24, 1), ("SHA1", UInt8(2), 8, 2048), ("SHA256", UInt8(3), 32, 2048), ("SHA512", UInt8(1), 70, 3)])
-    func kdfAgreesWithOpenSSL(digest: String, id: UInt8, length: Int, iterations: Int) throws {
+    func kdfAgreesWithOpenSSL(digest: String, id: UInt8, length: Int, iterations: Int) async throws {
         let ws = try Workspace()
         let password = "smeg-Ünïcode", salt = hex("0A58CF64530D823F")
         // OpenSSL's KDF takes the password already as a BMPString (RFC 7292 B.1), as its pkcs12 command passes it.
         let bmp = hexString(password.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } + [0, 0])
-        let r = try ws.mustRun("openssl", ["kdf", "-keylen", "\(length)", "-kdfopt", "digest:\(digest)", "-kdfopt", "hexpass:\(bmp)",
+        let r = try await ws.mustRun("openssl", ["kdf", "-keylen", "\(length)", "-kdfopt", "digest:\(digest)", "-kdfopt", "hexpass:\(bmp)",
                                            "-kdfopt", "hexsalt:0A58CF64530D823F", "-kdfopt", "iter:\(iterations)", "-kdfopt", "id:\(id)", "PKCS12KDF"])
         let expected = r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: ":", with: "").lowercased()
         let ours: [UInt8]
@@ -68,7 +68,7 @@ private func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: 
         #expect(hexString(ours) == expected)
     }
 
-    @Test func refusesWhatItCannotReadWithAReason() throws {
+    @Test func refusesWhatItCannotReadWithAReason() async throws {
         #expect(throws: PKCS12Error.limitExceeded("file larger than \(PKCS12.maxFileSize) bytes")) {
             try PKCS12.read([UInt8](repeating: 0x30, count: PKCS12.maxFileSize + 1), password: "x")
         }

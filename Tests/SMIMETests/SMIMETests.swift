@@ -42,7 +42,7 @@ import Testing
         }
     }
 
-    @Test func wrappingKeepsOnlyRoutingHeadersOutside() throws {
+    @Test func wrappingKeepsOnlyRoutingHeadersOutside() async throws {
         var msg = sampleMessage()
         msg.insert(contentsOf: Array("X-Patient-ID: 12345\r\n".utf8), at: 0)
         let encrypted = try SMIME().encrypt(msg, to: [Self.bob.get().summary])
@@ -87,7 +87,7 @@ import Testing
     }
 
     /// What the gateway sends, read by OpenSSL: decrypted, then verified.
-    @Test func opensslDecryptsAndVerifiesWhatSignAndEncryptWrites() throws {
+    @Test func opensslDecryptsAndVerifiesWhatSignAndEncryptWrites() async throws {
         let ws = try Workspace()
         let alice = try Self.alice.get(), bob = try Self.bob.get()
         _ = try ws.write("alice.pem", PEMDocument(type: "CERTIFICATE", derBytes: alice.summary.der).pemString + "\n")
@@ -95,14 +95,14 @@ import Testing
         _ = try ws.write("bob.key", PEMDocument(type: "PRIVATE KEY", derBytes: bob.key.pkcs8DER).pemString + "\n")
         let msg = sampleMessage()
         _ = try ws.write("e.eml", try SMIME().signAndEncrypt(msg, identity: identity(Self.alice), to: [bob.summary]))
-        try ws.mustRun("openssl", ["cms", "-decrypt", "-in", "e.eml", "-recip", "bob.pem", "-inkey", "bob.key", "-out", "d.eml"])
-        try ws.mustRun("openssl", ["cms", "-verify", "-in", "d.eml", "-CAfile", "alice.pem", "-out", "o.eml"])
+        try await ws.mustRun("openssl", ["cms", "-decrypt", "-in", "e.eml", "-recip", "bob.pem", "-inkey", "bob.key", "-out", "d.eml"])
+        try await ws.mustRun("openssl", ["cms", "-verify", "-in", "d.eml", "-CAfile", "alice.pem", "-out", "o.eml"])
         let wrapped = try MIMEEntity(parsing: LineEndings.canonicalize(try ws.read("o.eml")))
         #expect(wrapped.contentType.mimeType == "message/rfc822")
         #expect(Array(wrapped.bodyBytes) == msg)
     }
 
-    @Test func aKeyThatIsNotTheCertificatesIsRefused() throws {
+    @Test func aKeyThatIsNotTheCertificatesIsRefused() async throws {
         #expect(throws: SMIMEError.keyDoesNotMatchCertificate) {
             try SMIMEIdentity(certificate: Self.alice.get().summary, key: Self.bob.get().key)
         }

@@ -190,7 +190,7 @@ struct ScriptedServer {
         #expect(s.codes == [500, 250])
     }
 
-    @Test func commandParsing() throws {
+    @Test func commandParsing() async throws {
         #expect(try SMTPCommand.parse(Array("MAIL FROM:<@relay.test:a@b.test>".utf8)) == .mail(reversePath: "a@b.test", parameters: []))
         #expect(try SMTPCommand.parse(Array("mail from: <>".utf8)) == .mail(reversePath: "", parameters: []))
         #expect(try SMTPCommand.parse(Array("RCPT TO:<\"odd local\"@b.test>".utf8)) == .rcpt(forwardPath: "\"odd local\"@b.test", parameters: []))
@@ -200,7 +200,7 @@ struct ScriptedServer {
         #expect(throws: SMTPCommandError.self) { try SMTPCommand.parse([0x4E, 0x4F, 0x4F, 0x50, 0x00]) }
     }
 
-    @Test func replyEncodingAndParsing() throws {
+    @Test func replyEncodingAndParsing() async throws {
         let r = SMTPReply(250, nil, ["mx.test", "PIPELINING", "SIZE 10"])
         #expect(String(decoding: r.encoded, as: UTF8.self) == "250-mx.test\r\n250-PIPELINING\r\n250 SIZE 10\r\n")
         var p = SMTPReplyParser()

@@ -57,7 +57,7 @@ struct TestListener {
                       maxConnections: Int = 50, maxConnectionsPerAddress: Int = 20, tls12Only ciphers: String? = nil,
                       configure: (inout SMTPListener.Configuration) -> Void = { _ in }) async throws -> TestListener {
         let ws = try Workspace()
-        try ws.mustRun("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+        try await ws.mustRun("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
                                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                                    "-keyout", ws.path("tls.key"), "-out", ws.path("tls.crt")])
         var tlsContext: NIOSSLContext? = nil
@@ -283,7 +283,7 @@ struct SessionsNotOpen: Error, CustomStringConvertible {
         #expect(pool.idleCount == 0)
     }
 
-    @Test func theClientMakesItsTLSContextOnceAndAnewWhenItsSettingsChange() throws {
+    @Test func theClientMakesItsTLSContextOnceAndAnewWhenItsSettingsChange() async throws {
         var tls = SMTPClientTLS(verification: .full)
         let first = try tls.context()
         let copy = tls

@@ -224,7 +224,7 @@ struct WaitedTooLong: Error, CustomStringConvertible {
 
 /// The ClientHello reader that picks the certificate, on hellos Python's `ssl` writes.
 @Suite struct ClientHelloTests {
-    func hello(maxTLS12: Bool, ciphers: String) throws -> [UInt8] {
+    func hello(maxTLS12: Bool, ciphers: String) async throws -> [UInt8] {
         let script = """
             import ssl, sys
             c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
@@ -248,17 +248,17 @@ struct WaitedTooLong: Error, CustomStringConvertible {
         return stride(from: 0, to: hex.count - 1, by: 2).compactMap { UInt8(String(decoding: hex[$0...$0 + 1], as: UTF8.self), radix: 16) }
     }
 
-    @Test func aModernHelloTakesECDSAAndAnRSAOnlyOneDoesNot() throws {
-        let modern = try hello(maxTLS12: false, ciphers: "ECDHE+AESGCM")
+    @Test func aModernHelloTakesECDSAAndAnRSAOnlyOneDoesNot() async throws {
+        let modern = try await hello(maxTLS12: false, ciphers: "ECDHE+AESGCM")
         guard case .hello(let m) = ClientHelloSummary.read(modern) else { Issue.record("unread: \(modern.count) bytes"); return }
         #expect(m.supportedVersions.contains(0x0304) && m.acceptsECDSA)
-        let old = try hello(maxTLS12: true, ciphers: "ECDHE-RSA-AES128-GCM-SHA256")
+        let old = try await hello(maxTLS12: true, ciphers: "ECDHE-RSA-AES128-GCM-SHA256")
         guard case .hello(let o) = ClientHelloSummary.read(old) else { Issue.record("unread"); return }
         #expect(o.cipherSuites.contains(0xC02F) && !o.acceptsECDSA)
     }
 
-    @Test func everyPrefixNeedsMoreAndGarbageIsUnreadable() throws {
-        let bytes = try hello(maxTLS12: false, ciphers: "ECDHE+AESGCM")
+    @Test func everyPrefixNeedsMoreAndGarbageIsUnreadable() async throws {
+        let bytes = try await hello(maxTLS12: false, ciphers: "ECDHE+AESGCM")
         for n in 0..<bytes.count { #expect(ClientHelloSummary.read(bytes.prefix(n)) == .needMore, "prefix \(n)") }
         #expect(ClientHelloSummary.read(Array("EHLO x\r\n".utf8)) == .unreadable)
         // A record that says it is a hello but whose lengths run past its end.

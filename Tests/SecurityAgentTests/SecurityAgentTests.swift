@@ -204,18 +204,18 @@ struct PKI {
         _ = try ws.write("alice.key", "-----BEGIN PRIVATE KEY-----\n" + Data(aliceID.privateKeyPKCS8).base64EncodedString(options: .lineLength64Characters) + "\n-----END PRIVATE KEY-----\n")
         _ = try ws.write("bob.pem", "-----BEGIN CERTIFICATE-----\n" + Data(bobID.certificate).base64EncodedString(options: .lineLength64Characters) + "\n-----END CERTIFICATE-----\n")
         _ = try ws.write("msg.eml", String(decoding: message(), as: UTF8.self))
-        _ = try ws.mustRun("openssl", ["smime", "-sign", "-md", "sha1", "-signer", "alice.pem", "-inkey", "alice.key", "-in", "msg.eml", "-out", "sha1.eml"])
-        _ = try ws.mustRun("openssl", ["smime", "-encrypt", "-aes256", "-in", "sha1.eml", "-out", "sha1-enc.eml", "bob.pem"])
+        _ = try await ws.mustRun("openssl", ["smime", "-sign", "-md", "sha1", "-signer", "alice.pem", "-inkey", "alice.key", "-in", "msg.eml", "-out", "sha1.eml"])
+        _ = try await ws.mustRun("openssl", ["smime", "-encrypt", "-aes256", "-in", "sha1.eml", "-out", "sha1-enc.eml", "bob.pem"])
         let sha1 = await refusal(Array(try ws.read("sha1-enc.eml")))
         #expect(sha1?.check == .signature && sha1?.detail.contains("SHA-1") == true, "\(String(describing: sha1))")
 
-        _ = try ws.mustRun("openssl", ["smime", "-sign", "-md", "sha256", "-signer", "alice.pem", "-inkey", "alice.key", "-in", "msg.eml", "-out", "signed.eml"])
-        _ = try ws.mustRun("openssl", ["smime", "-encrypt", "-des3", "-in", "signed.eml", "-out", "des3.eml", "bob.pem"])
+        _ = try await ws.mustRun("openssl", ["smime", "-sign", "-md", "sha256", "-signer", "alice.pem", "-inkey", "alice.key", "-in", "msg.eml", "-out", "signed.eml"])
+        _ = try await ws.mustRun("openssl", ["smime", "-encrypt", "-des3", "-in", "signed.eml", "-out", "des3.eml", "bob.pem"])
         let des3 = await refusal(Array(try ws.read("des3.eml")))
         #expect(des3?.check == .decryption && des3?.detail.lowercased().contains("refused") == true, "\(String(describing: des3))")
 
         // The same message with current algorithms passes: the refusals above are the algorithms'.
-        _ = try ws.mustRun("openssl", ["smime", "-encrypt", "-aes256", "-in", "signed.eml", "-out", "good.eml", "bob.pem"])
+        _ = try await ws.mustRun("openssl", ["smime", "-encrypt", "-aes256", "-in", "signed.eml", "-out", "good.eml", "bob.pem"])
         if case .failure(let e) = await incoming(Array(try ws.read("good.eml"))) { Issue.record("refused: \(e)") }
     }
 }

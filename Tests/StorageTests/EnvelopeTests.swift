@@ -5,7 +5,7 @@ import Testing
 
 /// The at-rest format every stored ciphertext has: existing stores depend on it.
 @Suite struct EnvelopeTests {
-    @Test func aSealedValueIsVersionNonceCiphertextTagAndOpensOnlyWhereItBelongs() throws {
+    @Test func aSealedValueIsVersionNonceCiphertextTagAndOpensOnlyWhereItBelongs() async throws {
         let key = SymmetricKey(size: .bits256)
         let context = Envelope.context("messages", "row-1", "body_enc")
         for size in [0, 1, 31, 4096] {

@@ -6,7 +6,7 @@ import Testing
 /// client connecting per message does not pay scrypt at every AUTH; nothing
 /// but a verified success for the same stored hash is ever taken from memory.
 @Suite struct PasswordVerifierTests {
-    @Test func aVerifiedPasswordIsRememberedUntilItsLifetimeEnds() throws {
+    @Test func aVerifiedPasswordIsRememberedUntilItsLifetimeEnds() async throws {
         let stored = try PasswordHash.make("correct horse battery")
         let verifier = PasswordVerifier(lifetime: 60)
         let t = Date()
@@ -18,7 +18,7 @@ import Testing
         #expect(verifier.fullChecks == 2, "after the lifetime scrypt runs again")
     }
 
-    @Test func wrongPasswordsAreNeverRememberedAndAlwaysFail() throws {
+    @Test func wrongPasswordsAreNeverRememberedAndAlwaysFail() async throws {
         let stored = try PasswordHash.make("correct horse battery")
         let verifier = PasswordVerifier(lifetime: 60)
         #expect(verifier.verify("correct horse battery", for: "alice@a.example", against: stored))
@@ -27,7 +27,7 @@ import Testing
         #expect(verifier.fullChecks == 3, "each wrong guess costs a full scrypt")
     }
 
-    @Test func aChangedPasswordOrAnotherMailboxIsCheckedAfresh() throws {
+    @Test func aChangedPasswordOrAnotherMailboxIsCheckedAfresh() async throws {
         let old = try PasswordHash.make("correct horse battery")
         let new = try PasswordHash.make("another long password")
         let verifier = PasswordVerifier(lifetime: 60)
@@ -41,7 +41,7 @@ import Testing
         #expect(verifier.fullChecks == before + 1)
     }
 
-    @Test func aLifetimeOfZeroRemembersNothing() throws {
+    @Test func aLifetimeOfZeroRemembersNothing() async throws {
         let stored = try PasswordHash.make("correct horse battery")
         let verifier = PasswordVerifier(lifetime: 0)
         #expect(verifier.verify("correct horse battery", for: "alice@a.example", against: stored))

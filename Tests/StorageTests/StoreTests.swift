@@ -116,7 +116,7 @@ import Testing
         return out
     }
 
-    @Test func backupChunksRoundTripAndEveryAlterationIsFound() throws {
+    @Test func backupChunksRoundTripAndEveryAlterationIsFound() async throws {
         let plain = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
         let (prefix, chunks) = try backup(plain)
         #expect(chunks.count == 3)
@@ -137,7 +137,7 @@ import Testing
         #expect { try restore(prefix + chunks.joined(), material: keyB) } throws: { "\($0)" == "wrong key: key B does not open this backup" }
     }
 
-    @Test func passwordHashesVerifyOnlyTheirPassword() throws {
+    @Test func passwordHashesVerifyOnlyTheirPassword() async throws {
         let stored = try PasswordHash.make("correct horse battery")
         #expect(stored.hasPrefix("scrypt$15$8$1$"))
         #expect(PasswordHash.verify("correct horse battery", against: stored))
