@@ -43,12 +43,15 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var enabled: Bool?
         /// Minutes a session may stay silent (POP3: at least 10, RFC 1939 3; IMAP: at least 30, RFC 9051 5.4).
         public var idleMinutes: Int?
+        /// IMAP only: signed-in sessions one user may hold at once (POP3's maildrop lock makes it one).
+        public var maxSessionsPerUser: Int?
 
-        public init(listen: String? = nil, tlsListen: String? = nil, enabled: Bool? = nil, idleMinutes: Int? = nil) {
+        public init(listen: String? = nil, tlsListen: String? = nil, enabled: Bool? = nil, idleMinutes: Int? = nil, maxSessionsPerUser: Int? = nil) {
             self.listen = listen
             self.tlsListen = tlsListen
             self.enabled = enabled
             self.idleMinutes = idleMinutes
+            self.maxSessionsPerUser = maxSessionsPerUser
         }
     }
 
@@ -194,6 +197,8 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     public static let defaultPOP3S = "127.0.0.1:2995"
     public static let defaultIMAP = "127.0.0.1:2143"
     public static let defaultIMAPS = "127.0.0.1:2993"
+    /// A mail client opens up to five connections (Thunderbird's default); a provider may use three devices and an EHR.
+    public static let defaultIMAPSessionsPerUser = 20
 
     public static func load(_ path: String) throws -> AppConfiguration {
         let data: Data
@@ -239,6 +244,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
             ("pop3.idle_minutes", pop3?.idleMinutes, 10...1440),
             // RFC 9051 5.4: an inactivity timer of at least 30 minutes.
             ("imap.idle_minutes", imap?.idleMinutes, 30...1440),
+            ("imap.max_sessions_per_user", imap?.maxSessionsPerUser, 1...10_000),
             ("limits.max_connections", limits?.maxConnections, 1...100_000),
             ("limits.max_connections_per_address", limits?.maxConnectionsPerAddress, 1...100_000),
             ("limits.reserved_for_authenticated", limits?.reservedForAuthenticated, 0...100_000),
@@ -266,7 +272,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     static let sections: [String: Set<String>] = [
         "": ["hostname", "inbound", "submission", "pop3", "imap", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
         "inbound": ["listen", "require_tls"], "submission": ["listen", "require_tls"],
-        "pop3": ["listen", "tls_listen", "enabled", "idle_minutes"], "imap": ["listen", "tls_listen", "enabled", "idle_minutes"],
+        "pop3": ["listen", "tls_listen", "enabled", "idle_minutes"], "imap": ["listen", "tls_listen", "enabled", "idle_minutes", "max_sessions_per_user"],
         "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key", "rsa_certificate", "rsa_key"],
         "resolver": ["servers", "zones", "timeout_seconds"],
         "route": ["host", "port", "tls_verify", "trust_roots", "require_tls"],

@@ -285,11 +285,15 @@ public final class HISPServer: Sendable {
                     limits: IMAPCommandInput.Limits(maxLiteral: maxMessageBytes), idleTimeout: .minutes(Int64(section.idleMinutes ?? 30)),
                     maxConnections: limits?.maxConnections ?? 200, maxConnectionsPerAddress: max(20, limits?.maxConnectionsPerAddress ?? 20))
             }
+            // Both listeners count one user's sessions together.
+            let users = IMAPUserSessions(limit: section.maxSessionsPerUser ?? AppConfiguration.defaultIMAPSessionsPerUser)
             do {
                 let plain = try parseHostPort(section.listen ?? AppConfiguration.defaultIMAP, what: "imap.listen")
                 let implicit = try parseHostPort(section.tlsListen ?? AppConfiguration.defaultIMAPS, what: "imap.tls_listen")
-                imap = try await IMAPListener.start(configuration: imapConfig(plain, implicitTLS: false), tls: tls.context, delegate: edge, logger: logger)
-                imaps = try await IMAPListener.start(configuration: imapConfig(implicit, implicitTLS: true), tls: tls.context, delegate: edge, logger: logger)
+                imap = try await IMAPListener.start(configuration: imapConfig(plain, implicitTLS: false), tls: tls.context, delegate: edge, users: users,
+                                                    logger: logger)
+                imaps = try await IMAPListener.start(configuration: imapConfig(implicit, implicitTLS: true), tls: tls.context, delegate: edge, users: users,
+                                                     logger: logger)
             } catch {
                 await stopStarted()
                 throw error

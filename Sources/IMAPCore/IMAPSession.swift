@@ -241,6 +241,14 @@ public struct IMAPSession: Sendable {
         return [.send(line("\(tag) OK [CAPABILITY \(capabilities().joined(separator: " "))] signed in"))]
     }
 
+    /// The credentials were right but the user holds as many sessions as allowed:
+    /// RFC 5530 3 [LIMIT]; not a failed sign-in (no lockout count), the session stays unauthenticated.
+    public mutating func signInRefused(_ why: String) -> [Action] {
+        guard case .authentication(let tag, _) = pending else { return [] }
+        pending = nil
+        return [.send(line("\(tag) NO [LIMIT] \(why)"))]
+    }
+
     public mutating func tlsEstablished() { tls = true }
 
     // MARK: commands after sign-in
@@ -277,7 +285,7 @@ public struct IMAPSession: Sendable {
             let on: Bool
             if case .subscribe = command { on = true } else { on = false }
             return operation(tag, .simple("\(on ? "SUBSCRIBE" : "UNSUBSCRIBE") completed"), .subscribe(folder, on))
-        case .list(let reference, let patterns, let selectSubscribed, let selectSpecialUse, let returnSubscribed, let returnSpecialUse,
+        case .list(let reference, let patterns, let selectSubscribed, let selectSpecialUse, let returnSubscribed, _,
                    let returnChildren, let returnStatus):
             if patterns == [""] {
                 // RFC 9051 6.3.9: the hierarchy separator and the root.

@@ -1,5 +1,6 @@
 import IMAPCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -47,7 +48,7 @@ public final class IMAPListener: Sendable {
     }
 
     public static func start(
-        configuration: Configuration, tls: ServerTLS?, delegate: any IMAPServerDelegate, logger: Logger,
+        configuration: Configuration, tls: ServerTLS?, delegate: any IMAPServerDelegate, users: IMAPUserSessions, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> IMAPListener {
         var configuration = configuration
@@ -58,8 +59,8 @@ public final class IMAPListener: Sendable {
             host: config.host, port: config.port, name: config.implicitTLS ? "imaps" : "imap", implicitTLS: config.implicitTLS, tls: tls,
             maxConnections: config.maxConnections, maxConnectionsPerAddress: config.maxConnectionsPerAddress, logger: logger, group: group
         ) { c in
-            IMAPServerHandler(configuration: config, tls: tls, delegate: delegate, info: IMAPSessionInfo(id: c.id, remoteAddress: c.remoteAddress),
-                              logger: c.logger, admitted: c.admitted)
+            IMAPServerHandler(configuration: config, tls: tls, delegate: delegate, users: users,
+                              info: IMAPSessionInfo(id: c.id, remoteAddress: c.remoteAddress), logger: c.logger, admitted: c.admitted)
         }
         return IMAPListener(channel: channel, sessions: sessions, configuration: config)
     }
@@ -68,6 +69,33 @@ public final class IMAPListener: Sendable {
     public func shutdown(grace: Duration = .seconds(10)) async {
         await MailboxListener.shutdown(channel, sessions, grace: grace, event: IMAPServerHandler.ShutdownEvent())
     }
+}
+
+/// How many signed-in sessions each user holds, shared by the IMAP listeners of one
+/// HISP: a limit on what one account (or one stolen password) can hold open.
+public final class IMAPUserSessions: Sendable {
+    public let limit: Int
+    private let counts = NIOLockedValueBox<[String: Int]>([:])
+
+    public init(limit: Int) { self.limit = max(1, limit) }
+
+    /// Counts one more session for `user`, or refuses when it holds `limit` already.
+    func admit(_ user: String) -> Bool {
+        counts.withLockedValue { c in
+            guard c[user, default: 0] < limit else { return false }
+            c[user, default: 0] += 1
+            return true
+        }
+    }
+
+    func release(_ user: String) {
+        counts.withLockedValue { c in
+            let n = c[user, default: 0] - 1
+            c[user] = n > 0 ? n : nil
+        }
+    }
+
+    public func sessions(of user: String) -> Int { counts.withLockedValue { $0[user, default: 0] } }
 }
 
 public struct IMAPListenerError: Error, CustomStringConvertible {
@@ -85,9 +113,12 @@ final class IMAPServerHandler: ChannelInboundHandler {
     let configuration: IMAPListener.Configuration
     let tls: ServerTLS?
     let delegate: any IMAPServerDelegate
+    let users: IMAPUserSessions
     let info: IMAPSessionInfo
     let logger: Logger
     let admitted: Bool
+    /// The user this session counts against in `users`, once signed in.
+    var countedUser: String?
 
     var session: IMAPSession
     var input: IMAPCommandInput
@@ -98,11 +129,12 @@ final class IMAPServerHandler: ChannelInboundHandler {
     /// The task feeding the selected folder's changes.
     var watcher: Task<Void, Never>?
 
-    init(configuration: IMAPListener.Configuration, tls: ServerTLS?, delegate: any IMAPServerDelegate, info: IMAPSessionInfo, logger: Logger,
-         admitted: Bool) {
+    init(configuration: IMAPListener.Configuration, tls: ServerTLS?, delegate: any IMAPServerDelegate, users: IMAPUserSessions,
+         info: IMAPSessionInfo, logger: Logger, admitted: Bool) {
         self.configuration = configuration
         self.tls = tls
         self.delegate = delegate
+        self.users = users
         self.info = info
         self.logger = logger
         self.admitted = admitted
@@ -134,6 +166,8 @@ final class IMAPServerHandler: ChannelInboundHandler {
         timer = nil
         watcher?.cancel()
         watcher = nil
+        if let countedUser { users.release(countedUser) }
+        countedUser = nil
         if admitted { logger.info("session closed") }
         context.fireChannelInactive()
     }
@@ -210,7 +244,15 @@ final class IMAPServerHandler: ChannelInboundHandler {
             case .startTLS:
                 startTLS(context: context)
             case .authenticate(let user, let password):
-                perform(context, { d, i in await d.signIn(user: user, password: password, session: i) }) { s, name in s.authenticated(name) }
+                perform(context, { d, i in await d.signIn(user: user, password: password, session: i) }) { [self] s, name in
+                    guard let name, countedUser == nil else { return s.authenticated(name) }
+                    guard users.admit(name) else {
+                        logger.notice("sign-in refused: the user's session limit", metadata: ["limit": "\(users.limit)"])
+                        return s.signInRefused("\(users.limit) IMAP sessions are open for this user already; close one and try again")
+                    }
+                    countedUser = name
+                    return s.authenticated(name)
+                }
             case .perform(let operation):
                 let user = session.user ?? ""
                 perform(context, { d, i in await d.perform(operation, user: user, session: i) }) { s, outcome in s.completed(outcome) }

@@ -163,6 +163,57 @@ print(json.dumps(out))
         #expect(events.contains { $0.event.action == "message.read" && $0.event.actor.contains("over IMAP") })
         try await r.stop()
     }
+
+    static let limitScript = #"""
+import imaplib, json, ssl, sys
+host, port, cafile, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+def session():
+    return imaplib.IMAP4_SSL(host, port, ssl_context=ctx, timeout=60)
+out = {}
+first, second, third = session(), session(), session()
+first.login(user, password)
+second.login(user, password)
+try:
+    third.login(user, password)
+    out["third"] = "accepted"
+except imaplib.IMAP4.error as e:
+    out["third"] = str(e)
+out["third_still_open"] = third.noop()[0]
+first.logout()
+# The server counts the first session's end once it has closed; a few tries at most.
+import time
+for attempt in range(100):
+    try:
+        third.login(user, password)
+        out["third_after_logout"] = "accepted"
+        break
+    except imaplib.IMAP4.error as e:
+        out["third_after_logout"] = str(e)
+        time.sleep(0.1)
+out["third_select"] = third.select("INBOX")[0]
+second.logout()
+third.logout()
+print(json.dumps(out))
+"""#
+
+    @Test func aUserHoldsAtMostItsSessionLimitAndARefusalIsNotAFailedSignIn() async throws {
+        // Two sessions per user; the lockout would come after three failed sign-ins.
+        let r = try await POP3Tests.Running.start(lockoutFailures: 3, imapSessionsPerUser: 2)
+        let implicit = try #require(r.server.imaps?.port)
+        let result = try await r.ws.runDetached("python3", ["-c", Self.limitScript, "127.0.0.1", "\(implicit)", r.summary.tlsCertificate,
+                                                            r.bob.description, r.password])
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: String], "\(result.stderr)")
+        #expect(out["third"]?.contains("[LIMIT] 2 IMAP sessions are open for this user already") == true, "\(out)")
+        #expect(out["third_still_open"] == "OK", "a refused sign-in leaves the session open")
+        #expect(out["third_after_logout"] == "accepted", "\(out)")
+        #expect(out["third_select"] == "OK")
+        await r.store.flushReadEvents()
+        let events = try await r.store.auditEvents(limit: 500)
+        #expect(!events.contains { $0.event.action == "auth" && $0.event.outcome == "failed" }, "a refusal for the limit is no failed sign-in")
+        try await r.stop()
+    }
 }
 
 /// mbsync (isync) keeps a Maildir in step with the mailbox, both ways.

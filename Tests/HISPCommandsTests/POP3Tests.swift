@@ -90,7 +90,7 @@ print(json.dumps(out))
             "From: alice@direct.a.test\r\nTo: bob@direct.pop.test\r\nSubject: three\r\nMessage-ID: <3@a>\r\n\r\nthird\r\n",
         ]
 
-        static func start(lockoutFailures: Int? = nil) async throws -> Running {
+        static func start(lockoutFailures: Int? = nil, imapSessionsPerUser: Int? = nil) async throws -> Running {
             let ws = try Workspace()
             let store = try await HISPStore.create(database: try await SQLiteDatabase.open(path: ws.path("hisp.sqlite"), create: true),
                                                    material: .keyFile(SymmetricKey(size: .bits256), origin: "test key"), actor: "test")
@@ -102,7 +102,7 @@ print(json.dumps(out))
             c.inbound = .init(listen: "127.0.0.1:0")
             c.submission = .init(listen: "127.0.0.1:0")
             c.pop3 = .init(listen: "127.0.0.1:0", tlsListen: "127.0.0.1:0")
-            c.imap = .init(listen: "127.0.0.1:0", tlsListen: "127.0.0.1:0")
+            c.imap = .init(listen: "127.0.0.1:0", tlsListen: "127.0.0.1:0", maxSessionsPerUser: imapSessionsPerUser)
             c.dns = .init(listen: "127.0.0.1:0")
             var resolver = AppConfiguration.Resolver()
             resolver.servers = ["127.0.0.1:9"]
