@@ -57,7 +57,7 @@ struct IMAPEdge: IMAPServerDelegate {
         case .subscribe(let folder, let on):
             try await mail.setSubscribed(user, folder: folder, on)
             return .done
-        case .fetch(let folder, let uids, let bodies, let markSeen):
+        case .fetch(let folder, let uids, let bodies, let markSeen, let maxBytes):
             var changed: [SelectedMailbox.Message] = []
             if !markSeen.isEmpty {
                 for chunk in uidRangeChunks(markSeen) {
@@ -65,23 +65,24 @@ struct IMAPEdge: IMAPServerDelegate {
                 }
             }
             var out: [IMAPStoredMessage] = []
-            if bodies {
-                // In batches: one read transaction for many messages, never all of a large folder in memory at once.
-                for start in stride(from: 0, to: uids.count, by: 200) {
-                    for chunk in uidRangeChunks(Array(uids[start..<min(uids.count, start + 200)])) {
-                        for (summary, bytes) in try await mail.bodies(user, folder: folder, uids: chunk, reader: reader) {
-                            out.append(IMAPStoredMessage(uid: summary.uid, internalDate: summary.received, size: summary.size, bytes: bytes))
-                        }
-                    }
-                }
-            } else {
+            guard bodies else {
                 for chunk in uidRangeChunks(uids) {
                     for m in try await mail.messages(user, folder: folder, uids: chunk) {
                         out.append(IMAPStoredMessage(uid: m.uid, internalDate: m.received, size: m.size, bytes: nil))
                     }
                 }
+                return .fetched(out, changed: changed, rest: [])
             }
-            return .fetched(out, changed: changed)
+            let (part, rest) = try await bodyPart(user, folder: folder, uids: uids, maxBytes: maxBytes)
+            // One read transaction for up to 200 messages.
+            for start in stride(from: 0, to: part.count, by: 200) {
+                for chunk in uidRangeChunks(Array(part[start..<min(part.count, start + 200)])) {
+                    for (summary, bytes) in try await mail.bodies(user, folder: folder, uids: chunk, reader: reader) {
+                        out.append(IMAPStoredMessage(uid: summary.uid, internalDate: summary.received, size: summary.size, bytes: bytes))
+                    }
+                }
+            }
+            return .fetched(out, changed: changed, rest: rest)
         case .store(let folder, let uids, let mode, let flags, let unchangedSince):
             let (system, keywords) = Self.flags(flags)
             let change: FlagChange = mode == .add ? .add : mode == .remove ? .remove : .replace
@@ -118,6 +119,27 @@ struct IMAPEdge: IMAPServerDelegate {
             let r = try await mail.append(user, folder: folder, message: message, flags: system, keywords: keywords, internalDate: date ?? Date())
             return .appended(uidValidity: r.uidValidity, uid: r.uid)
         }
+    }
+
+    /// The first of `uids` (ascending) whose sizes add up to at most `maxBytes`, one at least, and the UIDs after them:
+    /// what one part of a FETCH or SEARCH holds in memory. Sizes come from the messages' rows, not their bodies.
+    private func bodyPart(_ user: DirectAddress, folder: String, uids: [UInt32], maxBytes: Int) async throws -> (part: [UInt32], rest: [UInt32]) {
+        var part: [UInt32] = [], bytes = 0
+        for start in stride(from: 0, to: uids.count, by: 200) {
+            let window = Array(uids[start..<min(uids.count, start + 200)])
+            var sizes: [UInt32: Int] = [:]
+            for chunk in uidRangeChunks(window) {
+                for m in try await mail.messages(user, folder: folder, uids: chunk) { sizes[m.uid] = m.size }
+            }
+            for (offset, uid) in window.enumerated() {
+                // A message gone since the client's view has no size and is skipped.
+                guard let size = sizes[uid] else { continue }
+                if !part.isEmpty && bytes + size > maxBytes { return (part, Array(uids[(start + offset)...])) }
+                part.append(uid)
+                bytes += size
+            }
+        }
+        return (part, [])
     }
 
     func changes(folder: String, user name: String) async -> AsyncStream<[SelectedMailbox.Change]>? {

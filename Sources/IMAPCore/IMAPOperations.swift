@@ -60,8 +60,10 @@ public enum IMAPOperation: Sendable, Equatable {
     case delete(String)
     case rename(String, String)
     case subscribe(String, Bool)
-    /// The messages `uids` of the selected folder, their bytes when `bodies`; `markSeen` get \Seen first (a FETCH of a body).
-    case fetch(folder: String, uids: [UInt32], bodies: Bool, markSeen: [UInt32])
+    /// The messages `uids` (ascending) of the selected folder, their bytes when `bodies`; `markSeen` get \Seen first
+    /// (a FETCH of a body). With bodies, the first messages whose sizes add up to at most `maxBytes` (always one at
+    /// least); the outcome names the UIDs left, which the session asks for next.
+    case fetch(folder: String, uids: [UInt32], bodies: Bool, markSeen: [UInt32], maxBytes: Int)
     case store(folder: String, uids: [UInt32], StoreMode, flags: [String], unchangedSince: UInt64?)
     case copy(folder: String, uids: [UInt32], to: String)
     case move(folder: String, uids: [UInt32], to: String)
@@ -87,8 +89,8 @@ public enum IMAPOutcome: Sendable, Equatable {
     case counts(IMAPFolderCounts)
     case selected(IMAPFolderCounts, [SelectedMailbox.Message])
     case done
-    /// `changed`: the messages whose flags the fetch changed (\Seen set).
-    case fetched([IMAPStoredMessage], changed: [SelectedMailbox.Message])
+    /// `changed`: the messages whose flags the fetch changed (\Seen set); `rest`: the UIDs not read yet (a byte budget met).
+    case fetched([IMAPStoredMessage], changed: [SelectedMailbox.Message], rest: [UInt32])
     case stored(updated: [SelectedMailbox.Message], failed: [UInt32])
     case copied(uidValidity: UInt32, pairs: [UInt32Pair])
     case expunged([UInt32])

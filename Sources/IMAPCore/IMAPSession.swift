@@ -16,13 +16,18 @@ public struct IMAPSession: Sendable {
         public var maxAuthFailures: Int
         /// Messages a SEARCH reads at most.
         public var maxSearch: Int
+        /// Message bytes a FETCH or SEARCH holds at once: larger answers are read and sent in parts of this size
+        /// (a part holds one message at least, so one of up to the message size limit).
+        public var maxBytesPerRead: Int
 
-        public init(hostname: String, tlsAvailable: Bool = true, maxErrors: Int = 20, maxAuthFailures: Int = 3, maxSearch: Int = 20_000) {
+        public init(hostname: String, tlsAvailable: Bool = true, maxErrors: Int = 20, maxAuthFailures: Int = 3, maxSearch: Int = 20_000,
+                    maxBytesPerRead: Int = 4 << 20) {
             self.hostname = hostname
             self.tlsAvailable = tlsAvailable
             self.maxErrors = maxErrors
             self.maxAuthFailures = maxAuthFailures
             self.maxSearch = maxSearch
+            self.maxBytesPerRead = max(1, maxBytesPerRead)
         }
     }
 
@@ -57,12 +62,13 @@ public struct IMAPSession: Sendable {
         case status(String, items: [String])
         case select(String, readOnly: Bool, condStore: Bool)
         case simple(String)
-        case fetch(uid: Bool, targets: [Int: SelectedMailbox.Message], attributes: [FetchAttribute], changedSince: UInt64?)
+        /// `seenNow`: messages this FETCH set \Seen on (told with their FLAGS, RFC 9051 6.4.5).
+        case fetch(uid: Bool, targets: [Int: SelectedMailbox.Message], attributes: [FetchAttribute], seenNow: Set<UInt32>)
         case store(uid: Bool, silent: Bool, unchangedSince: UInt64?)
         case copy(uid: Bool, move: Bool)
         case expunge(uid: Bool, closing: Bool)
         case append
-        case search(uid: Bool, key: SearchKey, returnOptions: [String]?, sequences: [UInt32: Int])
+        case search(uid: Bool, key: SearchKey, returnOptions: [String]?, sequences: [UInt32: Int], hits: [UInt32])
     }
 
     public let policy: Policy
@@ -353,8 +359,8 @@ public struct IMAPSession: Sendable {
                 }
             } ? targets.filter { !$0.message.flags.contains("\\Seen") }.map(\.message.uid) : []
             let byUID = Dictionary(targets.map { (Int($0.message.uid), $0.message) }, uniquingKeysWith: { a, _ in a })
-            return operation(tag, .fetch(uid: uid, targets: byUID, attributes: attributes, changedSince: changedSince),
-                             .fetch(folder: folder, uids: targets.map(\.message.uid), bodies: bodies, markSeen: marks))
+            return operation(tag, .fetch(uid: uid, targets: byUID, attributes: attributes, seenNow: []),
+                             .fetch(folder: folder, uids: targets.map(\.message.uid), bodies: bodies, markSeen: marks, maxBytes: policy.maxBytesPerRead))
         case .store(let uid, let set, let mode, let silent, let flags, let unchangedSince):
             guard !box.readOnly else { return no(tag, "[READ-ONLY] the mailbox is open read-only") }
             if !uid && !box.isValid(set) { return bad(tag, "no such message number") }
@@ -378,8 +384,9 @@ public struct IMAPSession: Sendable {
             guard all.count == box.count else { return no(tag, "[LIMIT] the mailbox has more than \(policy.maxSearch) messages to search") }
             let sequences = Dictionary(all.enumerated().map { ($0.element.uid, $0.offset + 1) }, uniquingKeysWith: { a, _ in a })
             if Self.needsModSeq(key) { selected?.condStore = true }
-            return operation(tag, .search(uid: uid, key: key, returnOptions: returnOptions, sequences: sequences),
-                             .fetch(folder: folder, uids: all.map(\.uid), bodies: Self.needsContent(key), markSeen: []))
+            return operation(tag, .search(uid: uid, key: key, returnOptions: returnOptions, sequences: sequences, hits: []),
+                             .fetch(folder: folder, uids: all.map(\.uid), bodies: Self.needsContent(key), markSeen: [],
+                                    maxBytes: policy.maxBytesPerRead))
         default:
             return bad(tag, "not a command for the selected state")
         }
@@ -451,13 +458,21 @@ public struct IMAPSession: Sendable {
             text += "* OK [UIDVALIDITY \(counts.uidValidity)] UIDs valid\r\n* OK [UIDNEXT \(counts.uidNext)] predicted next UID\r\n"
             text += "* OK [HIGHESTMODSEQ \(counts.highestModSeq)] highest\r\n"
             return [.send(Array(text.utf8)), .watch(name), ok(tag, "[\(readOnly ? "READ-ONLY" : "READ-WRITE")] \(readOnly ? "EXAMINE" : "SELECT") completed")]
-        case (.fetch(let uid, let targets, let attributes, _), .fetched(let stored, let changed)):
-            for m in changed { selected?.stored(m) }
+        case (.fetch(let uid, var targets, let attributes, var seenNow), .fetched(let stored, let changed, let rest)):
+            for m in changed {
+                selected?.stored(m)
+                targets[Int(m.uid)] = m
+                seenNow.insert(m.uid)
+            }
             var out: [UInt8] = []
             for s in stored {
-                guard let known = targets[Int(s.uid)], let seq = selected?.sequence(of: s.uid) else { continue }
-                let current = changed.first { $0.uid == s.uid } ?? known
-                out += fetchResponse(seq, current, s, attributes, flagsChanged: changed.contains { $0.uid == s.uid })
+                guard let current = targets[Int(s.uid)], let seq = selected?.sequence(of: s.uid) else { continue }
+                out += fetchResponse(seq, current, s, attributes, flagsChanged: seenNow.contains(s.uid))
+            }
+            if let folder = selectedName, !rest.isEmpty {
+                // This part is sent; the next one is read while the client takes it.
+                pending = .operation(tag: tag, .fetch(uid: uid, targets: targets, attributes: attributes, seenNow: seenNow))
+                return [.send(out), .perform(.fetch(folder: folder, uids: rest, bodies: true, markSeen: [], maxBytes: policy.maxBytesPerRead))]
             }
             return [.send(out)] + updates(expunges: uid) + [ok(tag, "FETCH completed")]
         case (.store(let uid, let silent, let unchangedSince), .stored(let updated, let failed)):
@@ -491,15 +506,19 @@ public struct IMAPSession: Sendable {
             return out + updates(expunges: true) + [ok(tag, "EXPUNGE completed")]
         case (.append, .appended(let validity, let uid)):
             return updates(expunges: true) + [ok(tag, "[APPENDUID \(validity) \(uid)] APPEND completed")]
-        case (.search(let uid, let key, let returnOptions, let sequences), .fetched(let stored, _)):
-            guard let box = selected else { return [ok(tag, "SEARCH completed")] }
-            var hits: [UInt32] = []
+        case (.search(let uid, let key, let returnOptions, let sequences, var hits), .fetched(let stored, _, let rest)):
+            guard let box = selected, let folder = selectedName else { return [ok(tag, "SEARCH completed")] }
             for s in stored {
                 guard let seq = sequences[s.uid], let m = box.sequence(of: s.uid).map({ box.messages[$0 - 1] }) else { continue }
                 if Self.evaluate(key, SearchCandidate(sequence: seq, message: m, stored: s, largestUID: box.messages.last?.uid ?? 0,
                                                       count: box.count)) {
                     hits.append(uid ? s.uid : UInt32(seq))
                 }
+            }
+            if !rest.isEmpty {
+                // The contents are searched a part at a time; only the hits are kept.
+                pending = .operation(tag: tag, .search(uid: uid, key: key, returnOptions: returnOptions, sequences: sequences, hits: hits))
+                return [.perform(.fetch(folder: folder, uids: rest, bodies: true, markSeen: [], maxBytes: policy.maxBytesPerRead))]
             }
             hits.sort()
             var out: [UInt8]

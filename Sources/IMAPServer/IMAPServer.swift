@@ -128,6 +128,8 @@ final class IMAPServerHandler: ChannelInboundHandler {
     var lastActivity = NIODeadline.now()
     /// The task feeding the selected folder's changes.
     var watcher: Task<Void, Never>?
+    /// Operations waiting for the client to take what was written (see `perform`).
+    var whenWritable: [() -> Void] = []
 
     init(configuration: IMAPListener.Configuration, tls: ServerTLS?, delegate: any IMAPServerDelegate, users: IMAPUserSessions,
          info: IMAPSessionInfo, logger: Logger, admitted: Bool) {
@@ -166,6 +168,7 @@ final class IMAPServerHandler: ChannelInboundHandler {
         timer = nil
         watcher?.cancel()
         watcher = nil
+        whenWritable = []
         if let countedUser { users.release(countedUser) }
         countedUser = nil
         if admitted { logger.info("session closed") }
@@ -292,18 +295,38 @@ final class IMAPServerHandler: ChannelInboundHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context, feed), eventLoop: loop)
         let delegate = self.delegate, info = self.info
-        Task {
-            let result = await call(delegate, info)
-            loop.execute {
-                let (handler, context, feed) = bound.value
-                guard !handler.closing else { return }
-                handler.run(feed(&handler.session, result), context: context)
-                handler.lastActivity = .now()
-                if !handler.closing { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
-                handler.armTimer(context: context)
-                handler.pump(context: context)
+        let start = {
+            Task {
+                let result = await call(delegate, info)
+                loop.execute {
+                    let (handler, context, feed) = bound.value
+                    guard !handler.closing else { return }
+                    handler.run(feed(&handler.session, result), context: context)
+                    handler.lastActivity = .now()
+                    // A FETCH answered in parts asks for its next part in `run`: reading stays off until it is answered.
+                    if !handler.closing && !handler.session.isWaiting { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
+                    handler.armTimer(context: context)
+                    handler.pump(context: context)
+                }
             }
         }
+        // The next part of a large answer is read only once the client has taken most of the last one:
+        // what a slow reader makes the server hold is one part and the channel's high-water mark.
+        context.flush()
+        if context.channel.isWritable {
+            _ = start()
+        } else {
+            whenWritable.append { _ = start() }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            let waiting = whenWritable
+            whenWritable = []
+            for resume in waiting { resume() }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     private func startTLS(context: ChannelHandlerContext) {

@@ -164,6 +164,55 @@ print(json.dumps(out))
         try await r.stop()
     }
 
+    static let largeScript = #"""
+import imaplib, json, os, ssl, sys
+host, port, cafile, user, password, sent = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+a = imaplib.IMAP4_SSL(host, port, ssl_context=ctx, timeout=120)
+a.login(user, password)
+a.select("INBOX")
+typ, data = a.uid("FETCH", "1:*", "(BODY.PEEK[])")
+got = {}
+for item in data:
+    if isinstance(item, tuple):
+        uid = item[0].decode().split("UID ")[1].split(" ")[0]
+        path = os.path.join(sent, uid + ".eml")
+        got[uid] = "same" if not os.path.exists(path) or open(path, "rb").read() == item[1] else "different"
+out = {"fetch": [typ, got], "search": a.uid("SEARCH", None, "BODY", "needle-in-the-last")[1][0].decode()}
+a.logout()
+print(json.dumps(out))
+"""#
+
+    @Test func largeMessagesAreFetchedAndSearchedInPartsWhole() async throws {
+        let r = try await POP3Tests.Running.start()
+        let implicit = try #require(r.server.imaps?.port)
+        // Five messages of 1.5 MB: 7.5 MB, more than one part (4 MiB) of a read.
+        var large: [String] = []
+        let sent = r.ws.path("sent")
+        try FileManager.default.createDirectory(atPath: sent, withIntermediateDirectories: true)
+        for n in 0..<5 {
+            let line = String(repeating: "Lab result line \(n) for Jane Roe, all values within range. ", count: 1) + "\r\n"
+            var body = "From: alice@direct.a.test\r\nTo: bob@direct.pop.test\r\nSubject: large \(n)\r\nMessage-ID: <large-\(n)@a>\r\n\r\n"
+            body += String(repeating: line, count: 1_500_000 / line.utf8.count)
+            if n == 4 { body += "needle-in-the-last\r\n" }
+            let stored = try await r.store.append(mailbox: r.bob, folder: "INBOX", bytes: Array(body.utf8), metadata: MessageMetadata(
+                sender: "alice@direct.a.test", recipients: [r.bob.description], subject: "large", messageID: "<large-\(n)@a>"))
+            _ = try r.ws.write("sent/\(stored.uid).eml", body)
+            large.append("\(stored.uid)")
+        }
+        let result = try await r.ws.runDetached("python3", ["-c", Self.largeScript, "127.0.0.1", "\(implicit)", r.summary.tlsCertificate,
+                                                            r.bob.description, r.password, sent])
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any], "\(result.stderr)")
+        let fetch = out["fetch"] as? [Any] ?? []
+        #expect(fetch.first as? String == "OK")
+        let got = fetch.last as? [String: String] ?? [:]
+        for uid in large { #expect(got[uid] == "same", "message \(uid) came back whole: \(got)") }
+        #expect(got.count == 8 && !got.values.contains("different"), "the three small messages and the five large ones: \(got)")
+        #expect(out["search"] as? String == large.last)
+        try await r.stop()
+    }
+
     static let limitScript = #"""
 import imaplib, json, ssl, sys
 host, port, cafile, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
