@@ -85,6 +85,11 @@ public struct IMAPCommandInput: Sendable {
                 continue
             }
             guard let lf = bytes[scan...].firstIndex(of: 0x0A) else {
+                // Still inside a line already refused: drop what came, say nothing more.
+                if discarding {
+                    resetCommand(at: bytes.count)
+                    return nil
+                }
                 if bytes.count - scan > limits.maxLine {
                     discarding = true
                     resetCommand(at: bytes.count)

@@ -105,6 +105,17 @@ import Testing
         ])
     }
 
+    @Test func anOverlongLineArrivingInPiecesIsRefusedOnce() {
+        // Three times the limit, in pieces as TCP gives them: one refusal, then the next command.
+        var input = IMAPCommandInput(limits: .init(maxLine: 10))
+        var events: [IMAPCommandInput.Event] = []
+        for b in ("a1 SEARCH " + String(repeating: "(", count: 30) + "\r\na2 NOOP\r\n").utf8 {
+            input.append([b])
+            while let e = input.next() { events.append(e) }
+        }
+        #expect(events == [.lineTooLong, .command(Array("a2 NOOP".utf8))])
+    }
+
     @Test func anOverlongLineIsSkippedAndTheNextCommandRead() {
         var input = IMAPCommandInput(limits: .init(maxLine: 10))
         input.append(Array("a1 NOOP NOOP NOOP NOOP\r\na2 NOOP\r\n".utf8))
