@@ -291,32 +291,26 @@ final class IMAPServerHandler: ChannelInboundHandler {
         _ context: ChannelHandlerContext, _ call: @escaping @Sendable (any IMAPServerDelegate, IMAPSessionInfo) async -> T,
         then feed: @escaping (inout IMAPSession, T) -> [IMAPSession.Action]
     ) {
-        context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context, feed), eventLoop: loop)
         let delegate = self.delegate, info = self.info
-        let start = {
-            Task {
-                let result = await call(delegate, info)
-                loop.execute {
-                    let (handler, context, feed) = bound.value
-                    guard !handler.closing else { return }
-                    handler.run(feed(&handler.session, result), context: context)
-                    handler.lastActivity = .now()
-                    // A FETCH answered in parts asks for its next part in `run`: reading stays off until it is answered.
-                    if !handler.closing && !handler.session.isWaiting { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
-                    handler.armTimer(context: context)
-                    handler.pump(context: context)
-                }
+        let start = { [self] in
+            offEventLoop(self, context, { await call(delegate, info) }) { handler, context, result in
+                guard !handler.closing else { return }
+                handler.run(feed(&handler.session, result), context: context)
+                handler.lastActivity = .now()
+                // A FETCH answered in parts asks for its next part in `run`: reading stays off until it is answered.
+                if !handler.closing && !handler.session.isWaiting { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
+                handler.armTimer(context: context)
+                handler.pump(context: context)
             }
         }
         // The next part of a large answer is read only once the client has taken most of the last one:
         // what a slow reader makes the server hold is one part and the channel's high-water mark.
         context.flush()
         if context.channel.isWritable {
-            _ = start()
+            start()
         } else {
-            whenWritable.append { _ = start() }
+            context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+            whenWritable.append(start)
         }
     }
 

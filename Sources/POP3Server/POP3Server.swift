@@ -249,21 +249,14 @@ final class POP3ServerHandler: ChannelInboundHandler {
         _ context: ChannelHandlerContext, _ call: @escaping @Sendable (any POP3ServerDelegate, POP3SessionInfo) async -> T,
         then feed: @escaping (POP3ServerHandler, inout POP3Session, T) -> [POP3Session.Action]
     ) {
-        context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context, feed), eventLoop: loop)
         let delegate = self.delegate, info = self.info
-        Task {
-            let result = await call(delegate, info)
-            loop.execute {
-                let (handler, context, feed) = bound.value
-                guard !handler.closing else { return }
-                handler.run(feed(handler, &handler.session, result), context: context)
-                handler.lastActivity = .now()
-                if !handler.closing { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
-                handler.armTimer(context: context)
-                handler.pump(context: context)
-            }
+        offEventLoop(self, context, { await call(delegate, info) }) { handler, context, result in
+            guard !handler.closing else { return }
+            handler.run(feed(handler, &handler.session, result), context: context)
+            handler.lastActivity = .now()
+            if !handler.closing { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
+            handler.armTimer(context: context)
+            handler.pump(context: context)
         }
     }
 

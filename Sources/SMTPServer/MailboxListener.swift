@@ -81,3 +81,22 @@ public enum MailboxListener {
         }
     }
 }
+
+/// Runs `work` (a delegate call: the mail store, the agent) off the event loop and
+/// `resume` with its result back on it, for the SMTP, POP3 and IMAP handlers. Reading
+/// stops meanwhile, so a client cannot pile up input; `resume` turns it back on.
+public func offEventLoop<Handler: AnyObject, T: Sendable>(
+    _ handler: Handler, _ context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
+    resume: @escaping (Handler, ChannelHandlerContext, T) -> Void
+) {
+    context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+    let loop = context.eventLoop
+    let bound = NIOLoopBound((handler, context, resume), eventLoop: loop)
+    Task {
+        let result = await work()
+        loop.execute {
+            let (handler, context, resume) = bound.value
+            resume(handler, context, result)
+        }
+    }
+}

@@ -247,29 +247,22 @@ final class SMTPServerHandler: ChannelInboundHandler {
         _ context: ChannelHandlerContext, _ call: @escaping @Sendable (any SMTPServerDelegate, SMTPSessionInfo) async -> T,
         then feed: @escaping (inout SMTPServerSession, T) -> [SMTPServerSession.Action]
     ) {
-        context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        let delegate = self.delegate, info = self.info
+        offEventLoop(self, context, { await call(delegate, info) }) { handler, context, result in
+            guard !handler.closing else { return }
+            handler.run(feed(&handler.session, result), context: context)
+            if handler.expired {
+                // A deadline passed while the HISP worked: the answer went out, now the session ends.
+                handler.run(handler.session.timedOut(), context: context)
+                context.flush()
+                return
+            }
+            if !handler.closing { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
+            handler.readyForCommand(context: context)
+            handler.pump(context: context)
+        }
         // While the HISP works, only the session's (and authentication's) deadline runs.
         armTimer(context: context)
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context, feed), eventLoop: loop)
-        let delegate = self.delegate, info = self.info
-        Task {
-            let result = await call(delegate, info)
-            loop.execute {
-                let (handler, context, feed) = bound.value
-                guard !handler.closing else { return }
-                handler.run(feed(&handler.session, result), context: context)
-                if handler.expired {
-                    // A deadline passed while the HISP worked: the answer went out, now the session ends.
-                    handler.run(handler.session.timedOut(), context: context)
-                    context.flush()
-                    return
-                }
-                if !handler.closing { context.channel.setOption(.autoRead, value: true).whenComplete { _ in } }
-                handler.readyForCommand(context: context)
-                handler.pump(context: context)
-            }
-        }
     }
 
     private func startTLS(context: ChannelHandlerContext) {
