@@ -206,7 +206,8 @@ public enum MessageStructure {
             for p in e.parts { out += structure(p, extensible: extensible, depth: &depth) }
             out += [0x20] + IMAPString.string(ct.subtype.uppercased())
             if extensible {
-                out += [0x20] + parameters(ct.parameters) + Array(" NIL NIL NIL".utf8)
+                // RFC 9051 7.5.2 body-ext-mpart: parameters, disposition, language, location.
+                out += [0x20] + parameters(ct.parameters) + [0x20] + disposition(e) + Array(" NIL NIL".utf8)
             }
             out.append(0x29)
             return out
@@ -223,9 +224,16 @@ public enum MessageStructure {
         } else if ct.type == "text" {
             out += Array(" \(lines(body))".utf8)
         }
-        if extensible { out += Array(" NIL NIL NIL NIL".utf8) }
+        // RFC 9051 7.5.2 body-ext-1part: MD5, disposition (how clients list attachments), language, location.
+        if extensible { out += Array(" NIL ".utf8) + disposition(e) + Array(" NIL NIL".utf8) }
         out.append(0x29)
         return out
+    }
+
+    /// body-fld-dsp: `("attachment" ("FILENAME" "referral.pdf"))`, or NIL.
+    static func disposition(_ e: MIMEEntity) -> [UInt8] {
+        guard let d = e.contentDisposition else { return Array("NIL".utf8) }
+        return [0x28] + IMAPString.string(d.type.uppercased()) + [0x20] + parameters(d.parameters) + [0x29]
     }
 
     static func parameters(_ params: [(name: String, value: String)]) -> [UInt8] {

@@ -82,6 +82,24 @@ public struct ContentType: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// A Content-Disposition field (RFC 2183 2): `inline` or `attachment` (or an
+/// extension token), lowercased, and its parameters as Content-Type's are read.
+public struct ContentDisposition: Sendable, Equatable {
+    public var type: String
+    public var parameters: [(name: String, value: String)]
+
+    public init(parsing value: String) throws {
+        var scanner = ParameterScanner(value)
+        guard let type = scanner.token() else { throw MessageError.malformedContentType(String(value.prefix(200))) }
+        self.type = type.lowercased()
+        parameters = try scanner.parameters(original: value)
+    }
+
+    public static func == (l: ContentDisposition, r: ContentDisposition) -> Bool {
+        l.type == r.type && l.parameters.elementsEqual(r.parameters) { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
 /// Scans `token`, `quoted-string` and `; name=value` lists (RFC 2045 5.1).
 struct ParameterScanner {
     private let bytes: [UInt8]

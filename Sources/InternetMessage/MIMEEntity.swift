@@ -24,6 +24,11 @@ public struct MIMEEntity: Sendable {
         (headers["Content-Transfer-Encoding"] ?? "7bit").trimmingCharacters(in: " \t").lowercased()
     }
 
+    /// RFC 2183: inline or attachment, with its parameters (filename); nil when absent or unreadable.
+    public var contentDisposition: ContentDisposition? {
+        headers["Content-Disposition"].flatMap { try? ContentDisposition(parsing: $0) }
+    }
+
     /// Parses a whole message or entity. Line endings may be CRLF or bare LF;
     /// ranges always refer to `bytes` as given.
     public init(parsing bytes: [UInt8], limits: MessageLimits = .default) throws {

@@ -43,12 +43,16 @@ import Testing
     @Test func theBodyStructureDescribesEachPart() async throws {
         let m = try MIMEEntity(parsing: Array((
             "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline one\r\nline two\r\n"
-            + "--b\r\nContent-Type: application/pdf; name=referral.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n").utf8))
+            + "--b\r\nContent-Type: application/pdf; name=referral.pdf\r\nContent-Transfer-Encoding: base64\r\n"
+            + "Content-Disposition: attachment;\r\n filename=\"Referral for Jane Roe.pdf\"\r\n\r\nJVBERi0=\r\n--b--\r\n").utf8))
         let s = text(MessageStructure.bodyStructure(m, extensible: false))
         #expect(s.hasPrefix("((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" "), "\(s)")
         #expect(s.contains("(\"APPLICATION\" \"PDF\" (\"NAME\" \"referral.pdf\") NIL NIL \"BASE64\" "), "\(s)")
         #expect(s.hasSuffix(" \"MIXED\")"), "\(s)")
         let extended = text(MessageStructure.bodyStructure(m, extensible: true))
         #expect(extended.hasSuffix(" \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)"), "\(extended)")
+        // The disposition and its file name, which mail clients list attachments by (RFC 2183, RFC 9051 7.5.2).
+        #expect(extended.contains("\"BASE64\" 8 NIL (\"ATTACHMENT\" (\"FILENAME\" \"Referral for Jane Roe.pdf\")) NIL NIL)"), "\(extended)")
+        #expect(extended.hasPrefix("((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 18 2 NIL NIL NIL NIL)"), "\(extended)")
     }
 }
