@@ -5,7 +5,8 @@
 # dovecot-imapd, a Maildir, started here with its own configuration) and
 # from `hisp serve` (each message decrypted from the store as it is read).
 # Then IDLE: SESSIONS sessions idle on one INBOX; one new message must reach
-# all of them, and the resident size of `hisp serve` is read.
+# all of them, and the resident size of `hisp serve` is read (the one user may
+# hold that many sessions here: imap.max_sessions_per_user is raised for it).
 #
 # Usage: benchmarks/imap.sh [messages, default 1000] [bytes, default 10000] [idle sessions, default 100]
 set -euo pipefail
@@ -87,7 +88,7 @@ $hisp address add $user --password-file "$work/pw" "${keys[@]}" >/dev/null
 $hisp message import --mailbox $user "$work"/msgs/*.eml "${keys[@]}" >/dev/null
 cat > "$work/hisp.json" <<JSON
 { "hostname": "imap.bench.test", "inbound": {"listen": "$ip:2525"}, "submission": {"listen": "$ip:2587"},
-  "imap": {"listen": "$ip:2143", "tls_listen": "$ip:2993"}, "dns": {"listen": "$ip:5353"},
+  "imap": {"listen": "$ip:2143", "tls_listen": "$ip:2993", "max_sessions_per_user": $((sessions + 10))}, "dns": {"listen": "$ip:5353"},
   "tls": {"certificate": "$work/tls.pem", "key": "$work/tls.key"}, "resolver": {"servers": ["$ip:5353"]},
   "limits": {"max_connections": 1000, "max_connections_per_address": 1000}, "log": {"format": "json", "level": "warning"} }
 JSON

@@ -66,8 +66,9 @@ struct IMAPEdge: IMAPServerDelegate {
             }
             var out: [IMAPStoredMessage] = []
             guard bodies else {
+                // FLAGS, INTERNALDATE, RFC822.SIZE: clear columns, nothing opened.
                 for chunk in uidRangeChunks(uids) {
-                    for m in try await mail.messages(user, folder: folder, uids: chunk) {
+                    for m in try await mail.sizes(user, folder: folder, uids: chunk) {
                         out.append(IMAPStoredMessage(uid: m.uid, internalDate: m.received, size: m.size, bytes: nil))
                     }
                 }
@@ -122,14 +123,14 @@ struct IMAPEdge: IMAPServerDelegate {
     }
 
     /// The first of `uids` (ascending) whose sizes add up to at most `maxBytes`, one at least, and the UIDs after them:
-    /// what one part of a FETCH or SEARCH holds in memory. Sizes come from the messages' rows, not their bodies.
+    /// what one part of a FETCH or SEARCH holds in memory. Sizes come from the messages' clear columns.
     private func bodyPart(_ user: DirectAddress, folder: String, uids: [UInt32], maxBytes: Int) async throws -> (part: [UInt32], rest: [UInt32]) {
         var part: [UInt32] = [], bytes = 0
-        for start in stride(from: 0, to: uids.count, by: 200) {
-            let window = Array(uids[start..<min(uids.count, start + 200)])
+        for start in stride(from: 0, to: uids.count, by: 1000) {
+            let window = Array(uids[start..<min(uids.count, start + 1000)])
             var sizes: [UInt32: Int] = [:]
             for chunk in uidRangeChunks(window) {
-                for m in try await mail.messages(user, folder: folder, uids: chunk) { sizes[m.uid] = m.size }
+                for m in try await mail.sizes(user, folder: folder, uids: chunk) { sizes[m.uid] = m.size }
             }
             for (offset, uid) in window.enumerated() {
                 // A message gone since the client's view has no size and is skipped.

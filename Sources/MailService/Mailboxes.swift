@@ -61,6 +61,11 @@ extension MailService {
         try await store.sizes(mailbox: user, folder: folder, limit: limit)
     }
 
+    /// Messages' UIDs, sizes and arrival times; nothing is opened.
+    public func sizes(_ user: DirectAddress, folder: String, uids: UIDRanges) async throws -> [(uid: UInt32, size: Int, received: Date)] {
+        try await store.sizes(mailbox: user, folder: folder, uids: uids)
+    }
+
     /// Several messages' exact bytes in one read (each audited as a read by `reader`).
     public func bodies(_ user: DirectAddress, folder: String, uids: UIDRanges, reader: String) async throws -> [(MessageSummary, [UInt8])] {
         try await store.messagesWithBodies(mailbox: user, folder: folder, uids: uids, reader: reader)

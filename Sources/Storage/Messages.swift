@@ -387,6 +387,19 @@ extension HISPStore {
         }
     }
 
+    /// The messages among `uids` with their size and arrival, from clear columns only (nothing
+    /// is opened), in UID order: what an IMAP FETCH of sizes and dates, or a read in parts, needs.
+    public func sizes(mailbox: DirectAddress, folder: String, uids: UIDRanges) async throws -> [(uid: UInt32, size: Int, received: Date)] {
+        try Self.checkRanges(uids)
+        return try await database.transaction(write: false) { tx in
+            let box = try await self.mailboxID(mailbox, in: tx)
+            let f = try await self.folder(mailboxID: box, named: folder, in: tx)
+            return try await self.rows("uid, size, received", folderID: f.id, uids: uids, in: tx).map {
+                (uid: UInt32(truncatingIfNeeded: try $0.integer("uid")), size: Int(try $0.integer("size")), received: Timestamp.date(try $0.text("received")))
+            }
+        }
+    }
+
     /// Every message of a folder by UID with its size, from clear columns only (nothing is
     /// opened), in UID order, at most `limit` (the oldest); with the folder's status.
     public func sizes(mailbox: DirectAddress, folder: String, limit: Int) async throws -> (status: FolderStatus, messages: [(uid: UInt32, size: Int)]) {
