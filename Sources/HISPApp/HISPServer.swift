@@ -123,9 +123,13 @@ public final class HISPServer: Sendable {
         let stops = await UnixSignalsSequence(trapping: signals)
         let domains = try await store.domains()
         let hostname = c.hostname ?? domains.first.map { $0.dns.host } ?? "localhost"
+        // A self-signed certificate names the addresses clients are told to use.
+        let listenerHosts = [c.inbound?.listen, c.submission?.listen, c.imap?.listen, c.imap?.tlsListen, c.pop3?.listen, c.pop3?.tlsListen]
+            .compactMap { $0.flatMap { try? parseHostPort($0, what: "").host } }
         let tls = try ListenerTLS.context(certificate: c.tls?.certificate, key: c.tls?.key,
                                           rsaCertificate: c.tls?.rsaCertificate, rsaKey: c.tls?.rsaKey,
-                                          selfSignedIn: (dataDirectory as NSString).appendingPathComponent("tls"), hostname: hostname)
+                                          selfSignedIn: (dataDirectory as NSString).appendingPathComponent("tls"), hostname: hostname,
+                                          addresses: listenerHosts)
 
         // DNS: our own zones are asked of our own server; upstreams for the rest.
         let dnsListen = try parseHostPort(c.dns?.listen ?? AppConfiguration.defaultDNS, what: "dns.listen")

@@ -13,14 +13,14 @@ public enum ListenerTLS {
     /// given; with an RSA pair beside an ECDSA one, clients that cannot verify
     /// ECDSA get the RSA certificate.
     public static func context(certificate: String?, key: String?, rsaCertificate: String? = nil, rsaKey: String? = nil,
-                               selfSignedIn directory: String, hostname: String) throws
+                               selfSignedIn directory: String, hostname: String, addresses: [String] = []) throws
         -> (context: ServerTLS, certificatePath: String, selfSigned: Bool)
     {
         var certPath = certificate
         var keyPath = key
         var selfSigned = false
         if certPath == nil && keyPath == nil {
-            (certPath, keyPath) = try selfSignedPair(directory: directory, hostname: hostname)
+            (certPath, keyPath) = try selfSignedPair(directory: directory, hostname: hostname, addresses: addresses)
             selfSigned = true
         }
         guard let certPath, let keyPath else { throw ConfigurationError("tls: give both certificate and key, or neither") }
@@ -79,19 +79,29 @@ public enum ListenerTLS {
     }
 
     /// DIRECTORY/listener.pem and listener.key (mode 0600): ECDSA P-256, one year,
-    /// named for `hostname` and localhost. For development; give a real pair in production.
-    static func selfSignedPair(directory: String, hostname: String) throws -> (String, String) {
+    /// named for `hostname`, localhost, 127.0.0.1 and each literal address the listeners
+    /// are bound to (a client given "127.0.0.50" checks that name). An existing pair is
+    /// kept while it names all of them, and made again when a listener moved to a new address.
+    /// For development; give a real pair in production.
+    static func selfSignedPair(directory: String, hostname: String, addresses: [String] = []) throws -> (String, String) {
         let certPath = (directory as NSString).appendingPathComponent("listener.pem")
         let keyPath = (directory as NSString).appendingPathComponent("listener.key")
+        var sans: [GeneralName] = [.dnsName(hostname), .dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]
+        if hostname == "localhost" { sans.removeFirst() }
+        for address in addresses {
+            guard let bytes = IPAddressBytes.parse(address), bytes.contains(where: { $0 != 0 }) else { continue }
+            let name = GeneralName.ipAddress(ASN1OctetString(contentBytes: ArraySlice(bytes)))
+            if !sans.contains(name) { sans.append(name) }
+        }
         if FileManager.default.fileExists(atPath: certPath) && FileManager.default.fileExists(atPath: keyPath) {
-            return (certPath, keyPath)
+            let existing = try? Certificate(pemEncoded: String(contentsOfFile: certPath, encoding: .utf8))
+            let named = (try? existing?.extensions.subjectAlternativeNames).flatMap { $0 }.map(Array.init) ?? []
+            if sans.allSatisfy(named.contains) { return (certPath, keyPath) }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName { CommonName(hostname) }
         let now = Date()
-        var sans: [GeneralName] = [.dnsName(hostname), .dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]
-        if hostname == "localhost" { sans.removeFirst() }
         let certificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: now - 300,
             notValidAfter: now + 365 * 86_400, issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
@@ -104,9 +114,21 @@ public enum ListenerTLS {
             },
             issuerPrivateKey: .init(key))
         let pem = try certificate.serializeAsPEM().pemString + "\n"
+        try? FileManager.default.removeItem(atPath: keyPath)
         guard FileManager.default.createFile(atPath: keyPath, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600]),
               FileManager.default.createFile(atPath: certPath, contents: Data(pem.utf8), attributes: [.posixPermissions: 0o644])
         else { throw ConfigurationError("cannot write \(directory)/listener.pem and listener.key") }
         return (certPath, keyPath)
+    }
+}
+
+/// A literal IPv4 or IPv6 address as its 4 or 16 bytes (an IP subjectAltName, RFC 5280 4.2.1.6); nil for a host name.
+public enum IPAddressBytes {
+    public static func parse(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
     }
 }

@@ -59,7 +59,10 @@ struct QuickstartCommand: AsyncParsableCommand {
                 say("  master key: \(options.keyFile ?? "")\(keyExisted ? " (existing)" : " (new, mode 0600)"); back it up apart from the data")
             }
         }
-        let inboundPort = (try? parseHostPort(c.inbound?.listen ?? AppConfiguration.defaultInbound, what: "inbound"))?.port ?? 2525
+        let inbound = try? parseHostPort(c.inbound?.listen ?? AppConfiguration.defaultInbound, what: "inbound")
+        let inboundPort = inbound?.port ?? 2525
+        // The MX glue: the inbound listener's IPv4 address when it is bound to one.
+        let glue = inbound.map(\.host).flatMap { h in IPAddressBytes.parse(h).flatMap { $0.count == 4 && $0 != [0, 0, 0, 0] ? h : nil } } ?? "127.0.0.1"
         var submission = (try? parseHostPort(c.submission?.listen ?? AppConfiguration.defaultSubmission, what: "submission")) ?? ("127.0.0.1", 2587)
         // Listening on every address: a client on this machine connects to loopback (in the certificate).
         if submission.0 == "0.0.0.0" || submission.0 == "::" { submission.0 = "127.0.0.1" }
@@ -68,7 +71,7 @@ struct QuickstartCommand: AsyncParsableCommand {
             if try await s.domains().contains(where: { $0.name == name }) {
                 say("  domain \(name): exists")
             } else {
-                let published = DomainDNS(host: "hisp.\(name)", ipv4: "127.0.0.1", ipv6: nil)
+                let published = DomainDNS(host: "hisp.\(name)", ipv4: glue, ipv6: nil)
                 let (ca, _, _) = try await Provisioning.addDomain(name, published: published, ca: nil, in: s)
                 say("  domain \(name): created, with its CA (\(ca.certificate.subject)), a domain-bound certificate, and the CA as its trust anchor")
             }

@@ -446,6 +446,7 @@ final class Gateways: @unchecked Sendable {
         let log = server.log
         #expect(log.contains("master key: \(ws.path("hisp-master.key")) (new, mode 0600)"))
         #expect(log.contains("provider.direct.quick.test.  CERT PKIX"))
+        #expect(log.contains("hisp.direct.quick.test.  IN A     127.0.0.13"), "the MX glue is the inbound listener's address: \(log)")
         let password = log.split(separator: "\n").first { $0.contains("  password: ") }?.split(separator: " ").dropFirst().first.map(String.init) ?? ""
         #expect(password.count == 20)
         // The command it printed, as printed.
@@ -474,11 +475,12 @@ final class Gateways: @unchecked Sendable {
         #expect(fetched.status == 0, "\(fetched.stderr)")
         #expect(fetched.stdoutText.hasPrefix("Authentication-Results: hisp.direct.quick.test; smime=pass"), "\(fetched.stdoutText)")
         #expect(fetched.stdoutText.contains("Subject: first Direct message"), "\(fetched.stdoutText)")
-        // And over IMAP, as a mail client reads it (curl imaps://, the certificate verified).
+        // And over IMAP, as a mail client reads it with the settings printed: server 127.0.0.13 (curl imaps://,
+        // the certificate verified for that address).
         #expect(log.contains("  server 127.0.0.13, port 2993, SSL/TLS, normal password, user name provider@direct.quick.test"), "\(log)")
         let viaIMAP = try await ws.runDetached("curl", [
-            "-sS", "--cacert", ws.path("data/tls/listener.pem"), "--resolve", "hisp.direct.quick.test:2993:127.0.0.13",
-            "imaps://hisp.direct.quick.test:2993/INBOX;UID=1", "-u", "provider@direct.quick.test:\(password)"])
+            "-sS", "--cacert", ws.path("data/tls/listener.pem"),
+            "imaps://127.0.0.13:2993/INBOX;UID=1", "-u", "provider@direct.quick.test:\(password)"])
         #expect(viaIMAP.status == 0, "\(viaIMAP.stderr)")
         #expect(viaIMAP.stdoutText == fetched.stdoutText, "the same bytes over IMAP as over POP3")
         server.stop()
