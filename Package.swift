@@ -57,6 +57,15 @@ let package = Package(
         .target(name: "IMAPCore", dependencies: ["DirectCore", "InternetMessage", "SMTPCore"]),
         // Tier 1: the LDAP v3 messages certificate discovery needs (RFC 4511), BER on swift-asn1.
         .target(name: "LDAPCore", dependencies: ["DirectCore", .product(name: "SwiftASN1", package: "swift-asn1")]),
+        // Tier 2: private-key operations by the system's OpenSSL 3, loaded at run time (docs/keys.md).
+        .target(
+            name: "OpenSSLKeys",
+            dependencies: [
+                "DirectCore", "CryptographicMessageSyntax",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Tier 3: the Direct security and trust agent (sign/encrypt out, decrypt/verify/trust in), pure code over ports.
         .target(
             name: "SecurityAgent",
@@ -226,7 +235,7 @@ let package = Package(
             name: "HISPApp",
             dependencies: [
                 "DirectCore", "CryptographicMessageSyntax", "DirectTrust", "Storage", "SecurityAgent", "Delivery", "MailService", "SMTPCore",
-                "SMTPServer", "POP3Core", "POP3Server", "IMAPCore", "IMAPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning",
+                "SMTPServer", "POP3Core", "POP3Server", "IMAPCore", "IMAPServer", "SMTPClient", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "CAllocatorTuning", "OpenSSLKeys",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -355,6 +364,14 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(
+            name: "OpenSSLKeysTests",
+            dependencies: [
+                "OpenSSLKeys", "CryptographicMessageSyntax",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(name: "HISPCommandsTests", dependencies: ["HISPCommands", "HISPTesting", "hisp"]),
     ]
 )

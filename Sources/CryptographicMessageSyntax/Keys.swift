@@ -83,9 +83,33 @@ public protocol CMSKeyTransportDecrypter: Sendable {
     func decryptContentKey(_ encryptedKey: ArraySlice<UInt8>, transport: KeyTransport, expectedLength: Int) throws -> [UInt8]
 }
 
+/// A private key reached through a key provider (docs/keys.md): it signs and
+/// decrypts; where its bytes live (this process, OpenSSL, a token) is the provider's.
+public protocol PrivateKeyHandle: CMSSigningKey, CMSKeyTransportDecrypter {
+    /// The provider holding the key: "builtin", "openssl", "pkcs11".
+    var provider: String { get }
+    /// SubjectPublicKeyInfo DER of the public half, to check a key matches its certificate.
+    var publicKeySPKI: [UInt8] { get }
+}
+
+/// Makes handles for the keys the store holds sealed (PKCS#8 DER once unsealed).
+public protocol KeyProvider: Sendable {
+    var name: String { get }
+    func handle(pkcs8 der: [UInt8]) throws -> any PrivateKeyHandle
+}
+
+/// swift-crypto in this process: always present.
+public struct BuiltinKeyProvider: KeyProvider {
+    public init() {}
+    public var name: String { "builtin" }
+    public func handle(pkcs8 der: [UInt8]) throws -> any PrivateKeyHandle { try LocalPrivateKey(der: der) }
+}
+
 /// A private key held in memory: RSA (PKCS#1 or PKCS#8) or EC P-256/P-384
 /// (SEC1 or PKCS#8), read from PEM or DER.
-public struct LocalPrivateKey: CMSSigningKey, CMSKeyTransportDecrypter {
+public struct LocalPrivateKey: PrivateKeyHandle {
+    public var provider: String { "builtin" }
+
     enum Backing: @unchecked Sendable {
         case rsa(_RSA.Signing.PrivateKey, _RSA.Encryption.PrivateKey)
         case p256(P256.Signing.PrivateKey)

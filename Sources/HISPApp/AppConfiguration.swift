@@ -1,4 +1,6 @@
+import DirectCore
 import Foundation
+import OpenSSLKeys
 
 /// The `hisp serve` configuration file (JSON, keys in snake_case; every key
 /// optional). README "Configuration" documents each one.
@@ -171,6 +173,14 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
         public var level: String?
     }
 
+    /// Private-key operations (docs/keys.md).
+    public struct CryptoSettings: Codable, Sendable, Equatable {
+        public init(provider: String? = nil) { self.provider = provider }
+
+        /// `auto` (default: OpenSSL 3 when it loads and passes its known-answer test, else builtin), `builtin` or `openssl`.
+        public var provider: String?
+    }
+
     /// The name this HISP gives in EHLO, greetings, MDNs and DSNs.
     public var hostname: String?
     public var inbound: Listener?
@@ -186,6 +196,7 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     public var timeouts: Timeouts?
     public var auth: Auth?
     public var log: Log?
+    public var crypto: CryptoSettings?
 
     public init() {}
 
@@ -230,6 +241,9 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
     /// Numbers JSON can hold but a HISP cannot use (a negative wait, or one
     /// too large to become a Duration), refused with their key.
     func checkRanges() throws {
+        if let name = crypto?.provider, KeyProviderChoice(rawValue: name) == nil {
+            throw ConfigurationError("crypto.provider: \(SafeText.escape(name)) is not auto, builtin or openssl")
+        }
         let seconds: [(key: String, value: Double?, range: ClosedRange<Double>)] = [
             ("timeouts.queue_poll_seconds", timeouts?.queuePollSeconds, 0.01...3600),
             ("timeouts.session_discovery_seconds", timeouts?.sessionDiscoverySeconds, 0...600),
@@ -270,7 +284,9 @@ public struct AppConfiguration: Codable, Sendable, Equatable {
 
     /// The keys each section may hold (README "Configuration").
     static let sections: [String: Set<String>] = [
-        "": ["hostname", "inbound", "submission", "pop3", "imap", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log"],
+        "": ["hostname", "inbound", "submission", "pop3", "imap", "dns", "tls", "resolver", "routes", "delivery", "limits", "timeouts", "auth", "log",
+             "crypto"],
+        "crypto": ["provider"],
         "inbound": ["listen", "require_tls"], "submission": ["listen", "require_tls"],
         "pop3": ["listen", "tls_listen", "enabled", "idle_minutes"], "imap": ["listen", "tls_listen", "enabled", "idle_minutes", "max_sessions_per_user"],
         "dns": ["listen", "enabled", "rate_limit"], "tls": ["certificate", "key", "rsa_certificate", "rsa_key"],

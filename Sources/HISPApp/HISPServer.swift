@@ -10,6 +10,8 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 import MailService
+import OpenSSLKeys
+import CryptographicMessageSyntax
 import IMAPCore
 import IMAPServer
 import POP3Core
@@ -131,6 +133,16 @@ public final class HISPServer: Sendable {
                                           selfSignedIn: (dataDirectory as NSString).appendingPathComponent("tls"), hostname: hostname,
                                           addresses: listenerHosts)
 
+        // Private-key operations: chosen once, before anything signs (docs/keys.md).
+        let keys: any KeyProvider
+        switch (KeyProviderChoice(rawValue: c.crypto?.provider ?? "auto") ?? .auto).make() {
+        case .success(let chosen):
+            keys = chosen.provider
+            logger.notice("\(chosen.note)")
+        case .failure(let e):
+            throw ConfigurationError("crypto.provider openssl: \(e.description)")
+        }
+
         // DNS: our own zones are asked of our own server; upstreams for the rest.
         let dnsListen = try parseHostPort(c.dns?.listen ?? AppConfiguration.defaultDNS, what: "dns.listen")
         let dnsEnabled = c.dns?.enabled ?? true
@@ -222,7 +234,7 @@ public final class HISPServer: Sendable {
             sender: SMTPHostSender(
                 defaultTLS: try SMTPClientTLS.from(verify: c.delivery?.tlsVerify, trustRoots: c.delivery?.trustRoots, required: true),
                 routeTLS: routeTLS, client: SMTPClientConfiguration(heloName: hostname), pool: connections, logger: logger))
-        let agent = SecurityAgent(keys: store)
+        let agent = SecurityAgent(keys: store, provider: keys)
         let gateway = DirectGateway(
             configuration: gatewayConfig, store: store, agent: agent,
             certificates: DiscoveredCertificates(resolver: resolver, anchors: anchors, fetcher: fetcher, ldapTimeout: .seconds(5),

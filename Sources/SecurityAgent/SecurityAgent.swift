@@ -40,14 +40,17 @@ public struct SecurityAgent: Sendable {
     public var digest: DigestAlgorithm
     public var cipher: ContentEncryption
     public var keyTransport: KeyTransport
+    /// Who performs private-key operations (docs/keys.md).
+    public let provider: any KeyProvider
     /// Parsed keys, kept briefly: reading, unsealing and parsing an RSA key
     /// (with its Montgomery set-up) costs more than the signature it makes.
     let identities: IdentityCache
 
-    public init(keys: any KeyStore, smime: SMIME = SMIME(), digest: DigestAlgorithm = .sha256,
+    public init(keys: any KeyStore, provider: any KeyProvider = BuiltinKeyProvider(), smime: SMIME = SMIME(), digest: DigestAlgorithm = .sha256,
                 cipher: ContentEncryption = .aes256CBC, keyTransport: KeyTransport = .rsaOAEPSHA256,
                 keyCacheSeconds: Double = 60) {
         self.keys = keys
+        self.provider = provider
         self.identities = IdentityCache(seconds: keyCacheSeconds)
         self.smime = smime
         self.digest = digest
@@ -72,7 +75,7 @@ public struct SecurityAgent: Sendable {
     func identity(_ owner: KeyOwner) async throws -> SMIMEIdentity {
         if let cached = identities.get(owner) { return cached }
         let c = try await keys.credential(for: owner)
-        let identity = try SMIMEIdentity(certificate: try CertificateSummary(der: c.certificate), key: try LocalPrivateKey(der: c.privateKeyPKCS8))
+        let identity = try SMIMEIdentity(certificate: try CertificateSummary(der: c.certificate), key: try provider.handle(pkcs8: c.privateKeyPKCS8))
         identities.put(owner, identity)
         return identity
     }
