@@ -315,10 +315,16 @@ import Glibc
         var generator = SystemRandomNumberGenerator()
         for round in 0..<10 {
             let (p, out) = try await startImport(files, ackFile: "ack\(round)")
-            // The pause is timed on a thread of its own: a task's sleep can oversleep on a busy pool.
-            let pause = UInt32.random(in: 20_000...400_000, using: &generator)
+            // Killed once it has acknowledged a random number of messages, whatever this machine's speed
+            // (a fixed pause once ended every round before the first acknowledgement on a busy machine).
+            let after = Int.random(in: 1...200, using: &generator)
+            let ackFile = ws.path("ack\(round)")
             try await offThePool {
-                usleep(pause)
+                let deadline = Date() + 120
+                while p.isRunning && Date() < deadline,
+                      ((try? String(contentsOfFile: ackFile, encoding: .utf8))?.split(separator: "\n").count ?? 0) < after {
+                    usleep(2_000)
+                }
                 kill(p.processIdentifier, SIGKILL)
                 p.waitUntilExit()
             }
