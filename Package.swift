@@ -249,7 +249,7 @@ let package = Package(
         .target(
             name: "HISPCommands",
             dependencies: [
-                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch", "PKCS12",
+                "DirectCore", "InternetMessage", "CryptographicMessageSyntax", "SMIME", "CertificateAuthority", "DirectTrust", "HTTPFetch", "PKCS12", "OpenSSLKeys",
                 "Storage", "SQLiteStore", "DNSCore", "DNSServer", "DNSResolver", "LDAPClient", "HISPApp", "MailService", "SMTPClient", "SMTPCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

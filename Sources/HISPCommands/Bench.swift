@@ -5,6 +5,7 @@ import CryptographicMessageSyntax
 import DirectTrust
 import Foundation
 import InternetMessage
+import OpenSSLKeys
 import SMIME
 import SwiftASN1
 import X509
@@ -30,6 +31,9 @@ struct SMIMEBench: AsyncParsableCommand {
         "Run only this direction (outgoing or incoming) for --seconds and print its rate: for a profiler.",
         valueName: "direction")) var only: Direction?
 
+    @Option(help: ArgumentHelp("The key provider doing the private-key operations: auto, builtin or openssl (docs/keys.md).",
+                               valueName: "provider")) var provider: KeyProviderChoice = .auto
+
     enum Direction: String, ExpressibleByArgument { case outgoing, incoming }
 
     func validate() throws {
@@ -39,9 +43,10 @@ struct SMIMEBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let (keys, note) = try provider.make().get()
         let pki = try EphemeralPKI()
-        let sender = try pki.identity(address: "alice@bench.example")
-        let recipient = try pki.identity(address: "bob@bench.example")
+        let sender = try pki.identity(address: "alice@bench.example", keys: keys)
+        let recipient = try pki.identity(address: "bob@bench.example", keys: keys)
         let smime = SMIME()
         let message = Self.message(bodySize: size)
         // As `hisp serve` evaluates trust: trusted verdicts are reused for a minute.
@@ -52,8 +57,7 @@ struct SMIMEBench: AsyncParsableCommand {
         // The physical limits are measured in the same run, interleaved with
         // the pipeline in short rounds, so that a virtual machine's speed
         // drifting during the run moves both sides of each ratio alike.
-        let rawKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-        let digest = SHA256.hash(data: [1, 2, 3])
+        let rawKey = try keys.handle(pkcs8: LocalPrivateKey(rsa: try _RSA.Signing.PrivateKey(keySize: .bits2048)).pkcs8DER)
         let aesKey = SymmetricKey(size: .bits256)
         let content = [UInt8](repeating: 0x41, count: message.count)
         let wire = try smime.encrypt(try smime.sign(message, identity: sender), to: [recipient.certificate])
@@ -73,7 +77,7 @@ struct SMIMEBench: AsyncParsableCommand {
         let slice = seconds / Double(rounds)
         var rounds: [(rsa: Double, bulk: Double, outgoing: Double, incoming: Double)] = []
         for _ in 0..<self.rounds {
-            let rsa = try Self.rate(slice) { _ = try rawKey.signature(for: digest, padding: .insecurePKCS1v1_5) }
+            let rsa = try Self.rate(slice) { _ = try rawKey.sign([1, 2, 3], digest: .sha256) }
             let bulk = try Self.rate(slice) {
                 _ = SHA256.hash(data: content)
                 _ = try AES._CBC.encrypt(content, using: aesKey, iv: AES._CBC.IV())
@@ -89,9 +93,14 @@ struct SMIMEBench: AsyncParsableCommand {
         let rsaRate = Self.median(rounds.map(\.rsa)), bulkRate = Self.median(rounds.map(\.bulk))
         let outgoing = Self.median(rounds.map(\.outgoing)), incoming = Self.median(rounds.map(\.incoming))
         say("machine: \(Self.machine())")
+        say(note)
         say("message: \(message.count) bytes (body \(size)), wire size \(wire.count) bytes")
         say("medians of \(self.rounds) interleaved rounds of \(String(format: "%.2f", slice)) s per measurement:")
-        say(String(format: "raw RSA-2048 private-key operations: %.1f/s", rsaRate))
+        say(String(format: "raw RSA-2048 private-key operations (%@): %.1f/s", keys.name, rsaRate))
+        // The machine's own limit, by the OpenSSL command line in the same run (when it is installed).
+        if let speed = Self.opensslSpeed(seconds: max(1, Int(seconds / 2))) {
+            say(String(format: "openssl speed rsa2048, sign, one core: %.1f/s; this provider reaches %.0f%% of it", speed, 100 * rsaRate / speed))
+        }
         say(String(format: "raw AES-256-CBC + SHA-256 over the message: %.1f/s (%.0f MB/s)", bulkRate, bulkRate * Double(message.count) / 1e6))
         say(String(format: "limit per direction (1 RSA op + 1 AES/SHA pass): %.1f msg/s", Self.median(rounds.map(limit))))
         for (name, pick) in [("outgoing (wrap+sign+encrypt)", outgoing), ("incoming (decrypt+verify+unwrap)", incoming)] {
@@ -223,6 +232,15 @@ struct SMIMEBench: AsyncParsableCommand {
         return Double(n) / elapsed
     }
 
+    /// `openssl speed -seconds N rsa2048`'s signs per second, or nil when openssl is not there.
+    static func opensslSpeed(seconds: Int) -> Double? {
+        guard let (status, output) = CleanChild.run(["openssl", "speed", "-seconds", "\(seconds)", "rsa2048"]), status == 0 else { return nil }
+        // "rsa 2048 bits 0.000241s 0.000007s   4150.2 138000.1": sign/s is the third number.
+        let line = String(decoding: output, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("rsa 2048 bits") }
+        let numbers = line?.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "s"))) } ?? []
+        return numbers.count >= 5 ? numbers[3] : nil
+    }
+
     static func machine() -> String {
         let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("model name") }?
@@ -253,7 +271,7 @@ struct EphemeralPKI {
         caSummary = try CertificateSummary(der: Self.der(ca))
     }
 
-    func identity(address: String) throws -> SMIMEIdentity {
+    func identity(address: String, keys: any KeyProvider = BuiltinKeyProvider()) throws -> SMIMEIdentity {
         let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let now = Date()
         let cert = try Certificate(
@@ -267,7 +285,7 @@ struct EphemeralPKI {
                 SubjectAlternativeNames([.rfc822Name(address)])
             },
             issuerPrivateKey: .init(caKey))
-        return try SMIMEIdentity(certificate: CertificateSummary(der: Self.der(cert)), key: LocalPrivateKey(rsa: key))
+        return try SMIMEIdentity(certificate: CertificateSummary(der: Self.der(cert)), key: keys.handle(pkcs8: LocalPrivateKey(rsa: key).pkcs8DER))
     }
 
     static func der(_ cert: Certificate) throws -> [UInt8] {
@@ -276,3 +294,5 @@ struct EphemeralPKI {
         return s.serializedBytes
     }
 }
+
+extension KeyProviderChoice: ExpressibleByArgument {}

@@ -422,6 +422,9 @@ final class Gateways: @unchecked Sendable {
         let range = try await ws.hisp(["serve", "--config", try ws.write("range.json", #"{"timeouts": {"session_discovery_seconds": 1e300}}"#), "--data", ws.path("none")])
         #expect(range.status == 2)
         #expect(range.stderr.contains("timeouts.session_discovery_seconds: 1e+300 is outside 0...600 seconds"), "\(range.stderr)")
+        let provider = try await ws.hisp(["serve", "--config", try ws.write("crypto.json", #"{"crypto": {"provider": "hsm"}}"#), "--data", ws.path("none")])
+        #expect(provider.status == 2)
+        #expect(provider.stderr.contains("crypto.provider: hsm is not auto, builtin or openssl"), "\(provider.stderr)")
     }
 
     /// The README's first command: two HISPs in one process, one message, both MDNs.
