@@ -143,8 +143,9 @@ struct IMAPEdge: IMAPServerDelegate {
         return (part, [])
     }
 
-    func changes(folder: String, user name: String) async -> AsyncStream<[SelectedMailbox.Change]>? {
-        guard let user = DirectAddress(name), let stream = try? await mail.changes(user, folder: folder) else { return nil }
+    func changes(folder: String, user name: String, since modSeq: UInt64, uidNext: UInt32) async -> AsyncStream<[SelectedMailbox.Change]>? {
+        // From the SELECT's view on: a change made before this subscription is reached is not lost.
+        guard let user = DirectAddress(name), let stream = try? await mail.changes(user, folder: folder, since: (modSeq, uidNext)) else { return nil }
         let mail = self.mail
         return AsyncStream { continuation in
             let task = Task {

@@ -15,6 +15,7 @@ public protocol IMAPServerDelegate: Sendable {
     func signIn(user: String, password: String, session: IMAPSessionInfo) async -> String?
     /// Runs an operation on `user`'s mailbox.
     func perform(_ operation: IMAPOperation, user: String, session: IMAPSessionInfo) async -> IMAPOutcome
-    /// The changes to a folder from now on, as they become durable; nil when it cannot be watched.
-    func changes(folder: String, user: String) async -> AsyncStream<[SelectedMailbox.Change]>?
+    /// The changes to a folder after the view the session selected (its highest modification
+    /// sequence and next UID), as they become durable; nil when it cannot be watched.
+    func changes(folder: String, user: String, since modSeq: UInt64, uidNext: UInt32) async -> AsyncStream<[SelectedMailbox.Change]>?
 }

@@ -269,12 +269,13 @@ final class IMAPServerHandler: ChannelInboundHandler {
     private func watch(_ folder: String?, context: ChannelHandlerContext) {
         watcher?.cancel()
         watcher = nil
-        guard let folder, let user = session.user else { return }
+        guard let folder, let user = session.user, let view = session.selected else { return }
+        let since = view.highestModSeq, uidNext = view.uidNext
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let delegate = self.delegate
         watcher = Task {
-            guard let stream = await delegate.changes(folder: folder, user: user) else { return }
+            guard let stream = await delegate.changes(folder: folder, user: user, since: since, uidNext: uidNext) else { return }
             for await changes in stream {
                 if Task.isCancelled { return }
                 loop.execute {

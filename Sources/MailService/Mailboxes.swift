@@ -114,18 +114,24 @@ extension MailService {
 
     /// What changes in a folder from now on, as they become durable, until the
     /// stream is dropped (IMAP IDLE, a live web inbox). Changes made by any
-    /// edge, and by mail arriving, are reported once each.
-    public func changes(_ user: DirectAddress, folder: String) async throws -> AsyncThrowingStream<[MailboxChange], any Error> {
+    /// edge, and by mail arriving, are reported once each. With `since` (the highest
+    /// modification sequence and next UID of a view read earlier, an IMAP SELECT), the
+    /// changes after that view come first, so that none made in between is missed.
+    public func changes(_ user: DirectAddress, folder: String, since: (modSeq: UInt64, uidNext: UInt32)? = nil) async throws
+        -> AsyncThrowingStream<[MailboxChange], any Error>
+    {
         let box = try await store.mailboxKey(user)
         // Subscribed before the starting point is read: nothing between the two is missed.
         let signals = store.signals.subscribe(box)
-        let start = try await store.folderStatus(mailbox: user, folder: folder)
+        let current = try await store.folderStatus(mailbox: user, folder: folder)
+        let start = since ?? (current.highestModSeq, current.uidNext)
+        let catchUp = since.map { $0.modSeq < current.highestModSeq || $0.uidNext < current.uidNext } ?? false
         let store = self.store
         return AsyncThrowingStream { continuation in
             let task = Task {
-                var modSeq = start.highestModSeq
+                var modSeq = start.modSeq
                 var uidNext = start.uidNext
-                for await _ in signals {
+                func pass() async -> Bool {
                     do {
                         let c = try await store.changes(mailbox: user, folder: folder, since: modSeq)
                         var batch: [MailboxChange] = c.expunged.map { .expunged(uid: $0) }
@@ -133,10 +139,16 @@ extension MailService {
                         modSeq = max(modSeq, c.status.highestModSeq)
                         uidNext = max(uidNext, c.status.uidNext)
                         if !batch.isEmpty { continuation.yield(batch) }
+                        return true
                     } catch {
                         continuation.finish(throwing: error)
-                        return
+                        return false
                     }
+                }
+                // A first pass without a signal when the view is behind; then one per signal.
+                if catchUp, await !pass() { return }
+                for await _ in signals {
+                    if await !pass() { return }
                 }
                 continuation.finish()
             }

@@ -17,6 +17,23 @@ import Testing
         Array("From: \(from)\r\nTo: \(to)\r\nSubject: \(subject)\r\nDisposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,true\r\n\r\n\(body)\r\n".utf8)
     }
 
+    /// IMAP's SELECT reads a view, then subscribes; what changed in between comes first, without a further signal.
+    @Test(.timeLimit(.minutes(2))) func changesAfterAnEarlierViewAreNotLostBeforeTheSubscription() async throws {
+        let f = try await MailFixture.make()
+        let meta = MessageMetadata(sender: alice.description, recipients: [bob.description], subject: "x", messageID: "<gap-1@a>")
+        _ = try await f.store.addMessage(mailbox: bob, bytes: message(from: alice.description, to: bob.description), metadata: meta)
+        let view = try await f.store.folderStatus(mailbox: bob, folder: "INBOX")
+        // Between the view and the subscription: a flag changes and a message arrives.
+        _ = try await f.mail.setFlags(bob, folder: "INBOX", uids: [1...1], .add, flags: .flagged)
+        let meta2 = MessageMetadata(sender: alice.description, recipients: [bob.description], subject: "y", messageID: "<gap-2@a>")
+        _ = try await f.store.addMessage(mailbox: bob, bytes: message(from: alice.description, to: bob.description), metadata: meta2)
+        let changes = try await f.mail.changes(bob, folder: "INBOX", since: (view.highestModSeq, view.uidNext))
+        var iterator = changes.makeAsyncIterator()
+        let first = try #require(try await iterator.next())
+        #expect(first.contains { if case .flags(let m) = $0 { m.uid == 1 && m.flags.contains(.flagged) } else { false } }, "\(first)")
+        #expect(first.contains(.added(uid: 2)), "\(first)")
+    }
+
     @Test func mailBetweenTwoLocalMailboxesIsSecuredAndAcknowledgedInProcess() async throws {
         let f = try await MailFixture.make()
         let running = Task { await f.mail.run() }
