@@ -92,6 +92,37 @@ public protocol PrivateKeyHandle: CMSSigningKey, CMSKeyTransportDecrypter {
     var publicKeySPKI: [UInt8] { get }
 }
 
+/// What kind of private key a handle holds: what its signatures are called and how it is described.
+public enum PrivateKeyAlgorithm: Sendable, Equatable, CustomStringConvertible {
+    case rsa(bits: Int)
+    case p256
+    case p384
+
+    public var description: String {
+        switch self {
+        case .rsa(let bits): return "RSA-\(bits)"
+        case .p256: return "EC P-256"
+        case .p384: return "EC P-384"
+        }
+    }
+
+    /// The SignerInfo signatureAlgorithm for this key and digest.
+    public func signatureAlgorithm(digest: DigestAlgorithm) -> AlgorithmIdentifier {
+        switch self {
+        case .rsa:
+            // RFC 3370 3.2 / RFC 5754 3.2: rsaEncryption is what every peer reads.
+            return .withNull(CMSOID.rsaEncryption)
+        case .p256, .p384:
+            // RFC 5758 3.2: ecdsa-with-SHA*, parameters absent.
+            switch digest {
+            case .sha256: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA256)
+            case .sha384: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA384)
+            case .sha512: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA512)
+            }
+        }
+    }
+}
+
 /// Makes handles for the keys the store holds sealed (PKCS#8 DER once unsealed).
 public protocol KeyProvider: Sendable {
     var name: String { get }
@@ -199,18 +230,20 @@ public struct LocalPrivateKey: PrivateKeyHandle {
         }
     }
 
+    public var algorithm: PrivateKeyAlgorithm {
+        switch backing {
+        case .rsa(let s, _): return .rsa(bits: s.keySizeInBits)
+        case .p256: return .p256
+        case .p384: return .p384
+        }
+    }
+
     public var rsaKeyBits: Int? {
-        if case .rsa(let s, _) = backing { return s.keySizeInBits }
+        if case .rsa(let bits) = algorithm { return bits }
         return nil
     }
 
-    public var keyDescription: String {
-        switch backing {
-        case .rsa(let s, _): return "RSA-\(s.keySizeInBits)"
-        case .p256: return "EC P-256"
-        case .p384: return "EC P-384"
-        }
-    }
+    public var keyDescription: String { algorithm.description }
 
     /// PKCS#8 PrivateKeyInfo DER (RFC 5208 5), for export.
     public var pkcs8DER: [UInt8] {
@@ -231,20 +264,7 @@ public struct LocalPrivateKey: PrivateKeyHandle {
         }
     }
 
-    public func signatureAlgorithm(digest: DigestAlgorithm) -> AlgorithmIdentifier {
-        switch backing {
-        case .rsa:
-            // RFC 3370 3.2 / RFC 5754 3.2: rsaEncryption is what every peer reads.
-            return .withNull(CMSOID.rsaEncryption)
-        case .p256, .p384:
-            // RFC 5758 3.2: ecdsa-with-SHA*, parameters absent.
-            switch digest {
-            case .sha256: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA256)
-            case .sha384: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA384)
-            case .sha512: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA512)
-            }
-        }
-    }
+    public func signatureAlgorithm(digest: DigestAlgorithm) -> AlgorithmIdentifier { algorithm.signatureAlgorithm(digest: digest) }
 
     public func sign(_ data: [UInt8], digest: DigestAlgorithm) throws -> [UInt8] {
         switch backing {

@@ -94,8 +94,6 @@ public final class IMAPUserSessions: Sendable {
             c[user] = n > 0 ? n : nil
         }
     }
-
-    public func sessions(of user: String) -> Int { counts.withLockedValue { $0[user, default: 0] } }
 }
 
 public struct IMAPListenerError: Error, CustomStringConvertible {

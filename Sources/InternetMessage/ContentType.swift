@@ -90,7 +90,7 @@ public struct ContentDisposition: Sendable, Equatable {
 
     public init(parsing value: String) throws {
         var scanner = ParameterScanner(value)
-        guard let type = scanner.token() else { throw MessageError.malformedContentType(String(value.prefix(200))) }
+        guard let type = scanner.token() else { throw MessageError.malformedContentDisposition(String(value.prefix(200))) }
         self.type = type.lowercased()
         parameters = try scanner.parameters(original: value)
     }

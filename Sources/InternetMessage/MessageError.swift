@@ -16,6 +16,7 @@ public enum MessageError: DirectError, Equatable {
     case noParts(boundary: String)
     case invalidBase64(offset: Int)
     case malformedContentType(String)
+    case malformedContentDisposition(String)
     case unsupportedTransferEncoding(String)
 
     public var kind: FailureKind {
@@ -60,6 +61,8 @@ public enum MessageError: DirectError, Equatable {
             return "invalid base64 at byte \(offset)"
         case .malformedContentType(let v):
             return "malformed Content-Type \"\(v)\""
+        case .malformedContentDisposition(let v):
+            return "malformed Content-Disposition \"\(v)\""
         case .unsupportedTransferEncoding(let v):
             return "unsupported Content-Transfer-Encoding \"\(v)\""
         }

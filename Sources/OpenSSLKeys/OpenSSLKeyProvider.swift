@@ -46,22 +46,16 @@ final class OpenSSLPrivateKey: PrivateKeyHandle, @unchecked Sendable {
     // operation with a context of its own (OpenSSL 3 threading guide).
     let key: OpaquePointer
     let api: LibCrypto
-    let kind: Kind
+    let algorithm: PrivateKeyAlgorithm
     let publicKeySPKI: [UInt8]
     var provider: String { "openssl" }
-
-    enum Kind { case rsa(bits: Int), p256, p384 }
 
     init(der: [UInt8], api: LibCrypto) throws {
         // Read with swift-crypto first: it names the algorithm and gives the public key,
         // and refuses what the built-in provider would refuse.
         let local = try LocalPrivateKey(der: der)
         publicKeySPKI = local.publicKeySPKI
-        switch local.keyDescription {
-        case "EC P-256": kind = .p256
-        case "EC P-384": kind = .p384
-        default: kind = .rsa(bits: local.rsaKeyBits ?? 0)
-        }
+        algorithm = local.algorithm
         var copy = der
         defer { for i in copy.indices { copy[i] = 0 } }
         guard let parsed = copy.withUnsafeBufferPointer({ buffer -> OpaquePointer? in
@@ -77,27 +71,9 @@ final class OpenSSLPrivateKey: PrivateKeyHandle, @unchecked Sendable {
 
     deinit { api.EVP_PKEY_free(key) }
 
-    var keyDescription: String {
-        switch kind {
-        case .rsa(let bits): return "RSA-\(bits)"
-        case .p256: return "EC P-256"
-        case .p384: return "EC P-384"
-        }
-    }
+    var keyDescription: String { algorithm.description }
 
-    func signatureAlgorithm(digest: DigestAlgorithm) -> AlgorithmIdentifier {
-        switch kind {
-        // RFC 3370 3.2 / RFC 5754 3.2: rsaEncryption is what every peer reads.
-        case .rsa: return .withNull(CMSOID.rsaEncryption)
-        // RFC 5758 3.2: ecdsa-with-SHA*, parameters absent.
-        case .p256, .p384:
-            switch digest {
-            case .sha256: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA256)
-            case .sha384: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA384)
-            case .sha512: return AlgorithmIdentifier(CMSOID.ecdsaWithSHA512)
-            }
-        }
-    }
+    func signatureAlgorithm(digest: DigestAlgorithm) -> AlgorithmIdentifier { algorithm.signatureAlgorithm(digest: digest) }
 
     func sign(_ data: [UInt8], digest: DigestAlgorithm) throws -> [UInt8] {
         let (hash, md): ([UInt8], OpaquePointer?)
@@ -107,14 +83,14 @@ final class OpenSSLPrivateKey: PrivateKeyHandle, @unchecked Sendable {
         case .sha512: (hash, md) = (Array(SHA512.hash(data: data)), api.EVP_sha512())
         }
         return try operate("signing", init: api.EVP_PKEY_sign_init, run: api.EVP_PKEY_sign, input: hash) { ctx in
-            guard case .rsa = kind else { return true }
+            guard case .rsa = algorithm else { return true }
             // RFC 8017 8.2: RSASSA-PKCS1-v1_5, the digest named in its DigestInfo.
             return api.EVP_PKEY_CTX_set_rsa_padding(ctx, LibCrypto.RSA_PKCS1_PADDING) > 0 && api.EVP_PKEY_CTX_set_signature_md(ctx, md) > 0
         }
     }
 
     func decryptContentKey(_ encryptedKey: ArraySlice<UInt8>, transport: KeyTransport, expectedLength: Int) throws -> [UInt8] {
-        guard case .rsa = kind else { throw CMSError.unsupportedRecipientType("our key is EC; key agreement (kari) is not supported") }
+        guard case .rsa = algorithm else { throw CMSError.unsupportedRecipientType("our key is EC; key agreement (kari) is not supported") }
         let input = Array(encryptedKey)
         switch transport {
         case .rsaPKCS1v15:
